@@ -1,0 +1,158 @@
+//! Wiring: the shared state every handler receives, built from the configuration, and the
+//! server loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::session::SessionLimits;
+use crate::ephemeral::csrf::CsrfTokens;
+use crate::ephemeral::sessions::SessionStore;
+use crate::ephemeral::throttle::SignInThrottle;
+use crate::ephemeral::{self, Ephemeral};
+use crate::hashing::PasswordHasher;
+use crate::keys::ServerSecret;
+use crate::store::sql::SqlStore;
+use crate::store::{AccountStore, AuditLog, DirectoryStore, Health};
+
+/// The current time in Unix seconds; tests substitute a clock they can move.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+}
+
+/// A clock that stays where it is put.
+#[derive(Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now: i64) -> Self {
+        Self(AtomicI64::new(now))
+    }
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything a request may need, shared by all of them.
+pub struct AppState {
+    pub config: Config,
+    pub accounts: Arc<dyn AccountStore>,
+    pub directory: Arc<dyn DirectoryStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub database: Arc<dyn Health>,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub sessions: SessionStore,
+    pub csrf: CsrfTokens,
+    pub throttle: SignInThrottle,
+    pub hasher: PasswordHasher,
+    pub secret: ServerSecret,
+    pub policy: PasswordPolicy,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Opens storage (running migrations), the ephemeral store, keys and the hasher.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<SharedState> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create the data directory {}", config.data_dir.display())
+        })?;
+        let secret = match (&config.server_secret, &config.server_secret_file) {
+            (Some(text), _) => ServerSecret::parse(text).context("configuration key `server_secret`")?,
+            (None, Some(path)) => ServerSecret::parse(&crate::config::read_secret_file(
+                "server_secret_file",
+                path,
+            )?)
+            .context("configuration key `server_secret_file`")?,
+            (None, None) => ServerSecret::load_or_generate(&config.data_dir.join("keys/server-secret"))?,
+        };
+        let database_url = config.resolved_database_url()?;
+        let store = SqlStore::open(&database_url, config.database_max_connections)
+            .await
+            .context("cannot open the database")?;
+        let redis_url = config.resolved_redis_url()?;
+        let kv = ephemeral::open(redis_url.as_deref(), &config.redis_key_prefix)
+            .await
+            .context("cannot reach Redis")?;
+        let hasher = PasswordHasher::new(&config.password)?;
+        let limits = SessionLimits {
+            idle: i64::try_from(config.session.idle_timeout_minutes * 60)?,
+            absolute: i64::try_from(config.session.absolute_timeout_hours * 3600)?,
+        };
+        let policy = PasswordPolicy {
+            min_length: config.password.min_length,
+            max_length: config.password.max_length,
+            min_strength: config.password.min_strength,
+        };
+        let store = Arc::new(store);
+        Ok(Arc::new(AppState {
+            sessions: SessionStore::new(kv.clone(), limits),
+            csrf: CsrfTokens::new(kv.clone()),
+            throttle: SignInThrottle::new(kv.clone(), config.throttle.clone()),
+            accounts: store.clone(),
+            directory: store.clone(),
+            audit: store.clone(),
+            database: store,
+            ephemeral: kv,
+            hasher,
+            secret,
+            policy,
+            clock,
+            config,
+        }))
+    }
+}
+
+/// Serves the IdP on an already bound listener until the process is asked to stop.
+pub async fn serve_on(listener: TcpListener, state: SharedState) -> anyhow::Result<()> {
+    let router = crate::web::router(state);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

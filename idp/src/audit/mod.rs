@@ -1,0 +1,73 @@
+//! The append-only audit log: every security-relevant event, with who, whom, when and from
+//! where (SPEC §4). Events are written through [`crate::store::AuditLog`].
+
+use serde::{Deserialize, Serialize};
+
+/// What happened. Stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    SignIn,
+    SignInFailed,
+    SignInRefused,
+    SignOut,
+    SchoolProvisioned,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignInRefused => "sign_in_refused",
+            Self::SignOut => "sign_out",
+            Self::SchoolProvisioned => "school_provisioned",
+        }
+    }
+}
+
+/// Who acted: a person signed in with an account, a staff member, the system, or an
+/// anonymous visitor (a failed sign-in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Account(i64),
+    Staff(i64),
+    System,
+    Anonymous,
+}
+
+impl Actor {
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Account(id) => format!("account:{id}"),
+            Self::Staff(id) => format!("staff:{id}"),
+            Self::System => "system".into(),
+            Self::Anonymous => "anonymous".into(),
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub at: i64,
+    pub kind: AuditKind,
+    pub actor: Actor,
+    /// The account the event is about, if any.
+    pub subject: Option<i64>,
+    pub source_address: Option<String>,
+    /// Extra facts as JSON (never a secret).
+    pub details: serde_json::Value,
+}
+
+/// An event as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub event: String,
+    pub actor: String,
+    pub subject: Option<i64>,
+    pub source_address: Option<String>,
+    pub details: String,
+}

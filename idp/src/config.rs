@@ -1,0 +1,438 @@
+//! Typed configuration: one TOML file plus `IDP_*` environment overrides, checked at start-up.
+//!
+//! An override names a key in lower case, with `__` between a section and its key:
+//! `IDP_DATABASE_URL=postgres://…`, `IDP_SESSION__IDLE_TIMEOUT_MINUTES=30`. Secrets may be given
+//! inline, in an environment variable, or in a file (`server_secret_file`, `database_url_file`,
+//! `redis_url_file`), so that they never need to sit in the TOML file itself.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Environment variables that start with `IDP_` but are not configuration keys.
+const NOT_CONFIG_KEYS: &[&str] = &["IDP_CONFIG", "IDP_LOG"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("configuration key `{key}`: {message}")]
+    Key { key: String, message: String },
+}
+
+fn key_error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Public base URL of the IdP; also the OpenID Connect issuer.
+    pub issuer: Url,
+    /// Address the HTTP server binds to.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the embedded database, generated keys and the dev outbox live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: a SQLite file in `data_dir`.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    #[serde(default)]
+    pub database_url_file: Option<PathBuf>,
+    /// Largest number of pooled database connections.
+    #[serde(default = "default_database_max_connections")]
+    pub database_max_connections: u32,
+    /// `redis://…`; without it, short-lived state is kept in this process (one node only).
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    #[serde(default)]
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every Redis key, so that several deployments may share one Redis.
+    #[serde(default = "default_redis_key_prefix")]
+    pub redis_key_prefix: String,
+    /// 32 bytes or more, base64 or hex; keys CSRF tokens and the fast hash of generated secrets.
+    /// Every node of a deployment must share it. Default: generated in `data_dir/keys`.
+    #[serde(default)]
+    pub server_secret: Option<String>,
+    #[serde(default)]
+    pub server_secret_file: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub password: PasswordConfig,
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// An SSO session unused for this long ends.
+    pub idle_timeout_minutes: u64,
+    /// An SSO session ends this long after sign-in, used or not.
+    pub absolute_timeout_hours: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 120,
+            absolute_timeout_hours: 12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// zxcvbn score (0 to 4) a chosen password must reach.
+    pub min_strength: u8,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Concurrent hashes; 0 means one per core.
+    pub hashing_workers: usize,
+    /// How long a sign-in may wait for a hashing slot before it is refused with 503.
+    pub hashing_queue_timeout_ms: u64,
+    /// How long a temporary password handed out by the school stays valid.
+    pub temporary_validity_days: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 32,
+            min_strength: 2,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hashing_workers: 0,
+            hashing_queue_timeout_ms: 2_000,
+            temporary_validity_days: 92,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed sign-ins allowed for one identifier within the window.
+    pub failures_per_identifier: u64,
+    /// Failed sign-ins allowed from one address within the window.
+    pub failures_per_address: u64,
+    pub window_minutes: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_identifier: 10,
+            failures_per_address: 100,
+            window_minutes: 5,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./idp-data")
+}
+fn default_database_max_connections() -> u32 {
+    16
+}
+fn default_redis_key_prefix() -> String {
+    "idp:".to_owned()
+}
+
+impl Config {
+    /// Reads a TOML file, applies `IDP_*` overrides from `env`, and checks the result.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        Self::from_table(table, env)
+    }
+
+    /// Builds a configuration from an in-memory table (used by `idp demo` and tests).
+    pub fn from_table(
+        mut table: toml::Table,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        apply_env_overrides(&mut table, env)?;
+        let deserializer = toml::Value::Table(table);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            key_error(&key, e.inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.issuer.scheme() {
+            "https" => {}
+            "http" if self.issuer_is_loopback() => {}
+            _ => {
+                return Err(key_error(
+                    "issuer",
+                    "must be an https URL (plain http is allowed only on 127.0.0.1 or localhost)",
+                ));
+            }
+        }
+        if self.issuer.query().is_some() || self.issuer.fragment().is_some() {
+            return Err(key_error("issuer", "must not have a query or a fragment"));
+        }
+        if self.database_url.is_some() && self.database_url_file.is_some() {
+            return Err(key_error(
+                "database_url",
+                "give database_url or database_url_file, not both",
+            ));
+        }
+        if self.redis_url.is_some() && self.redis_url_file.is_some() {
+            return Err(key_error(
+                "redis_url",
+                "give redis_url or redis_url_file, not both",
+            ));
+        }
+        if self.server_secret.is_some() && self.server_secret_file.is_some() {
+            return Err(key_error(
+                "server_secret",
+                "give server_secret or server_secret_file, not both",
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(key_error("database_max_connections", "must be at least 1"));
+        }
+        let p = &self.password;
+        if p.min_length < 8 || p.min_length > p.max_length || p.max_length > 128 {
+            return Err(key_error(
+                "password.min_length",
+                "needs 8 <= min_length <= max_length <= 128",
+            ));
+        }
+        if p.min_strength > 4 {
+            return Err(key_error("password.min_strength", "is a score from 0 to 4"));
+        }
+        if p.argon2_memory_kib < 19_456 || p.argon2_iterations < 2 || p.argon2_parallelism < 1 {
+            return Err(key_error(
+                "password.argon2_memory_kib",
+                "argon2id may not be weaker than m=19456 KiB, t=2, p=1",
+            ));
+        }
+        if p.temporary_validity_days == 0 {
+            return Err(key_error(
+                "password.temporary_validity_days",
+                "must be at least 1",
+            ));
+        }
+        if self.session.idle_timeout_minutes == 0 || self.session.absolute_timeout_hours == 0 {
+            return Err(key_error(
+                "session.idle_timeout_minutes",
+                "session timeouts must be positive",
+            ));
+        }
+        if self.throttle.window_minutes == 0
+            || self.throttle.failures_per_identifier == 0
+            || self.throttle.failures_per_address == 0
+        {
+            return Err(key_error("throttle", "limits and window must be positive"));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres:"))
+        {
+            return Err(key_error(
+                "database_url",
+                "must start with sqlite: or postgres:",
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when the issuer is plain http on the loopback interface (development only).
+    pub fn issuer_is_loopback(&self) -> bool {
+        matches!(
+            self.issuer.host_str(),
+            Some("127.0.0.1") | Some("localhost") | Some("[::1]")
+        )
+    }
+
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        !(self.issuer.scheme() == "http" && self.issuer_is_loopback())
+    }
+
+    /// The database URL, read from its file when given that way.
+    pub fn resolved_database_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        if let Some(path) = &self.database_url_file {
+            return read_secret_file("database_url_file", path);
+        }
+        let file = self.data_dir.join("idp.sqlite");
+        Ok(format!("sqlite://{}?mode=rwc", file.display()))
+    }
+
+    /// The Redis URL, if any, read from its file when given that way.
+    pub fn resolved_redis_url(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(url) = &self.redis_url {
+            return Ok(Some(url.clone()).filter(|u| !u.is_empty()));
+        }
+        match &self.redis_url_file {
+            Some(path) => read_secret_file("redis_url_file", path).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads a secret from a file, trimming the final newline that editors add.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+        .map_err(|e| key_error(key, format!("cannot read {}: {e}", path.display())))
+}
+
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        if !name.starts_with("IDP_") || NOT_CONFIG_KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        let path: Vec<String> = name["IDP_".len()..]
+            .to_lowercase()
+            .split("__")
+            .map(str::to_owned)
+            .collect();
+        let value = parse_env_value(&raw);
+        let mut target = &mut *table;
+        for section in &path[..path.len() - 1] {
+            let entry = target
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            target = entry.as_table_mut().ok_or_else(|| {
+                key_error(section, format!("{name} treats it as a section, but it is a value"))
+            })?;
+        }
+        target.insert(path[path.len() - 1].clone(), value);
+    }
+    Ok(())
+}
+
+/// An environment value is read as a TOML value when it is one (`30`, `true`, `["a"]`),
+/// otherwise as a plain string.
+fn parse_env_value(raw: &str) -> toml::Value {
+    let probe = format!("v = {raw}");
+    match probe.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn env_overrides_nested_keys_and_parses_numbers() {
+        let env = vec![
+            ("IDP_SESSION__IDLE_TIMEOUT_MINUTES".into(), "30".into()),
+            ("IDP_DATABASE_URL".into(), "postgres://db/idp".into()),
+            ("PATH".into(), "/bin".into()),
+            ("IDP_CONFIG".into(), "/etc/idp.toml".into()),
+        ];
+        let c = Config::from_table(table("issuer = 'https://idp.example.fr'"), env).unwrap();
+        assert_eq!(c.session.idle_timeout_minutes, 30);
+        assert_eq!(c.database_url.as_deref(), Some("postgres://db/idp"));
+    }
+
+    #[test]
+    fn error_names_the_bad_key() {
+        let err = Config::from_table(
+            table("issuer = 'https://idp.example.fr'\n[password]\nmin_length = 'eight'"),
+            vec![],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("password.min_length"), "{err}");
+        let err = Config::from_table(table("issuer = 'https://x.fr'\nlisten = 'nowhere'"), vec![])
+            .unwrap_err();
+        assert!(err.to_string().contains("`listen`"), "{err}");
+        let err = Config::from_table(table("issuer = 'https://x.fr'\ncolour = 1"), vec![])
+            .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_issuer_only_on_loopback() {
+        assert!(Config::from_table(table("issuer = 'http://127.0.0.1:8080'"), vec![]).is_ok());
+        let err =
+            Config::from_table(table("issuer = 'http://idp.example.fr'"), vec![]).unwrap_err();
+        assert!(err.to_string().contains("`issuer`"), "{err}");
+    }
+
+    #[test]
+    fn weak_argon2_parameters_are_refused() {
+        let err = Config::from_table(
+            table("issuer = 'https://x.fr'\n[password]\nargon2_memory_kib = 1024"),
+            vec![],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("argon2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db");
+        std::fs::write(&file, "postgres://secret@db/idp\n").unwrap();
+        let env = vec![(
+            "IDP_DATABASE_URL_FILE".to_owned(),
+            file.display().to_string(),
+        )];
+        let c = Config::from_table(table("issuer = 'https://x.fr'"), env).unwrap();
+        assert_eq!(c.resolved_database_url().unwrap(), "postgres://secret@db/idp");
+        assert!(c.secure_cookies());
+    }
+}

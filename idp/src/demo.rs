@@ -1,0 +1,276 @@
+//! The demo dataset of `idp demo` (documented in the README): two schools of académie 70
+//! (Normandie), the MARTIN family, Paul DURAND without an account, and a few classes of 25 so
+//! that lists and searches look real. Seeding is idempotent.
+
+use crate::app::AppState;
+use crate::store::{
+    AccountProvision, Degree, GuardianRank, GuardianRecord, LinkRecord, ProvisionReport,
+    ProvisionedCredential, PupilRecord, School, SchoolSnapshot,
+};
+
+pub const COLLEGE_UAI: &str = "0141234A";
+pub const ECOLE_UAI: &str = "0140001B";
+
+/// The accounts a newcomer can try, printed at start and listed in the README.
+pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
+    ("Élève", "lea.martin", "Cartable-2026"),
+    ("Élève (non activé, mot de passe provisoire)", "hugo.martin", "Provisoire-2026"),
+    ("Responsable", "claire.martin", "Parent-2026!"),
+];
+
+const FIRST_NAMES: &[&str] = &[
+    "Emma", "Gabriel", "Jade", "Raphaël", "Louise", "Arthur", "Ambre", "Louis", "Alice", "Jules",
+    "Rose", "Maël", "Anna", "Adam", "Mia", "Lucas", "Inès", "Noé", "Chloé", "Éthan", "Zoé",
+    "Nathan", "Léna", "Timéo", "Manon", "Sacha", "Camille", "Théo", "Lina", "Hugo",
+];
+const LAST_NAMES: &[&str] = &[
+    "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DUBOIS", "MOREAU", "LAURENT", "SIMON",
+    "MICHEL", "LEFÈVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL", "FOURNIER", "GIRARD",
+    "BONNET", "DUPONT", "LAMBERT", "FONTAINE", "ROUSSEAU", "VINCENT", "MÜLLER", "LE GOFF",
+    "N'DIAYE", "GARNIER", "FAURE", "ANDRÉ", "MERCIER", "BLANC", "GUÉRIN", "BOYER",
+];
+const PARENT_FIRST_NAMES: &[&str] = &[
+    "Sophie", "Nicolas", "Isabelle", "Julien", "Nathalie", "Sébastien", "Céline", "Stéphane",
+    "Aurélie", "Christophe", "Émilie", "Frédéric", "Sandrine", "Olivier", "Karima", "Mamadou",
+];
+
+/// One class of generated pupils, each with one or two guardians.
+struct GeneratedClass {
+    name: &'static str,
+    level: Option<&'static str>,
+    birth_year: i32,
+    count: usize,
+}
+
+/// Adds generated pupils and guardians to a snapshot. Their accounts have random temporary
+/// passwords that nobody knows (as if the letters were not handed out yet).
+fn add_generated(
+    state: &AppState,
+    snapshot: &mut SchoolSnapshot,
+    class: &GeneratedClass,
+    seed: usize,
+    now: i64,
+) {
+    let expires_at = now + i64::from(state.config.password.temporary_validity_days) * 86_400;
+    for i in 0..class.count {
+        let n = seed * 97 + i;
+        let first = FIRST_NAMES[(n * 7) % FIRST_NAMES.len()];
+        let last = LAST_NAMES[(n * 11 + seed) % LAST_NAMES.len()];
+        let pupil_id = format!("{}-E{:03}", class.name.replace(' ', ""), i + 1);
+        let temporary = || AccountProvision::New {
+            preferred: None,
+            credential: ProvisionedCredential::Temporary {
+                secret_hash: state
+                    .secret
+                    .hash_generated_secret(&crate::keys::random_token(12)),
+                expires_at,
+            },
+            email: None,
+            mobile: None,
+        };
+        snapshot.pupils.push(PupilRecord {
+            source_id: pupil_id.clone(),
+            ine: Some(format!("{:09}{}", 70_000_000 + n, char::from(b'A' + (n % 26) as u8))),
+            last_name: last.to_owned(),
+            first_name: first.to_owned(),
+            birth_date: format!(
+                "{}-{:02}-{:02}",
+                class.birth_year,
+                (n % 12) + 1,
+                (n * 3 % 28) + 1
+            ),
+            class_name: Some(class.name.to_owned()),
+            level: class.level.map(str::to_owned),
+            account: Some(temporary()),
+        });
+        let guardians = if n % 3 == 0 { 1 } else { 2 };
+        for g in 0..guardians {
+            let guardian_id = format!("{pupil_id}-R{}", g + 1);
+            let parent_first = PARENT_FIRST_NAMES[(n * 5 + g * 3) % PARENT_FIRST_NAMES.len()];
+            let civility = if PARENT_FIRST_NAMES
+                .iter()
+                .position(|p| *p == parent_first)
+                .is_some_and(|p| p % 2 == 0)
+            {
+                "Mme"
+            } else {
+                "M."
+            };
+            snapshot.guardians.push(GuardianRecord {
+                source_id: guardian_id.clone(),
+                civility: Some(civility.to_owned()),
+                last_name: last.to_owned(),
+                first_name: parent_first.to_owned(),
+                email: None,
+                mobile: Some(format!("06{:08}", 20_000_000 + n * 10 + g)),
+                account: (g == 0).then(temporary),
+            });
+            snapshot.links.push(LinkRecord {
+                pupil_source_id: pupil_id.clone(),
+                guardian_source_id: guardian_id,
+                rank: if g == 0 {
+                    GuardianRank::First
+                } else {
+                    GuardianRank::Second
+                },
+            });
+        }
+    }
+}
+
+/// Seeds the demo dataset unless it is already there. Returns what was created.
+pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, ProvisionReport)>> {
+    if state.accounts.by_identifier("lea.martin").await?.is_some()
+        && state.directory.school(ECOLE_UAI).await?.is_some()
+    {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let lea_hash = state.hasher.hash("Cartable-2026").await?;
+    let claire_hash = state.hasher.hash("Parent-2026!").await?;
+    let validity = i64::from(state.config.password.temporary_validity_days) * 86_400;
+
+    let mut college = SchoolSnapshot {
+        school: School {
+            uai: COLLEGE_UAI.into(),
+            name: "Collège Jean Moulin".into(),
+            academie: "70".into(),
+            degree: Degree::Secondary,
+        },
+        classes: vec!["6e B".into(), "4e A".into(), "3e C".into()],
+        pupils: vec![
+            PupilRecord {
+                source_id: "JM-E0001".into(),
+                ine: Some("070123456AB".into()),
+                last_name: "MARTIN".into(),
+                first_name: "Léa".into(),
+                birth_date: "2012-03-14".into(),
+                class_name: Some("4e A".into()),
+                level: Some("1003".into()),
+                account: Some(AccountProvision::New {
+                    preferred: Some("lea.martin".into()),
+                    credential: ProvisionedCredential::Password { hash: lea_hash },
+                    email: None,
+                    mobile: None,
+                }),
+            },
+            PupilRecord {
+                source_id: "JM-E0002".into(),
+                ine: Some("070654321CD".into()),
+                last_name: "DURAND".into(),
+                first_name: "Jules".into(),
+                birth_date: "2013-06-21".into(),
+                class_name: Some("6e B".into()),
+                level: Some("1001".into()),
+                account: None,
+            },
+        ],
+        guardians: vec![
+            GuardianRecord {
+                source_id: "JM-R0001".into(),
+                civility: Some("Mme".into()),
+                last_name: "MARTIN".into(),
+                first_name: "Claire".into(),
+                email: Some("claire.martin@example.fr".into()),
+                mobile: Some("0611223344".into()),
+                account: Some(AccountProvision::New {
+                    preferred: Some("claire.martin".into()),
+                    credential: ProvisionedCredential::Password { hash: claire_hash },
+                    email: None,
+                    mobile: Some("0611223344".into()),
+                }),
+            },
+            GuardianRecord {
+                source_id: "JM-R0002".into(),
+                civility: Some("M.".into()),
+                last_name: "DURAND".into(),
+                first_name: "Paul".into(),
+                email: None,
+                mobile: Some("0612345678".into()),
+                // no account: Paul creates one himself ("Je n'ai pas de compte")
+                account: None,
+            },
+        ],
+        links: vec![
+            LinkRecord {
+                pupil_source_id: "JM-E0001".into(),
+                guardian_source_id: "JM-R0001".into(),
+                rank: GuardianRank::First,
+            },
+            LinkRecord {
+                pupil_source_id: "JM-E0002".into(),
+                guardian_source_id: "JM-R0002".into(),
+                rank: GuardianRank::First,
+            },
+        ],
+    };
+    // Léa's class has 25 pupils with her; two more full classes.
+    for (seed, class) in [
+        GeneratedClass { name: "4e A", level: Some("1003"), birth_year: 2012, count: 24 },
+        GeneratedClass { name: "6e B", level: Some("1001"), birth_year: 2014, count: 24 },
+        GeneratedClass { name: "3e C", level: Some("1004"), birth_year: 2011, count: 25 },
+    ]
+    .iter()
+    .enumerate()
+    {
+        add_generated(state, &mut college, class, seed + 1, now);
+    }
+
+    let mut ecole = SchoolSnapshot {
+        school: School {
+            uai: ECOLE_UAI.into(),
+            name: "École élémentaire Jules Ferry".into(),
+            academie: "70".into(),
+            degree: Degree::Primary,
+        },
+        classes: vec!["CM2".into(), "CE1".into()],
+        pupils: vec![PupilRecord {
+            source_id: "JF-E0001".into(),
+            ine: Some("070111222EF".into()),
+            last_name: "MARTIN".into(),
+            first_name: "Hugo".into(),
+            birth_date: "2015-09-02".into(),
+            class_name: Some("CM2".into()),
+            // primary levels are left empty until the ONDE level codes are imported
+            level: None,
+            account: Some(AccountProvision::New {
+                preferred: Some("hugo.martin".into()),
+                credential: ProvisionedCredential::Temporary {
+                    secret_hash: state.secret.hash_generated_secret("Provisoire-2026"),
+                    expires_at: now + validity,
+                },
+                email: None,
+                mobile: None,
+            }),
+        }],
+        guardians: vec![GuardianRecord {
+            source_id: "JF-R0001".into(),
+            civility: Some("Mme".into()),
+            last_name: "MARTIN".into(),
+            first_name: "Claire".into(),
+            email: Some("claire.martin@example.fr".into()),
+            mobile: Some("0611223344".into()),
+            account: Some(AccountProvision::Existing {
+                identifier: "claire.martin".into(),
+            }),
+        }],
+        links: vec![LinkRecord {
+            pupil_source_id: "JF-E0001".into(),
+            guardian_source_id: "JF-R0001".into(),
+            rank: GuardianRank::First,
+        }],
+    };
+    for (seed, class) in [
+        GeneratedClass { name: "CM2", level: None, birth_year: 2015, count: 24 },
+        GeneratedClass { name: "CE1", level: None, birth_year: 2018, count: 25 },
+    ]
+    .iter()
+    .enumerate()
+    {
+        add_generated(state, &mut ecole, class, seed + 10, now);
+    }
+
+    let college_report = state.directory.provision_school(&college, now).await?;
+    let ecole_report = state.directory.provision_school(&ecole, now).await?;
+    Ok(Some((college_report, ecole_report)))
+}

@@ -1,0 +1,7 @@
+//! The rules, pure: no HTTP, no SQL, time passed in as Unix seconds.
+
+pub mod account;
+pub mod identifier;
+pub mod names;
+pub mod password_policy;
+pub mod session;

@@ -1,0 +1,98 @@
+//! The single sign-on session: what it holds and when it ends.
+
+use serde::{Deserialize, Serialize};
+
+use super::account::AccountKind;
+
+/// How the person proved who they are (ÉduConnect's `FrEduOrigAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthOrigin {
+    /// Local account: identifier and password.
+    #[serde(rename = "ECT")]
+    Local,
+    /// FranceConnect.
+    #[serde(rename = "FC")]
+    FranceConnect,
+}
+
+/// An SSO session, kept in the ephemeral store under a hash of its cookie value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoSession {
+    pub account_id: i64,
+    pub kind: AccountKind,
+    pub origin: AuthOrigin,
+    /// When the person last typed a secret (OIDC `auth_time`).
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+/// The two timeouts of an SSO session, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub idle: i64,
+    pub absolute: i64,
+}
+
+impl SsoSession {
+    pub fn new(account_id: i64, kind: AccountKind, origin: AuthOrigin, now: i64) -> Self {
+        Self {
+            account_id,
+            kind,
+            origin,
+            auth_time: now,
+            created_at: now,
+            last_seen: now,
+        }
+    }
+
+    /// Whether the session may still be used at `now`.
+    pub fn is_live(&self, limits: SessionLimits, now: i64) -> bool {
+        now < self.created_at + limits.absolute && now < self.last_seen + limits.idle
+    }
+
+    /// Seconds the session may still live if unused from `now`, never past its absolute end.
+    pub fn remaining(&self, limits: SessionLimits, now: i64) -> i64 {
+        (self.created_at + limits.absolute - now).min(limits.idle).max(0)
+    }
+
+    /// Whether `last_seen` is old enough to be worth writing again (saves a write per request).
+    pub fn needs_touch(&self, now: i64) -> bool {
+        now - self.last_seen >= 60
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: SessionLimits = SessionLimits {
+        idle: 100,
+        absolute: 1000,
+    };
+
+    #[test]
+    fn idle_and_absolute_timeouts() {
+        let mut s = SsoSession::new(1, AccountKind::Eleve, AuthOrigin::Local, 0);
+        assert!(s.is_live(LIMITS, 99));
+        assert!(!s.is_live(LIMITS, 100));
+        s.last_seen = 950;
+        assert!(s.is_live(LIMITS, 999));
+        assert!(!s.is_live(LIMITS, 1000), "absolute limit wins over activity");
+        assert_eq!(s.remaining(LIMITS, 950), 50);
+        assert_eq!(s.remaining(LIMITS, 100), 100);
+    }
+
+    #[test]
+    fn touch_only_after_a_minute() {
+        let s = SsoSession::new(1, AccountKind::Eleve, AuthOrigin::Local, 0);
+        assert!(!s.needs_touch(59));
+        assert!(s.needs_touch(60));
+    }
+
+    #[test]
+    fn origin_serializes_as_freduorigauth() {
+        assert_eq!(serde_json::to_string(&AuthOrigin::Local).unwrap(), "\"ECT\"");
+        assert_eq!(serde_json::to_string(&AuthOrigin::FranceConnect).unwrap(), "\"FC\"");
+    }
+}

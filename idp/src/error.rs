@@ -1,0 +1,125 @@
+//! The one place where errors become HTTP responses: a French page with the right status, and
+//! never a stack trace or an internal detail (those go to the log, without secrets).
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::ephemeral::EphemeralError;
+use crate::hashing::HashingError;
+use crate::store::StoreError;
+
+/// Seconds a refused sign-in is told to wait before retrying.
+pub const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A form came without the token of the page that showed it.
+    #[error("CSRF token missing or wrong")]
+    CsrfRejected,
+    /// Too many sign-ins at once: refused quickly rather than queued for ever.
+    #[error("overloaded")]
+    Busy,
+    /// The database or the ephemeral store does not answer.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<EphemeralError> for AppError {
+    fn from(e: EphemeralError) -> Self {
+        match e {
+            EphemeralError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<HashingError> for AppError {
+    fn from(e: HashingError) -> Self {
+        match e {
+            HashingError::Busy => Self::Busy,
+            HashingError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    back_to_login: bool,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page introuvable",
+                "La page demandée n'existe pas.",
+            ),
+            Self::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "Demande incorrecte",
+                "La demande n'a pas pu être comprise. Revenez à la page de connexion et réessayez.",
+            ),
+            Self::CsrfRejected => (
+                StatusCode::FORBIDDEN,
+                "La page a expiré",
+                "Pour votre sécurité, ce formulaire n'est plus valable. Revenez à la page précédente, actualisez-la et réessayez.",
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Trop de connexions",
+                "Trop de connexions en ce moment, réessayez dans quelques secondes.",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service momentanément indisponible",
+                "Le service est momentanément indisponible. Réessayez dans quelques instants.",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Erreur inattendue",
+                "Une erreur inattendue s'est produite. Réessayez plus tard ; si elle persiste, prévenez votre établissement.",
+            ),
+        };
+        match &self {
+            Self::Unavailable(detail) => tracing::warn!(%detail, "dependency unavailable"),
+            Self::Internal(detail) => tracing::error!(%detail, "internal error"),
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+        let page = ErrorPage {
+            title,
+            message,
+            back_to_login: !matches!(self, Self::NotFound),
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| format!("<!doctype html><title>{title}</title><p>{message}"));
+        let mut response = (status, Html(body)).into_response();
+        if matches!(self, Self::Busy | Self::Unavailable(_)) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,16 @@
+//! A federated identity provider for French schools, in the spirit of ÉduConnect.
+//!
+//! `domain` holds the rules (pure), `store` the durable data, `ephemeral` the short-lived
+//! state, `web` the pages, `error` the mapping of errors to HTTP responses.
+
+pub mod app;
+pub mod audit;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod ephemeral;
+pub mod error;
+pub mod hashing;
+pub mod keys;
+pub mod store;
+pub mod web;

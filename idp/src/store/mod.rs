@@ -1,0 +1,225 @@
+//! Durable data behind one trait per aggregate. [`sql::SqlStore`] implements them all for
+//! SQLite (embedded) and PostgreSQL with the same SQL; both pass one shared test suite
+//! (`idp/tests/storage.rs`).
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::domain::account::{Account, AccountKind};
+
+pub mod sql;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    #[error("malformed stored data: {0}")]
+    Corrupt(String),
+    #[error("invalid data: {0}")]
+    Invalid(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Degree of a school: primary (`1d`) or secondary (`2d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Degree {
+    Primary,
+    Secondary,
+}
+
+impl Degree {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "1d",
+            Self::Secondary => "2d",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "1d" => Some(Self::Primary),
+            "2d" => Some(Self::Secondary),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct School {
+    /// Unité administrative immatriculée, e.g. `0141234A`.
+    pub uai: String,
+    pub name: String,
+    pub academie: String,
+    pub degree: Degree,
+}
+
+/// A guardian's legal rank for a pupil.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardianRank {
+    First,
+    Second,
+    Other,
+}
+
+impl GuardianRank {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::First => "1",
+            Self::Second => "2",
+            Self::Other => "autre",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "1" => Some(Self::First),
+            "2" => Some(Self::Second),
+            "autre" => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// The secret a provisioned account starts with.
+#[derive(Debug, Clone)]
+pub enum ProvisionedCredential {
+    /// A password already chosen (argon2id PHC string): the account is activated.
+    Password { hash: String },
+    /// A temporary password handed out by the school (keyed hash) and its expiry.
+    Temporary { secret_hash: String, expires_at: i64 },
+}
+
+/// What to do about the account of a record that has none yet.
+#[derive(Debug, Clone)]
+pub enum AccountProvision {
+    /// Create an account; its identifier is `preferred` if given and free, else generated
+    /// from the person's names.
+    New {
+        preferred: Option<String>,
+        credential: ProvisionedCredential,
+        email: Option<String>,
+        mobile: Option<String>,
+    },
+    /// Link the record to the existing account with this identifier (one guardian known to
+    /// two schools).
+    Existing { identifier: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct PupilRecord {
+    pub source_id: String,
+    pub ine: Option<String>,
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: String,
+    pub class_name: Option<String>,
+    /// MEFSTAT4 level.
+    pub level: Option<String>,
+    pub account: Option<AccountProvision>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GuardianRecord {
+    pub source_id: String,
+    pub civility: Option<String>,
+    pub last_name: String,
+    pub first_name: String,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub account: Option<AccountProvision>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkRecord {
+    pub pupil_source_id: String,
+    pub guardian_source_id: String,
+    pub rank: GuardianRank,
+}
+
+/// One school's records, as its information system knows them.
+#[derive(Debug, Clone)]
+pub struct SchoolSnapshot {
+    pub school: School,
+    pub classes: Vec<String>,
+    pub pupils: Vec<PupilRecord>,
+    pub guardians: Vec<GuardianRecord>,
+    pub links: Vec<LinkRecord>,
+}
+
+/// What provisioning a school did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProvisionReport {
+    pub pupils_created: usize,
+    pub guardians_created: usize,
+    /// (source id, identifier) of each account created.
+    pub accounts_created: Vec<(String, String)>,
+}
+
+/// A child as a guardian's account shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSummary {
+    pub pupil_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+    pub uai: String,
+    pub school_name: String,
+    pub class_name: Option<String>,
+    pub level: Option<String>,
+    pub rank: GuardianRank,
+}
+
+/// Where a pupil is enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub uai: String,
+    pub school_name: String,
+    pub class_name: Option<String>,
+    pub level: Option<String>,
+}
+
+/// Accounts of pupils and guardians.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// The account with this identifier (already normalized), closed ones included.
+    async fn by_identifier(&self, identifier: &str) -> StoreResult<Option<Account>>;
+    async fn by_id(&self, id: i64) -> StoreResult<Option<Account>>;
+    /// The pupils linked to a guardian account through any of its guardian records.
+    async fn children_of(&self, account_id: i64) -> StoreResult<Vec<ChildSummary>>;
+    /// Where the pupil of this account is enrolled (current record).
+    async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>>;
+    /// Replaces the password, ends the temporary one, and marks the account activated.
+    async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()>;
+    /// How many accounts of each kind exist (readiness and statistics).
+    async fn count(&self, kind: AccountKind) -> StoreResult<i64>;
+}
+
+/// The schools' records: schools, classes, pupils, guardians and their links.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    /// Writes a school's records and creates the requested accounts, all in one transaction:
+    /// on any error nothing is written. Records are matched by (UAI, source id), so the same
+    /// snapshot twice creates nothing the second time.
+    async fn provision_school(
+        &self,
+        snapshot: &SchoolSnapshot,
+        now: i64,
+    ) -> StoreResult<ProvisionReport>;
+    async fn school(&self, uai: &str) -> StoreResult<Option<School>>;
+    async fn classes(&self, uai: &str) -> StoreResult<Vec<String>>;
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// The most recent events about an account, newest first.
+    async fn for_account(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Readiness of the database.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+}

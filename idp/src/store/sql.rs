@@ -1,0 +1,657 @@
+//! The SQL implementation of every storage trait, for SQLite and PostgreSQL alike: the queries
+//! use `$n` parameters, 64-bit integers and text only, which both backends read the same way
+//! through sqlx's `Any` driver. Only the migrations differ (`migrations/sqlite`,
+//! `migrations/postgres`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
+
+use super::*;
+use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::domain::account::{Account, AccountKind, AccountState};
+use crate::domain::identifier::{base_identifier, first_free};
+
+/// Which database a URL points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Invalid(
+                "database URL must start with sqlite: or postgres:".into(),
+            ))
+        }
+    }
+}
+
+/// A pool of connections to one database, implementing every storage trait.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn db_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+impl SqlStore {
+    /// Connects, configures SQLite for concurrent use (WAL, busy timeout, foreign keys), and
+    /// brings the schema up to date.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let options: AnyConnectOptions = url.parse().map_err(db_error)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn: &mut AnyConnection, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations that have not run yet.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "id, identifier, kind, state, first_name, last_name, birth_date, \
+     password_hash, temporary_secret_hash, temporary_expires_at, email, email_confirmed, mobile, \
+     created_at, activated_at, locked_until";
+
+fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
+    let kind: String = row.try_get("kind").map_err(db_error)?;
+    let state: String = row.try_get("state").map_err(db_error)?;
+    Ok(Account {
+        id: row.try_get("id").map_err(db_error)?,
+        identifier: row.try_get("identifier").map_err(db_error)?,
+        kind: AccountKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("account kind {kind}")))?,
+        state: AccountState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("account state {state}")))?,
+        first_name: row.try_get("first_name").map_err(db_error)?,
+        last_name: row.try_get("last_name").map_err(db_error)?,
+        birth_date: row.try_get("birth_date").map_err(db_error)?,
+        password_hash: row.try_get("password_hash").map_err(db_error)?,
+        temporary_secret_hash: row.try_get("temporary_secret_hash").map_err(db_error)?,
+        temporary_expires_at: row.try_get("temporary_expires_at").map_err(db_error)?,
+        email: row.try_get("email").map_err(db_error)?,
+        email_confirmed: row.try_get::<i64, _>("email_confirmed").map_err(db_error)? != 0,
+        mobile: row.try_get("mobile").map_err(db_error)?,
+        created_at: row.try_get("created_at").map_err(db_error)?,
+        activated_at: row.try_get("activated_at").map_err(db_error)?,
+        locked_until: row.try_get("locked_until").map_err(db_error)?,
+    })
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn by_identifier(&self, identifier: &str) -> StoreResult<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE identifier = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn by_id(&self, id: i64) -> StoreResult<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn children_of(&self, account_id: i64) -> StoreResult<Vec<ChildSummary>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name AS school_name, \
+                    c.name AS class_name, p.level, MIN(l.rank) AS rank \
+             FROM guardians g \
+             JOIN guardianships l ON l.guardian_id = g.id \
+             JOIN pupils p ON p.id = l.pupil_id \
+             JOIN schools s ON s.uai = p.uai \
+             LEFT JOIN classes c ON c.id = p.class_id \
+             WHERE g.account_id = $1 AND p.left_at IS NULL \
+             GROUP BY p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, c.name, p.level \
+             ORDER BY p.birth_date, p.first_name",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let rank: String = r.try_get("rank").map_err(db_error)?;
+                Ok(ChildSummary {
+                    pupil_id: r.try_get("id").map_err(db_error)?,
+                    first_name: r.try_get("first_name").map_err(db_error)?,
+                    last_name: r.try_get("last_name").map_err(db_error)?,
+                    birth_date: r.try_get("birth_date").map_err(db_error)?,
+                    uai: r.try_get("uai").map_err(db_error)?,
+                    school_name: r.try_get("school_name").map_err(db_error)?,
+                    class_name: r.try_get("class_name").map_err(db_error)?,
+                    level: r.try_get("level").map_err(db_error)?,
+                    rank: GuardianRank::parse(&rank)
+                        .ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>> {
+        let row = sqlx::query(
+            "SELECT p.uai, s.name AS school_name, c.name AS class_name, p.level \
+             FROM pupils p JOIN schools s ON s.uai = p.uai \
+             LEFT JOIN classes c ON c.id = p.class_id \
+             WHERE p.account_id = $1 AND p.left_at IS NULL \
+             ORDER BY p.id DESC LIMIT 1",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|r| {
+            Ok(Placement {
+                uai: r.try_get("uai").map_err(db_error)?,
+                school_name: r.try_get("school_name").map_err(db_error)?,
+                class_name: r.try_get("class_name").map_err(db_error)?,
+                level: r.try_get("level").map_err(db_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, temporary_secret_hash = NULL, \
+                 temporary_expires_at = NULL, activated_at = COALESCE(activated_at, $2), \
+                 updated_at = $2 \
+             WHERE id = $3 AND state <> 'closed'",
+        )
+        .bind(hash)
+        .bind(now)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "no open account with id {account_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn count(&self, kind: AccountKind) -> StoreResult<i64> {
+        sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE kind = $1")
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(db_error)
+    }
+}
+
+/// Creates the account a record asks for, or finds the existing one; returns its id and, when
+/// created, its identifier.
+async fn provision_account(
+    tx: &mut AnyConnection,
+    provision: &AccountProvision,
+    kind: AccountKind,
+    first_name: &str,
+    last_name: &str,
+    birth_date: Option<&str>,
+    now: i64,
+) -> StoreResult<(i64, Option<String>)> {
+    let (preferred, credential, email, mobile) = match provision {
+        AccountProvision::Existing { identifier } => {
+            let id: Option<i64> = sqlx::query("SELECT id FROM accounts WHERE identifier = $1")
+                .bind(identifier)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .map(|r| r.try_get("id"))
+                .transpose()
+                .map_err(db_error)?;
+            let id = id.ok_or_else(|| {
+                StoreError::Invalid(format!("no account {identifier} to link to"))
+            })?;
+            return Ok((id, None));
+        }
+        AccountProvision::New {
+            preferred,
+            credential,
+            email,
+            mobile,
+        } => (preferred, credential, email, mobile),
+    };
+    let base = match preferred {
+        Some(p) => p.clone(),
+        None => base_identifier(first_name, last_name).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "cannot make an identifier from « {first_name} {last_name} »"
+            ))
+        })?,
+    };
+    let taken: Vec<String> =
+        sqlx::query("SELECT identifier FROM accounts WHERE identifier = $1 OR identifier LIKE $2")
+            .bind(&base)
+            .bind(format!("{base}%"))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.try_get("identifier"))
+            .collect::<Result<_, _>>()
+            .map_err(db_error)?;
+    let identifier = first_free(&base, taken.iter().map(String::as_str));
+    let (password_hash, temporary_hash, temporary_expiry, activated_at) = match credential {
+        ProvisionedCredential::Password { hash } => (Some(hash.as_str()), None, None, Some(now)),
+        ProvisionedCredential::Temporary {
+            secret_hash,
+            expires_at,
+        } => (None, Some(secret_hash.as_str()), Some(*expires_at), None),
+    };
+    let id: i64 = sqlx::query(
+        "INSERT INTO accounts (identifier, kind, state, first_name, last_name, birth_date, \
+             password_hash, temporary_secret_hash, temporary_expires_at, email, email_confirmed, \
+             mobile, created_at, updated_at, activated_at) \
+         VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+         RETURNING id",
+    )
+    .bind(&identifier)
+    .bind(kind.as_str())
+    .bind(first_name)
+    .bind(last_name)
+    .bind(birth_date)
+    .bind(password_hash)
+    .bind(temporary_hash)
+    .bind(temporary_expiry)
+    .bind(email.as_deref())
+    .bind(i64::from(email.is_some()))
+    .bind(mobile.as_deref())
+    .bind(now)
+    .bind(activated_at)
+    .fetch_one(&mut *tx)
+    .await
+    .and_then(|r| r.try_get("id"))
+    .map_err(db_error)?;
+    Ok((id, Some(identifier)))
+}
+
+/// Inserts or updates one pupil record; returns its id, whether it is new, and its account.
+async fn upsert_pupil(
+    tx: &mut AnyConnection,
+    uai: &str,
+    class_ids: &HashMap<String, i64>,
+    p: &PupilRecord,
+) -> StoreResult<(i64, bool, Option<i64>)> {
+    let class_id = match &p.class_name {
+        Some(name) => Some(*class_ids.get(name).ok_or_else(|| {
+            StoreError::Invalid(format!("pupil {} is in unknown class {name}", p.source_id))
+        })?),
+        None => None,
+    };
+    let existing = sqlx::query("SELECT id, account_id FROM pupils WHERE uai = $1 AND source_id = $2")
+        .bind(uai)
+        .bind(&p.source_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    if let Some(row) = existing {
+        let id: i64 = row.try_get("id").map_err(db_error)?;
+        sqlx::query(
+            "UPDATE pupils SET ine = $1, last_name = $2, first_name = $3, birth_date = $4, \
+                 class_id = $5, level = $6, left_at = NULL WHERE id = $7",
+        )
+        .bind(p.ine.as_deref())
+        .bind(&p.last_name)
+        .bind(&p.first_name)
+        .bind(&p.birth_date)
+        .bind(class_id)
+        .bind(p.level.as_deref())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        return Ok((id, false, row.try_get("account_id").map_err(db_error)?));
+    }
+    let id: i64 = sqlx::query(
+        "INSERT INTO pupils (uai, source_id, ine, last_name, first_name, birth_date, class_id, level) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(uai)
+    .bind(&p.source_id)
+    .bind(p.ine.as_deref())
+    .bind(&p.last_name)
+    .bind(&p.first_name)
+    .bind(&p.birth_date)
+    .bind(class_id)
+    .bind(p.level.as_deref())
+    .fetch_one(&mut *tx)
+    .await
+    .and_then(|r| r.try_get("id"))
+    .map_err(db_error)?;
+    Ok((id, true, None))
+}
+
+/// Inserts or updates one guardian record; returns its id, whether it is new, and its account.
+async fn upsert_guardian(
+    tx: &mut AnyConnection,
+    uai: &str,
+    g: &GuardianRecord,
+) -> StoreResult<(i64, bool, Option<i64>)> {
+    let existing =
+        sqlx::query("SELECT id, account_id FROM guardians WHERE uai = $1 AND source_id = $2")
+            .bind(uai)
+            .bind(&g.source_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    if let Some(row) = existing {
+        let id: i64 = row.try_get("id").map_err(db_error)?;
+        sqlx::query(
+            "UPDATE guardians SET civility = $1, last_name = $2, first_name = $3, email = $4, \
+                 mobile = $5 WHERE id = $6",
+        )
+        .bind(g.civility.as_deref())
+        .bind(&g.last_name)
+        .bind(&g.first_name)
+        .bind(g.email.as_deref())
+        .bind(g.mobile.as_deref())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        return Ok((id, false, row.try_get("account_id").map_err(db_error)?));
+    }
+    let id: i64 = sqlx::query(
+        "INSERT INTO guardians (uai, source_id, civility, last_name, first_name, email, mobile) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(uai)
+    .bind(&g.source_id)
+    .bind(g.civility.as_deref())
+    .bind(&g.last_name)
+    .bind(&g.first_name)
+    .bind(g.email.as_deref())
+    .bind(g.mobile.as_deref())
+    .fetch_one(&mut *tx)
+    .await
+    .and_then(|r| r.try_get("id"))
+    .map_err(db_error)?;
+    Ok((id, true, None))
+}
+
+impl SqlStore {
+    async fn provision_in(
+        tx: &mut AnyConnection,
+        snapshot: &SchoolSnapshot,
+        now: i64,
+    ) -> StoreResult<ProvisionReport> {
+        let school = &snapshot.school;
+        let uai = school.uai.as_str();
+        sqlx::query(
+            "INSERT INTO schools (uai, name, academie, degree) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (uai) DO UPDATE SET name = excluded.name, academie = excluded.academie, \
+                 degree = excluded.degree",
+        )
+        .bind(uai)
+        .bind(&school.name)
+        .bind(&school.academie)
+        .bind(school.degree.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+
+        let mut class_ids = HashMap::new();
+        for name in &snapshot.classes {
+            sqlx::query("INSERT INTO classes (uai, name) VALUES ($1, $2) ON CONFLICT (uai, name) DO NOTHING")
+                .bind(uai)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let id: i64 = sqlx::query("SELECT id FROM classes WHERE uai = $1 AND name = $2")
+                .bind(uai)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|r| r.try_get("id"))
+                .map_err(db_error)?;
+            class_ids.insert(name.clone(), id);
+        }
+
+        let mut report = ProvisionReport::default();
+        let mut pupil_ids = HashMap::new();
+        for p in &snapshot.pupils {
+            let (id, created, account) = upsert_pupil(tx, uai, &class_ids, p).await?;
+            report.pupils_created += usize::from(created);
+            pupil_ids.insert(p.source_id.as_str(), id);
+            if let (None, Some(provision)) = (account, &p.account) {
+                let (account_id, identifier) = provision_account(
+                    tx,
+                    provision,
+                    AccountKind::Eleve,
+                    &p.first_name,
+                    &p.last_name,
+                    Some(&p.birth_date),
+                    now,
+                )
+                .await?;
+                sqlx::query("UPDATE pupils SET account_id = $1 WHERE id = $2")
+                    .bind(account_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if let Some(identifier) = identifier {
+                    report.accounts_created.push((p.source_id.clone(), identifier));
+                }
+            }
+        }
+
+        let mut guardian_ids = HashMap::new();
+        for g in &snapshot.guardians {
+            let (id, created, account) = upsert_guardian(tx, uai, g).await?;
+            report.guardians_created += usize::from(created);
+            guardian_ids.insert(g.source_id.as_str(), id);
+            if let (None, Some(provision)) = (account, &g.account) {
+                let (account_id, identifier) = provision_account(
+                    tx,
+                    provision,
+                    AccountKind::Responsable,
+                    &g.first_name,
+                    &g.last_name,
+                    None,
+                    now,
+                )
+                .await?;
+                sqlx::query("UPDATE guardians SET account_id = $1 WHERE id = $2")
+                    .bind(account_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if let Some(identifier) = identifier {
+                    report.accounts_created.push((g.source_id.clone(), identifier));
+                }
+            }
+        }
+
+        for link in &snapshot.links {
+            let pupil = pupil_ids.get(link.pupil_source_id.as_str()).ok_or_else(|| {
+                StoreError::Invalid(format!("link to unknown pupil {}", link.pupil_source_id))
+            })?;
+            let guardian = guardian_ids.get(link.guardian_source_id.as_str()).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "link to unknown guardian {}",
+                    link.guardian_source_id
+                ))
+            })?;
+            sqlx::query(
+                "INSERT INTO guardianships (pupil_id, guardian_id, rank) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pupil_id, guardian_id) DO UPDATE SET rank = excluded.rank",
+            )
+            .bind(pupil)
+            .bind(guardian)
+            .bind(link.rank.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for SqlStore {
+    async fn provision_school(
+        &self,
+        snapshot: &SchoolSnapshot,
+        now: i64,
+    ) -> StoreResult<ProvisionReport> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // On error the transaction is dropped, which rolls it back.
+        let report = Self::provision_in(&mut tx, snapshot, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(report)
+    }
+
+    async fn school(&self, uai: &str) -> StoreResult<Option<School>> {
+        let row = sqlx::query("SELECT uai, name, academie, degree FROM schools WHERE uai = $1")
+            .bind(uai)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| {
+            let degree: String = r.try_get("degree").map_err(db_error)?;
+            Ok(School {
+                uai: r.try_get("uai").map_err(db_error)?,
+                name: r.try_get("name").map_err(db_error)?,
+                academie: r.try_get("academie").map_err(db_error)?,
+                degree: Degree::parse(&degree)
+                    .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn classes(&self, uai: &str) -> StoreResult<Vec<String>> {
+        sqlx::query("SELECT name FROM classes WHERE uai = $1 ORDER BY name")
+            .bind(uai)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.try_get("name").map_err(db_error))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqlStore {
+    async fn append(&self, e: &NewAuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, actor, subject_account_id, source_address, details) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.at)
+        .bind(e.kind.as_str())
+        .bind(e.actor.to_text())
+        .bind(e.subject)
+        .bind(e.source_address.as_deref())
+        .bind(e.details.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn for_account(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        sqlx::query(
+            "SELECT id, at, event, actor, subject_account_id, source_address, details \
+             FROM audit_events WHERE subject_account_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| {
+            Ok(AuditEvent {
+                id: r.try_get("id").map_err(db_error)?,
+                at: r.try_get("at").map_err(db_error)?,
+                event: r.try_get("event").map_err(db_error)?,
+                actor: r.try_get("actor").map_err(db_error)?,
+                subject: r.try_get("subject_account_id").map_err(db_error)?,
+                source_address: r.try_get("source_address").map_err(db_error)?,
+                details: r.try_get("details").map_err(db_error)?,
+            })
+        })
+        .collect()
+    }
+}
+
+#[async_trait]
+impl Health for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        conn.ping().await.map_err(db_error)
+    }
+}

@@ -1,0 +1,61 @@
+//! The signed-in home: who is signed in, and for a guardian the children with school and class.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::http::{SESSION_COOKIE, cookie, csrf_token};
+use crate::app::SharedState;
+use crate::domain::account::AccountKind;
+use crate::error::AppError;
+use crate::store::{ChildSummary, Placement};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+struct HomePage {
+    name: String,
+    identifier: String,
+    profile: &'static str,
+    is_guardian: bool,
+    placement: Option<Placement>,
+    children: Vec<ChildSummary>,
+    csrf: String,
+}
+
+/// GET /: the home page, or the sign-in page when nobody is signed in.
+pub async fn show(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let session = match cookie(&headers, SESSION_COOKIE) {
+        Some(id) => state.sessions.load(id, now).await?,
+        None => None,
+    };
+    let Some(session) = session else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let Some(account) = state.accounts.by_id(session.account_id).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let is_guardian = account.kind == AccountKind::Responsable;
+    let (children, placement) = if is_guardian {
+        (state.accounts.children_of(account.id).await?, None)
+    } else {
+        (Vec::new(), state.accounts.placement_of(account.id).await?)
+    };
+    let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
+    let mut response = HomePage {
+        name: account.display_name(),
+        identifier: account.identifier.clone(),
+        profile: account.kind.label_fr(),
+        is_guardian,
+        placement,
+        children,
+        csrf,
+    }
+    .into_response();
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}

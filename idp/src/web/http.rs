@@ -1,0 +1,130 @@
+//! Small HTTP helpers shared by the pages: cookies, the caller's address, CSRF tokens, and
+//! the local return path after sign-in.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::keys::random_token;
+
+pub const SESSION_COOKIE: &str = "idp_session";
+pub const BROWSER_COOKIE: &str = "idp_browser";
+pub const PROFILE_COOKIE: &str = "idp_profil";
+
+/// The value of a cookie sent by the browser.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, and Secure unless the IdP runs on
+/// plain http on the loopback interface. `max_age` None makes a browser-session cookie.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(seconds) = max_age {
+        c.push_str(&format!("; Max-Age={seconds}"));
+    }
+    if state.config.secure_cookies() {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// A `Set-Cookie` value that removes a cookie.
+pub fn clear_cookie(state: &AppState, name: &str) -> HeaderValue {
+    set_cookie(state, name, "", Some(0))
+}
+
+/// The caller's address: the peer, or the first address in `X-Forwarded-For` that is not a
+/// trusted proxy when the peer is one.
+pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let peer_ip = peer.ip();
+    if !state.config.trusted_proxies.contains(&peer_ip) {
+        return peer_ip;
+    }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .into_iter()
+        .flat_map(|v| v.rsplit(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .find(|ip| !state.config.trusted_proxies.contains(ip))
+        .unwrap_or(peer_ip)
+}
+
+/// The CSRF token for the page about to be shown, and the cookie to set if the browser had no
+/// id yet.
+pub async fn csrf_token(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(String, Option<HeaderValue>), AppError> {
+    match cookie(headers, BROWSER_COOKIE) {
+        Some(id) if id.len() <= 64 => Ok((state.csrf.token_for(id).await?, None)),
+        _ => {
+            let id = random_token(32);
+            let token = state.csrf.token_for(&id).await?;
+            Ok((token, Some(set_cookie(state, BROWSER_COOKIE, &id, None))))
+        }
+    }
+}
+
+/// Refuses a form whose token is not the one issued to this browser.
+pub async fn verify_csrf(state: &AppState, headers: &HeaderMap, presented: &str) -> Result<(), AppError> {
+    let Some(id) = cookie(headers, BROWSER_COOKIE) else {
+        return Err(AppError::CsrfRejected);
+    };
+    if state.csrf.verify(id, presented).await? {
+        Ok(())
+    } else {
+        Err(AppError::CsrfRejected)
+    }
+}
+
+/// A path on this site to go back to after sign-in; anything else (another host, `//host`,
+/// a backslash trick) is replaced by the home page, so it can never be an open redirect.
+pub fn local_return_path(next: Option<&str>) -> String {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control)
+                && p.len() <= 2048 =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_path_stays_on_this_site() {
+        assert_eq!(local_return_path(Some("/compte")), "/compte");
+        assert_eq!(local_return_path(Some("//evil.example")), "/");
+        assert_eq!(local_return_path(Some("https://evil.example")), "/");
+        assert_eq!(local_return_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_return_path(Some("/a\r\nSet-Cookie: x")), "/");
+        assert_eq!(local_return_path(None), "/");
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; idp_session_x=2; idp_session=3"));
+        assert_eq!(cookie(&h, "idp_session"), Some("3"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! The pages people use, and the layers every response goes through (security headers,
+//! request ids, tracing).
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::SharedState;
+use crate::error::AppError;
+
+mod help;
+mod home;
+pub mod http;
+mod ops;
+mod signin;
+
+/// The default Content-Security-Policy: nothing from elsewhere, no framing. A page that must
+/// post a form to a relying party (SAML POST binding) sets its own.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router(state: SharedState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let headers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .route("/", get(home::show))
+        .route("/login", get(signin::show).post(signin::submit))
+        .route("/logout", get(signin::confirm_logout).post(signin::logout))
+        .route("/identifiant-oublie", get(help::forgotten_identifier))
+        .route("/mot-de-passe-oublie", get(help::forgotten_password))
+        .route("/inscription", get(help::sign_up))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/static/style.css", get(ops::stylesheet))
+        .fallback(|| async { AppError::NotFound })
+        .layer(headers)
+        .with_state(state)
+}

@@ -1,0 +1,328 @@
+//! Sign-in (SPEC §2.1): profile choice, identifier and password, SSO session; and sign-out.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::http::{
+    PROFILE_COOKIE, SESSION_COOKIE, clear_cookie, client_ip, cookie, csrf_token,
+    local_return_path, set_cookie, verify_csrf,
+};
+use crate::app::{AppState, SharedState};
+use crate::audit::{Actor, AuditKind, NewAuditEvent};
+use crate::domain::account::{Account, AccountKind, SecretCheck, SignInOutcome, decide_sign_in};
+use crate::domain::identifier::normalize_typed;
+use crate::domain::session::{AuthOrigin, SsoSession};
+use crate::ephemeral::throttle::ThrottleVerdict;
+use crate::error::AppError;
+
+/// Longest identifier and password read from the form; longer input is a wrong credential.
+const MAX_IDENTIFIER_LEN: usize = 64;
+const MAX_PASSWORD_LEN: usize = 256;
+/// The profile cookie lives a year, like ÉduConnect's.
+const PROFILE_COOKIE_SECONDS: i64 = 365 * 24 * 3600;
+
+const WRONG_CREDENTIALS: &str = "Identifiant ou mot de passe incorrect.";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    profile: Option<AccountKind>,
+    csrf: String,
+    identifier: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+struct MessagePage {
+    title: String,
+    message: String,
+    link: Option<(String, String)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    csrf: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInQuery {
+    /// `eleve` or `responsable`: the profile chosen (or preselected by a relying party).
+    profil: Option<String>,
+    /// Show the profile choice again.
+    changer: Option<String>,
+    next: Option<String>,
+    deconnecte: Option<String>,
+}
+
+/// GET /login: the profile choice, or the form for the chosen profile.
+pub async fn show(
+    State(state): State<SharedState>,
+    Query(q): Query<SignInQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let from_query = q.profil.as_deref().and_then(AccountKind::parse);
+    let remembered = cookie(&headers, PROFILE_COOKIE).and_then(AccountKind::parse);
+    let profile = if q.changer.is_some() {
+        None
+    } else {
+        from_query.or(remembered)
+    };
+    let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
+    let page = SignInPage {
+        profile,
+        csrf,
+        identifier: String::new(),
+        next: local_return_path(q.next.as_deref()),
+        error: None,
+        notice: q
+            .deconnecte
+            .map(|_| "Vous êtes déconnecté. À bientôt !".to_owned()),
+    };
+    let mut response = page.into_response();
+    let h = response.headers_mut();
+    if let Some(c) = browser_cookie {
+        h.append(header::SET_COOKIE, c);
+    }
+    if let Some(kind) = from_query {
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(&state, PROFILE_COOKIE, kind.as_str(), Some(PROFILE_COOKIE_SECONDS)),
+        );
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    csrf: String,
+    /// ÉduConnect's hidden profile field.
+    #[serde(rename = "typeUser", default)]
+    type_user: String,
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Checks the typed secret with exactly one argon2 verification whatever the account, so that
+/// an unknown identifier, an activated account and one with only a temporary password all
+/// take the same time.
+async fn check_secret(
+    state: &AppState,
+    account: Option<&Account>,
+    password: &str,
+) -> Result<SecretCheck, AppError> {
+    let stored = account.and_then(|a| a.password_hash.as_deref());
+    let password_matched = state.hasher.verify(password, stored).await?;
+    if password_matched {
+        return Ok(SecretCheck::Password);
+    }
+    let temporary = account.and_then(|a| a.temporary_secret_hash.as_deref());
+    Ok(match temporary {
+        Some(hash) if state.secret.verify_generated_secret(password, hash) => SecretCheck::Temporary,
+        _ => SecretCheck::NoMatch,
+    })
+}
+
+/// POST /login.
+pub async fn submit(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, AppError> {
+    verify_csrf(&state, &headers, &form.csrf).await?;
+    let profile = AccountKind::parse(&form.type_user)
+        .ok_or_else(|| AppError::BadRequest("unknown typeUser".into()))?;
+    let ip = client_ip(&state, peer, &headers);
+    let now = state.clock.now();
+    let identifier = normalize_typed(&form.identifier);
+    let next = local_return_path(Some(&form.next));
+    let page = |error: String| SignInPage {
+        profile: Some(profile),
+        csrf: form.csrf.clone(),
+        identifier: form.identifier.chars().take(MAX_IDENTIFIER_LEN).collect(),
+        next: next.clone(),
+        error: Some(error),
+        notice: None,
+    };
+
+    if identifier.is_empty() || form.password.is_empty() {
+        return Ok(page("Saisissez votre identifiant et votre mot de passe.".into()).into_response());
+    }
+    match state.throttle.check(&identifier, ip).await? {
+        ThrottleVerdict::Allowed => {}
+        ThrottleVerdict::IdentifierLimited | ThrottleVerdict::AddressLimited => {
+            let message = "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
+            return Ok((StatusCode::TOO_MANY_REQUESTS, page(message.into())).into_response());
+        }
+    }
+
+    let oversized = identifier.len() > MAX_IDENTIFIER_LEN || form.password.len() > MAX_PASSWORD_LEN;
+    let account = if oversized {
+        None
+    } else {
+        state.accounts.by_identifier(&identifier).await?
+    };
+    let password = if oversized { "" } else { form.password.as_str() };
+    let check = check_secret(&state, account.as_ref(), password).await?;
+    let outcome = decide_sign_in(account.as_ref(), check, profile, now);
+
+    let audit = |kind: AuditKind, actor: Actor, reason: &str| NewAuditEvent {
+        at: now,
+        kind,
+        actor,
+        subject: account.as_ref().map(|a| a.id),
+        source_address: Some(ip.to_string()),
+        details: json!({ "reason": reason, "profile": profile.as_str() }),
+    };
+
+    let refusal = match outcome {
+        SignInOutcome::Success => {
+            let Some(account) = account.as_ref() else {
+                return Err(AppError::Internal("success without account".into()));
+            };
+            state.throttle.record_success(&identifier).await?;
+            // A new session id at every sign-in: a cookie planted before cannot be reused.
+            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+                state.sessions.end(old).await?;
+            }
+            let session = SsoSession::new(account.id, account.kind, AuthOrigin::Local, now);
+            let id = state.sessions.create(&session).await?;
+            state
+                .audit
+                .append(&audit(AuditKind::SignIn, Actor::Account(account.id), "password"))
+                .await?;
+            let mut response = Redirect::to(&next).into_response();
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &id, None));
+            return Ok(response);
+        }
+        SignInOutcome::WrongCredentials => {
+            state.throttle.record_failure(&identifier, ip).await?;
+            state
+                .audit
+                .append(&audit(AuditKind::SignInFailed, Actor::Anonymous, "wrong_credentials"))
+                .await?;
+            return Ok(page(WRONG_CREDENTIALS.into()).into_response());
+        }
+        SignInOutcome::WrongProfile(kind) => {
+            return Ok(page(format!(
+                "Ce compte est un compte « {} ». Choisissez ce profil pour vous connecter.",
+                kind.label_fr()
+            ))
+            .into_response());
+        }
+        SignInOutcome::ActivationRequired => (
+            "activation_required",
+            MessagePage {
+                title: "Première connexion".into(),
+                message: "Votre mot de passe provisoire est reconnu. L'activation du compte en \
+                          ligne (choix d'un mot de passe personnel, confirmation de la date de \
+                          naissance) n'est pas encore disponible sur ce service : votre compte n'est \
+                          pas encore activé. Rapprochez-vous de votre établissement."
+                    .into(),
+                link: Some(("/login".into(), "Retour à la connexion".into())),
+            },
+        ),
+        SignInOutcome::TemporaryExpired => (
+            "temporary_expired",
+            MessagePage {
+                title: "Mot de passe provisoire expiré".into(),
+                message: "Votre mot de passe provisoire n'est plus valable. Demandez un nouveau \
+                          mot de passe à votre établissement."
+                    .into(),
+                link: Some(("/login".into(), "Retour à la connexion".into())),
+            },
+        ),
+        SignInOutcome::Disabled => (
+            "disabled",
+            MessagePage {
+                title: "Compte désactivé".into(),
+                message: "Ce compte est désactivé. Contactez votre établissement.".into(),
+                link: Some(("/login".into(), "Retour à la connexion".into())),
+            },
+        ),
+        SignInOutcome::Locked { .. } => (
+            "locked",
+            MessagePage {
+                title: "Compte bloqué".into(),
+                message: "Ce compte est temporairement bloqué. Réessayez dans quelques minutes ou \
+                          contactez votre établissement."
+                    .into(),
+                link: Some(("/login".into(), "Retour à la connexion".into())),
+            },
+        ),
+    };
+    let (reason, message) = refusal;
+    state
+        .audit
+        .append(&audit(AuditKind::SignInRefused, Actor::Anonymous, reason))
+        .await?;
+    Ok(message.into_response())
+}
+
+/// GET /logout: a confirmation form (sign-out changes state, so it is a POST).
+pub async fn confirm_logout(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
+    let mut response = LogoutPage { csrf }.into_response();
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// POST /logout: ends the SSO session.
+pub async fn logout(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, AppError> {
+    verify_csrf(&state, &headers, &form.csrf).await?;
+    if let Some(id) = cookie(&headers, SESSION_COOKIE)
+        && let Some(session) = state.sessions.end(id).await?
+    {
+        state
+            .audit
+            .append(&NewAuditEvent {
+                at: state.clock.now(),
+                kind: AuditKind::SignOut,
+                actor: Actor::Account(session.account_id),
+                subject: Some(session.account_id),
+                source_address: Some(client_ip(&state, peer, &headers).to_string()),
+                details: json!({}),
+            })
+            .await?;
+    }
+    let mut response = Redirect::to("/login?deconnecte=1").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
+    Ok(response)
+}
