@@ -75,16 +75,23 @@ impl AppState {
     /// Opens storage (running migrations), the ephemeral store, keys and the hasher.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<SharedState> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create the data directory {}", config.data_dir.display())
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
         })?;
         let secret = match (&config.server_secret, &config.server_secret_file) {
-            (Some(text), _) => ServerSecret::parse(text).context("configuration key `server_secret`")?,
+            (Some(text), _) => {
+                ServerSecret::parse(text).context("configuration key `server_secret`")?
+            }
             (None, Some(path)) => ServerSecret::parse(&crate::config::read_secret_file(
                 "server_secret_file",
                 path,
             )?)
             .context("configuration key `server_secret_file`")?,
-            (None, None) => ServerSecret::load_or_generate(&config.data_dir.join("keys/server-secret"))?,
+            (None, None) => {
+                ServerSecret::load_or_generate(&config.data_dir.join("keys/server-secret"))?
+            }
         };
         let database_url = config.resolved_database_url()?;
         let store = SqlStore::open(&database_url, config.database_max_connections)

@@ -183,10 +183,12 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.message().to_owned(),
-        })?;
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.message().to_owned(),
+                })?;
         Self::from_table(table, env)
     }
 
@@ -349,7 +351,10 @@ fn apply_env_overrides(
                 .entry(section.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             target = entry.as_table_mut().ok_or_else(|| {
-                key_error(section, format!("{name} treats it as a section, but it is a value"))
+                key_error(
+                    section,
+                    format!("{name} treats it as a section, but it is a value"),
+                )
             })?;
         }
         target.insert(path[path.len() - 1].clone(), value);
@@ -362,7 +367,9 @@ fn apply_env_overrides(
 fn parse_env_value(raw: &str) -> toml::Value {
     let probe = format!("v = {raw}");
     match probe.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -399,8 +406,8 @@ mod tests {
         let err = Config::from_table(table("issuer = 'https://x.fr'\nlisten = 'nowhere'"), vec![])
             .unwrap_err();
         assert!(err.to_string().contains("`listen`"), "{err}");
-        let err = Config::from_table(table("issuer = 'https://x.fr'\ncolour = 1"), vec![])
-            .unwrap_err();
+        let err =
+            Config::from_table(table("issuer = 'https://x.fr'\ncolour = 1"), vec![]).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 
@@ -432,7 +439,10 @@ mod tests {
             file.display().to_string(),
         )];
         let c = Config::from_table(table("issuer = 'https://x.fr'"), env).unwrap();
-        assert_eq!(c.resolved_database_url().unwrap(), "postgres://secret@db/idp");
+        assert_eq!(
+            c.resolved_database_url().unwrap(),
+            "postgres://secret@db/idp"
+        );
         assert!(c.secure_cookies());
     }
 }

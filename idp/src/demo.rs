@@ -14,7 +14,11 @@ pub const ECOLE_UAI: &str = "0140001B";
 /// The accounts a newcomer can try, printed at start and listed in the README.
 pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
     ("Élève", "lea.martin", "Cartable-2026"),
-    ("Élève (non activé, mot de passe provisoire)", "hugo.martin", "Provisoire-2026"),
+    (
+        "Élève (non activé, mot de passe provisoire)",
+        "hugo.martin",
+        "Provisoire-2026",
+    ),
     ("Responsable", "claire.martin", "Parent-2026!"),
 ];
 
@@ -30,8 +34,22 @@ const LAST_NAMES: &[&str] = &[
     "N'DIAYE", "GARNIER", "FAURE", "ANDRÉ", "MERCIER", "BLANC", "GUÉRIN", "BOYER",
 ];
 const PARENT_FIRST_NAMES: &[&str] = &[
-    "Sophie", "Nicolas", "Isabelle", "Julien", "Nathalie", "Sébastien", "Céline", "Stéphane",
-    "Aurélie", "Christophe", "Émilie", "Frédéric", "Sandrine", "Olivier", "Karima", "Mamadou",
+    "Sophie",
+    "Nicolas",
+    "Isabelle",
+    "Julien",
+    "Nathalie",
+    "Sébastien",
+    "Céline",
+    "Stéphane",
+    "Aurélie",
+    "Christophe",
+    "Émilie",
+    "Frédéric",
+    "Sandrine",
+    "Olivier",
+    "Karima",
+    "Mamadou",
 ];
 
 /// One class of generated pupils, each with one or two guardians.
@@ -70,7 +88,11 @@ fn add_generated(
         };
         snapshot.pupils.push(PupilRecord {
             source_id: pupil_id.clone(),
-            ine: Some(format!("{:09}{}", 70_000_000 + n, char::from(b'A' + (n % 26) as u8))),
+            ine: Some(format!(
+                "{:09}{}",
+                70_000_000 + n,
+                char::from(b'A' + (n % 26) as u8)
+            )),
             last_name: last.to_owned(),
             first_name: first.to_owned(),
             birth_date: format!(
@@ -83,7 +105,7 @@ fn add_generated(
             level: class.level.map(str::to_owned),
             account: Some(temporary()),
         });
-        let guardians = if n % 3 == 0 { 1 } else { 2 };
+        let guardians = if n.is_multiple_of(3) { 1 } else { 2 };
         for g in 0..guardians {
             let guardian_id = format!("{pupil_id}-R{}", g + 1);
             let parent_first = PARENT_FIRST_NAMES[(n * 5 + g * 3) % PARENT_FIRST_NAMES.len()];
@@ -206,9 +228,24 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
     };
     // Léa's class has 25 pupils with her; two more full classes.
     for (seed, class) in [
-        GeneratedClass { name: "4e A", level: Some("1003"), birth_year: 2012, count: 24 },
-        GeneratedClass { name: "6e B", level: Some("1001"), birth_year: 2014, count: 24 },
-        GeneratedClass { name: "3e C", level: Some("1004"), birth_year: 2011, count: 25 },
+        GeneratedClass {
+            name: "4e A",
+            level: Some("1003"),
+            birth_year: 2012,
+            count: 24,
+        },
+        GeneratedClass {
+            name: "6e B",
+            level: Some("1001"),
+            birth_year: 2014,
+            count: 24,
+        },
+        GeneratedClass {
+            name: "3e C",
+            level: Some("1004"),
+            birth_year: 2011,
+            count: 25,
+        },
     ]
     .iter()
     .enumerate()
@@ -261,8 +298,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
         }],
     };
     for (seed, class) in [
-        GeneratedClass { name: "CM2", level: None, birth_year: 2015, count: 24 },
-        GeneratedClass { name: "CE1", level: None, birth_year: 2018, count: 25 },
+        GeneratedClass {
+            name: "CM2",
+            level: None,
+            birth_year: 2015,
+            count: 24,
+        },
+        GeneratedClass {
+            name: "CE1",
+            level: None,
+            birth_year: 2018,
+            count: 25,
+        },
     ]
     .iter()
     .enumerate()

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
+};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordConfig;
@@ -103,7 +105,12 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
-        let permit = match tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await {
+        let permit = match tokio::time::timeout(
+            self.queue_timeout,
+            self.slots.clone().acquire_owned(),
+        )
+        .await
+        {
             Ok(Ok(permit)) => permit,
             _ => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);

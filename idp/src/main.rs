@@ -11,7 +11,11 @@ use idp::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "idp", version, about = "Fournisseur d'identité des établissements scolaires")]
+#[command(
+    name = "idp",
+    version,
+    about = "Fournisseur d'identité des établissements scolaires"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

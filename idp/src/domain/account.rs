@@ -127,7 +127,9 @@ pub enum SignInOutcome {
     /// Right temporary password, but its three months are over.
     TemporaryExpired,
     Disabled,
-    Locked { until: i64 },
+    Locked {
+        until: i64,
+    },
 }
 
 /// Decides a sign-in once the secret has been checked (the check itself is slow and lives
@@ -200,20 +202,35 @@ mod tests {
 
     #[test]
     fn unknown_and_wrong_secret_are_the_same_answer() {
-        assert_eq!(decide_sign_in(None, SecretCheck::NoMatch, Eleve, NOW), WrongCredentials);
-        assert_eq!(decide_sign_in(None, SecretCheck::Password, Eleve, NOW), WrongCredentials);
+        assert_eq!(
+            decide_sign_in(None, SecretCheck::NoMatch, Eleve, NOW),
+            WrongCredentials
+        );
+        assert_eq!(
+            decide_sign_in(None, SecretCheck::Password, Eleve, NOW),
+            WrongCredentials
+        );
         let a = lea();
-        assert_eq!(decide_sign_in(Some(&a), SecretCheck::NoMatch, Eleve, NOW), WrongCredentials);
+        assert_eq!(
+            decide_sign_in(Some(&a), SecretCheck::NoMatch, Eleve, NOW),
+            WrongCredentials
+        );
     }
 
     #[test]
     fn nothing_is_revealed_without_the_secret() {
         let mut a = lea();
         a.state = AccountState::Disabled;
-        assert_eq!(decide_sign_in(Some(&a), SecretCheck::NoMatch, Eleve, NOW), WrongCredentials);
+        assert_eq!(
+            decide_sign_in(Some(&a), SecretCheck::NoMatch, Eleve, NOW),
+            WrongCredentials
+        );
         let mut a = lea();
         a.locked_until = Some(NOW + 60);
-        assert_eq!(decide_sign_in(Some(&a), SecretCheck::NoMatch, Eleve, NOW), WrongCredentials);
+        assert_eq!(
+            decide_sign_in(Some(&a), SecretCheck::NoMatch, Eleve, NOW),
+            WrongCredentials
+        );
         assert_eq!(
             decide_sign_in(Some(&lea()), SecretCheck::NoMatch, Responsable, NOW),
             WrongCredentials
@@ -222,7 +239,10 @@ mod tests {
 
     #[test]
     fn success_needs_the_right_profile() {
-        assert_eq!(decide_sign_in(Some(&lea()), SecretCheck::Password, Eleve, NOW), Success);
+        assert_eq!(
+            decide_sign_in(Some(&lea()), SecretCheck::Password, Eleve, NOW),
+            Success
+        );
         assert_eq!(
             decide_sign_in(Some(&lea()), SecretCheck::Password, Responsable, NOW),
             WrongProfile(Eleve)
@@ -233,9 +253,15 @@ mod tests {
     fn states_and_locks() {
         let mut a = lea();
         a.state = AccountState::Disabled;
-        assert_eq!(decide_sign_in(Some(&a), SecretCheck::Password, Eleve, NOW), Disabled);
+        assert_eq!(
+            decide_sign_in(Some(&a), SecretCheck::Password, Eleve, NOW),
+            Disabled
+        );
         a.state = AccountState::Closed;
-        assert_eq!(decide_sign_in(Some(&a), SecretCheck::Password, Eleve, NOW), WrongCredentials);
+        assert_eq!(
+            decide_sign_in(Some(&a), SecretCheck::Password, Eleve, NOW),
+            WrongCredentials
+        );
         let mut a = lea();
         a.locked_until = Some(NOW + 60);
         assert_eq!(
@@ -243,7 +269,10 @@ mod tests {
             Locked { until: NOW + 60 }
         );
         a.locked_until = Some(NOW - 1);
-        assert_eq!(decide_sign_in(Some(&a), SecretCheck::Password, Eleve, NOW), Success);
+        assert_eq!(
+            decide_sign_in(Some(&a), SecretCheck::Password, Eleve, NOW),
+            Success
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn base_is_prenom_point_nom_folded() {
-        assert_eq!(base_identifier("Léa", "MARTIN").as_deref(), Some("lea.martin"));
+        assert_eq!(
+            base_identifier("Léa", "MARTIN").as_deref(),
+            Some("lea.martin")
+        );
         assert_eq!(
             base_identifier("Jean-Pierre", "N'Diaye Le Goff").as_deref(),
             Some("jeanpierre.ndiayelegoff")

@@ -173,7 +173,15 @@ mod tests {
 
     #[test]
     fn every_problem_has_a_french_message() {
-        assert!(PasswordProblem::TooShort(8).message_fr().contains("au moins 8"));
-        assert!(PasswordProblem::Mismatch.message_fr().contains("identiques"));
+        assert!(
+            PasswordProblem::TooShort(8)
+                .message_fr()
+                .contains("au moins 8")
+        );
+        assert!(
+            PasswordProblem::Mismatch
+                .message_fr()
+                .contains("identiques")
+        );
     }
 }

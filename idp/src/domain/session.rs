@@ -53,7 +53,9 @@ impl SsoSession {
 
     /// Seconds the session may still live if unused from `now`, never past its absolute end.
     pub fn remaining(&self, limits: SessionLimits, now: i64) -> i64 {
-        (self.created_at + limits.absolute - now).min(limits.idle).max(0)
+        (self.created_at + limits.absolute - now)
+            .min(limits.idle)
+            .max(0)
     }
 
     /// Whether `last_seen` is old enough to be worth writing again (saves a write per request).
@@ -78,7 +80,10 @@ mod tests {
         assert!(!s.is_live(LIMITS, 100));
         s.last_seen = 950;
         assert!(s.is_live(LIMITS, 999));
-        assert!(!s.is_live(LIMITS, 1000), "absolute limit wins over activity");
+        assert!(
+            !s.is_live(LIMITS, 1000),
+            "absolute limit wins over activity"
+        );
         assert_eq!(s.remaining(LIMITS, 950), 50);
         assert_eq!(s.remaining(LIMITS, 100), 100);
     }
@@ -92,7 +97,13 @@ mod tests {
 
     #[test]
     fn origin_serializes_as_freduorigauth() {
-        assert_eq!(serde_json::to_string(&AuthOrigin::Local).unwrap(), "\"ECT\"");
-        assert_eq!(serde_json::to_string(&AuthOrigin::FranceConnect).unwrap(), "\"FC\"");
+        assert_eq!(
+            serde_json::to_string(&AuthOrigin::Local).unwrap(),
+            "\"ECT\""
+        );
+        assert_eq!(
+            serde_json::to_string(&AuthOrigin::FranceConnect).unwrap(),
+            "\"FC\""
+        );
     }
 }

@@ -38,7 +38,11 @@ impl MemoryStore {
     fn with_live<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
         let now = Instant::now();
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY_WRITES == 0 {
+        if self
+            .writes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY_WRITES)
+        {
             map.retain(|_, e| e.expires_at > now);
         }
         f(&mut map, now)
@@ -84,11 +88,13 @@ impl Ephemeral for MemoryStore {
     }
 
     async fn get(&self, key: &str) -> EphemeralResult<Option<String>> {
-        Ok(self.with_live(|map, now| match live(map, key, now).map(|e| &e.value) {
-            Some(Value::Text(t)) => Some(t.clone()),
-            Some(Value::Counter(n)) => Some(n.to_string()),
-            _ => None,
-        }))
+        Ok(
+            self.with_live(|map, now| match live(map, key, now).map(|e| &e.value) {
+                Some(Value::Text(t)) => Some(t.clone()),
+                Some(Value::Counter(n)) => Some(n.to_string()),
+                _ => None,
+            }),
+        )
     }
 
     async fn take(&self, key: &str) -> EphemeralResult<Option<String>> {

@@ -52,7 +52,11 @@ impl SignInThrottle {
             .unwrap_or(0))
     }
 
-    pub async fn check(&self, identifier: &str, address: IpAddr) -> EphemeralResult<ThrottleVerdict> {
+    pub async fn check(
+        &self,
+        identifier: &str,
+        address: IpAddr,
+    ) -> EphemeralResult<ThrottleVerdict> {
         if self.count(&address_key(address)).await? >= self.config.failures_per_address {
             return Ok(ThrottleVerdict::AddressLimited);
         }

@@ -176,6 +176,9 @@ mod tests {
     fn tokens_are_random_and_debug_hides_the_secret() {
         assert_ne!(random_token(32), random_token(32));
         assert_eq!(random_token(32).len(), 43);
-        assert_eq!(format!("{:?}", ServerSecret::for_tests()), "ServerSecret(…)");
+        assert_eq!(
+            format!("{:?}", ServerSecret::for_tests()),
+            "ServerSecret(…)"
+        );
     }
 }

@@ -87,7 +87,10 @@ pub enum ProvisionedCredential {
     /// A password already chosen (argon2id PHC string): the account is activated.
     Password { hash: String },
     /// A temporary password handed out by the school (keyed hash) and its expiry.
-    Temporary { secret_hash: String, expires_at: i64 },
+    Temporary {
+        secret_hash: String,
+        expires_at: i64,
+    },
 }
 
 /// What to do about the account of a record that has none yet.

@@ -346,12 +346,13 @@ async fn upsert_pupil(
         })?),
         None => None,
     };
-    let existing = sqlx::query("SELECT id, account_id FROM pupils WHERE uai = $1 AND source_id = $2")
-        .bind(uai)
-        .bind(&p.source_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+    let existing =
+        sqlx::query("SELECT id, account_id FROM pupils WHERE uai = $1 AND source_id = $2")
+            .bind(uai)
+            .bind(&p.source_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
     if let Some(row) = existing {
         let id: i64 = row.try_get("id").map_err(db_error)?;
         sqlx::query(
@@ -500,7 +501,9 @@ impl SqlStore {
                     .await
                     .map_err(db_error)?;
                 if let Some(identifier) = identifier {
-                    report.accounts_created.push((p.source_id.clone(), identifier));
+                    report
+                        .accounts_created
+                        .push((p.source_id.clone(), identifier));
                 }
             }
         }
@@ -528,21 +531,27 @@ impl SqlStore {
                     .await
                     .map_err(db_error)?;
                 if let Some(identifier) = identifier {
-                    report.accounts_created.push((g.source_id.clone(), identifier));
+                    report
+                        .accounts_created
+                        .push((g.source_id.clone(), identifier));
                 }
             }
         }
 
         for link in &snapshot.links {
-            let pupil = pupil_ids.get(link.pupil_source_id.as_str()).ok_or_else(|| {
-                StoreError::Invalid(format!("link to unknown pupil {}", link.pupil_source_id))
-            })?;
-            let guardian = guardian_ids.get(link.guardian_source_id.as_str()).ok_or_else(|| {
-                StoreError::Invalid(format!(
-                    "link to unknown guardian {}",
-                    link.guardian_source_id
-                ))
-            })?;
+            let pupil = pupil_ids
+                .get(link.pupil_source_id.as_str())
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!("link to unknown pupil {}", link.pupil_source_id))
+                })?;
+            let guardian = guardian_ids
+                .get(link.guardian_source_id.as_str())
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "link to unknown guardian {}",
+                        link.guardian_source_id
+                    ))
+                })?;
             sqlx::query(
                 "INSERT INTO guardianships (pupil_id, guardian_id, rank) VALUES ($1, $2, $3) \
                  ON CONFLICT (pupil_id, guardian_id) DO UPDATE SET rank = excluded.rank",

@@ -33,5 +33,8 @@ pub async fn forgotten_password() -> HelpPage {
 }
 
 pub async fn sign_up() -> HelpPage {
-    not_yet("Je n'ai pas de compte", "La création d'un compte responsable par téléphone portable")
+    not_yet(
+        "Je n'ai pas de compte",
+        "La création d'un compte responsable par téléphone portable",
+    )
 }

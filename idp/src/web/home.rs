@@ -25,7 +25,10 @@ struct HomePage {
 }
 
 /// GET /: the home page, or the sign-in page when nobody is signed in.
-pub async fn show(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn show(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let session = match cookie(&headers, SESSION_COOKIE) {
         Some(id) => state.sessions.load(id, now).await?,

@@ -78,7 +78,11 @@ pub async fn csrf_token(
 }
 
 /// Refuses a form whose token is not the one issued to this browser.
-pub async fn verify_csrf(state: &AppState, headers: &HeaderMap, presented: &str) -> Result<(), AppError> {
+pub async fn verify_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    presented: &str,
+) -> Result<(), AppError> {
     let Some(id) = cookie(headers, BROWSER_COOKIE) else {
         return Err(AppError::CsrfRejected);
     };
@@ -123,7 +127,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; idp_session_x=2; idp_session=3"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; idp_session_x=2; idp_session=3"),
+        );
         assert_eq!(cookie(&h, "idp_session"), Some("3"));
         assert_eq!(cookie(&h, "b"), None);
     }

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{
-    PROFILE_COOKIE, SESSION_COOKIE, clear_cookie, client_ip, cookie, csrf_token,
-    local_return_path, set_cookie, verify_csrf,
+    PROFILE_COOKIE, SESSION_COOKIE, clear_cookie, client_ip, cookie, csrf_token, local_return_path,
+    set_cookie, verify_csrf,
 };
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
@@ -98,7 +98,12 @@ pub async fn show(
     if let Some(kind) = from_query {
         h.append(
             header::SET_COOKIE,
-            set_cookie(&state, PROFILE_COOKIE, kind.as_str(), Some(PROFILE_COOKIE_SECONDS)),
+            set_cookie(
+                &state,
+                PROFILE_COOKIE,
+                kind.as_str(),
+                Some(PROFILE_COOKIE_SECONDS),
+            ),
         );
     }
     Ok(response)
@@ -134,7 +139,9 @@ async fn check_secret(
     }
     let temporary = account.and_then(|a| a.temporary_secret_hash.as_deref());
     Ok(match temporary {
-        Some(hash) if state.secret.verify_generated_secret(password, hash) => SecretCheck::Temporary,
+        Some(hash) if state.secret.verify_generated_secret(password, hash) => {
+            SecretCheck::Temporary
+        }
         _ => SecretCheck::NoMatch,
     })
 }
@@ -163,12 +170,15 @@ pub async fn submit(
     };
 
     if identifier.is_empty() || form.password.is_empty() {
-        return Ok(page("Saisissez votre identifiant et votre mot de passe.".into()).into_response());
+        return Ok(
+            page("Saisissez votre identifiant et votre mot de passe.".into()).into_response(),
+        );
     }
     match state.throttle.check(&identifier, ip).await? {
         ThrottleVerdict::Allowed => {}
         ThrottleVerdict::IdentifierLimited | ThrottleVerdict::AddressLimited => {
-            let message = "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
+            let message =
+                "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
             return Ok((StatusCode::TOO_MANY_REQUESTS, page(message.into())).into_response());
         }
     }
@@ -179,7 +189,11 @@ pub async fn submit(
     } else {
         state.accounts.by_identifier(&identifier).await?
     };
-    let password = if oversized { "" } else { form.password.as_str() };
+    let password = if oversized {
+        ""
+    } else {
+        form.password.as_str()
+    };
     let check = check_secret(&state, account.as_ref(), password).await?;
     let outcome = decide_sign_in(account.as_ref(), check, profile, now);
 

@@ -1,0 +1,225 @@
+//! One suite for the short-lived state, run in process (always) and against Redis
+//! (`--ignored`, with `TEST_REDIS_URL`; `.ci/run` does it).
+
+mod support;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use idp::config::ThrottleConfig;
+use idp::domain::account::AccountKind;
+use idp::domain::session::{AuthOrigin, SessionLimits, SsoSession};
+use idp::ephemeral::Ephemeral;
+use idp::ephemeral::csrf::CsrfTokens;
+use idp::ephemeral::sessions::SessionStore;
+use idp::ephemeral::throttle::{SignInThrottle, ThrottleVerdict};
+
+const SHORT: Duration = Duration::from_millis(300);
+const LONG: Duration = Duration::from_secs(60);
+
+async fn wait_past(d: Duration) {
+    tokio::time::sleep(d + Duration::from_millis(200)).await;
+}
+
+async fn values_expire(kv: Arc<dyn Ephemeral>) {
+    kv.put("a", "1", SHORT).await.unwrap();
+    kv.put("b", "2", LONG).await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap().as_deref(), Some("1"));
+    wait_past(SHORT).await;
+    assert_eq!(kv.get("a").await.unwrap(), None);
+    assert_eq!(kv.get("b").await.unwrap().as_deref(), Some("2"));
+    kv.put("b", "3", LONG).await.unwrap();
+    assert_eq!(kv.get("b").await.unwrap().as_deref(), Some("3"));
+    kv.delete("b").await.unwrap();
+    assert_eq!(kv.get("b").await.unwrap(), None);
+    kv.ping().await.unwrap();
+}
+
+async fn put_new_sets_only_once(kv: Arc<dyn Ephemeral>) {
+    assert!(kv.put_new("k", "first", LONG).await.unwrap());
+    assert!(!kv.put_new("k", "second", LONG).await.unwrap());
+    assert_eq!(kv.get("k").await.unwrap().as_deref(), Some("first"));
+    assert!(kv.put_new("short", "x", SHORT).await.unwrap());
+    wait_past(SHORT).await;
+    assert!(kv.put_new("short", "y", LONG).await.unwrap());
+}
+
+async fn take_is_single_use_even_when_raced(kv: Arc<dyn Ephemeral>) {
+    kv.put("code", "123456", LONG).await.unwrap();
+    let mut racers = Vec::new();
+    for _ in 0..16 {
+        let kv = kv.clone();
+        racers.push(tokio::spawn(async move { kv.take("code").await.unwrap() }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        if let Some(v) = r.await.unwrap() {
+            assert_eq!(v, "123456");
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(kv.take("code").await.unwrap(), None);
+}
+
+async fn counters_count_within_their_window(kv: Arc<dyn Ephemeral>) {
+    assert_eq!(kv.incr("c", SHORT).await.unwrap(), 1);
+    assert_eq!(kv.incr("c", SHORT).await.unwrap(), 2);
+    // a later increment does not extend the window
+    assert_eq!(kv.incr("c", LONG).await.unwrap(), 3);
+    wait_past(SHORT).await;
+    assert_eq!(kv.incr("c", SHORT).await.unwrap(), 1);
+}
+
+async fn sets_add_remove_and_expire(kv: Arc<dyn Ephemeral>) {
+    kv.set_add("s", "a", LONG).await.unwrap();
+    kv.set_add("s", "b", LONG).await.unwrap();
+    kv.set_add("s", "a", LONG).await.unwrap();
+    let mut m = kv.set_members("s").await.unwrap();
+    m.sort();
+    assert_eq!(m, vec!["a", "b"]);
+    kv.set_remove("s", "a").await.unwrap();
+    assert_eq!(kv.set_members("s").await.unwrap(), vec!["b"]);
+    kv.set_add("t", "x", SHORT).await.unwrap();
+    wait_past(SHORT).await;
+    assert!(kv.set_members("t").await.unwrap().is_empty());
+    assert!(kv.set_members("none").await.unwrap().is_empty());
+}
+
+const LIMITS: SessionLimits = SessionLimits {
+    idle: 600,
+    absolute: 3600,
+};
+
+async fn sessions_live_and_end(kv: Arc<dyn Ephemeral>) {
+    let store = SessionStore::new(kv.clone(), LIMITS);
+    let now = 1_790_000_000;
+    let session = SsoSession::new(42, AccountKind::Responsable, AuthOrigin::Local, now);
+    let id = store.create(&session).await.unwrap();
+    let other = store.create(&session).await.unwrap();
+    assert_ne!(id, other, "every session gets a fresh id");
+    assert_eq!(
+        store.load(&id, now + 1).await.unwrap(),
+        Some(session.clone())
+    );
+    // the store keeps a hash of the id, never the id itself
+    assert_eq!(kv.get(&format!("sso:{id}")).await.unwrap(), None);
+    // idle timeout: used at +500 (touched), still live at +1000, gone 600 s after last use
+    assert!(store.load(&id, now + 500).await.unwrap().is_some());
+    assert!(store.load(&id, now + 1000).await.unwrap().is_some());
+    assert!(store.load(&id, now + 1601).await.unwrap().is_none());
+    // ending one session leaves the other
+    assert!(store.end(&other).await.unwrap().is_some());
+    assert!(store.end(&other).await.unwrap().is_none());
+    assert!(store.load(&other, now + 2).await.unwrap().is_none());
+    assert!(store.load("forged", now).await.unwrap().is_none());
+}
+
+async fn all_sessions_of_an_account_end_together(kv: Arc<dyn Ephemeral>) {
+    let store = SessionStore::new(kv, LIMITS);
+    let now = 1_790_000_000;
+    let mine = SsoSession::new(7, AccountKind::Eleve, AuthOrigin::Local, now);
+    let theirs = SsoSession::new(8, AccountKind::Eleve, AuthOrigin::Local, now);
+    let a = store.create(&mine).await.unwrap();
+    let b = store.create(&mine).await.unwrap();
+    let c = store.create(&theirs).await.unwrap();
+    assert_eq!(store.end_all_for(7).await.unwrap(), 2);
+    assert!(store.load(&a, now).await.unwrap().is_none());
+    assert!(store.load(&b, now).await.unwrap().is_none());
+    assert!(store.load(&c, now).await.unwrap().is_some());
+    assert_eq!(store.end_all_for(7).await.unwrap(), 0);
+}
+
+async fn csrf_tokens_belong_to_one_browser(kv: Arc<dyn Ephemeral>) {
+    let csrf = CsrfTokens::new(kv);
+    let token = csrf.token_for("browser-a").await.unwrap();
+    assert_eq!(
+        csrf.token_for("browser-a").await.unwrap(),
+        token,
+        "stable per browser"
+    );
+    let other = csrf.token_for("browser-b").await.unwrap();
+    assert_ne!(token, other);
+    assert!(csrf.verify("browser-a", &token).await.unwrap());
+    assert!(!csrf.verify("browser-b", &token).await.unwrap());
+    assert!(!csrf.verify("browser-a", "").await.unwrap());
+    assert!(!csrf.verify("browser-c", &token).await.unwrap());
+}
+
+async fn throttle_limits_identifiers_and_addresses(kv: Arc<dyn Ephemeral>) {
+    let throttle = SignInThrottle::new(
+        kv,
+        ThrottleConfig {
+            failures_per_identifier: 3,
+            failures_per_address: 5,
+            window_minutes: 1,
+        },
+    );
+    let ip: IpAddr = "192.0.2.7".parse().unwrap();
+    let other_ip: IpAddr = "192.0.2.8".parse().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            throttle.check("lea.martin", ip).await.unwrap(),
+            ThrottleVerdict::Allowed
+        );
+        throttle.record_failure("lea.martin", ip).await.unwrap();
+    }
+    assert_eq!(
+        throttle.check("lea.martin", other_ip).await.unwrap(),
+        ThrottleVerdict::IdentifierLimited
+    );
+    assert_eq!(
+        throttle.check("hugo.martin", ip).await.unwrap(),
+        ThrottleVerdict::Allowed
+    );
+    throttle.record_failure("a", ip).await.unwrap();
+    throttle.record_failure("b", ip).await.unwrap();
+    assert_eq!(
+        throttle.check("c", ip).await.unwrap(),
+        ThrottleVerdict::AddressLimited
+    );
+    assert_eq!(
+        throttle.check("c", other_ip).await.unwrap(),
+        ThrottleVerdict::Allowed
+    );
+    throttle.record_success("lea.martin").await.unwrap();
+    assert_eq!(
+        throttle.check("lea.martin", other_ip).await.unwrap(),
+        ThrottleVerdict::Allowed
+    );
+}
+
+macro_rules! ephemeral_suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::support::memory_ephemeral().await).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                #[ignore = "needs Redis: set TEST_REDIS_URL and pass --ignored"]
+                async fn $case() {
+                    super::$case(super::support::redis_ephemeral().await).await;
+                }
+            )*
+        }
+    };
+}
+
+ephemeral_suite!(
+    values_expire,
+    put_new_sets_only_once,
+    take_is_single_use_even_when_raced,
+    counters_count_within_their_window,
+    sets_add_remove_and_expire,
+    sessions_live_and_end,
+    all_sessions_of_an_account_end_together,
+    csrf_tokens_belong_to_one_browser,
+    throttle_limits_identifiers_and_addresses,
+);

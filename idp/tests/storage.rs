@@ -1,0 +1,355 @@
+//! One storage suite, run against SQLite (always) and PostgreSQL (`--ignored`, with
+//! `TEST_POSTGRES_URL`; `.ci/run` does it).
+
+mod support;
+
+use idp::audit::{Actor, AuditKind, NewAuditEvent};
+use idp::domain::account::{AccountKind, AccountState};
+use idp::store::sql::SqlStore;
+use idp::store::*;
+use sqlx::{AnyConnection, Connection, Executor};
+
+const NOW: i64 = 1_790_000_000;
+
+fn school(uai: &str) -> School {
+    School {
+        uai: uai.into(),
+        name: format!("Collège {uai}"),
+        academie: "70".into(),
+        degree: Degree::Secondary,
+    }
+}
+
+fn temporary(tag: &str) -> AccountProvision {
+    AccountProvision::New {
+        preferred: None,
+        credential: ProvisionedCredential::Temporary {
+            secret_hash: format!("hmac-sha256${tag}"),
+            expires_at: NOW + 1000,
+        },
+        email: None,
+        mobile: None,
+    }
+}
+
+fn pupil(source_id: &str, first: &str, last: &str, class: &str) -> PupilRecord {
+    PupilRecord {
+        source_id: source_id.into(),
+        ine: Some(format!("INE{source_id}")),
+        last_name: last.into(),
+        first_name: first.into(),
+        birth_date: "2012-03-14".into(),
+        class_name: Some(class.into()),
+        level: Some("1003".into()),
+        account: Some(temporary(source_id)),
+    }
+}
+
+fn guardian(
+    source_id: &str,
+    first: &str,
+    last: &str,
+    account: Option<AccountProvision>,
+) -> GuardianRecord {
+    GuardianRecord {
+        source_id: source_id.into(),
+        civility: Some("Mme".into()),
+        last_name: last.into(),
+        first_name: first.into(),
+        email: None,
+        mobile: Some("0611223344".into()),
+        account,
+    }
+}
+
+fn link(p: &str, g: &str) -> LinkRecord {
+    LinkRecord {
+        pupil_source_id: p.into(),
+        guardian_source_id: g.into(),
+        rank: GuardianRank::First,
+    }
+}
+
+/// A school with Léa in 4e A and her mother Claire.
+fn martin_school(uai: &str) -> SchoolSnapshot {
+    SchoolSnapshot {
+        school: school(uai),
+        classes: vec!["4e A".into(), "3e C".into()],
+        pupils: vec![pupil("E1", "Léa", "MARTIN", "4e A")],
+        guardians: vec![guardian(
+            "R1",
+            "Claire",
+            "MARTIN",
+            Some(AccountProvision::New {
+                preferred: None,
+                credential: ProvisionedCredential::Password {
+                    hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+                },
+                email: Some("claire@example.fr".into()),
+                mobile: Some("0611223344".into()),
+            }),
+        )],
+        links: vec![link("E1", "R1")],
+    }
+}
+
+async fn provisioning_creates_records_and_accounts(s: &SqlStore) {
+    let report = s
+        .provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(report.pupils_created, 1);
+    assert_eq!(report.guardians_created, 1);
+    assert_eq!(
+        report.accounts_created,
+        vec![
+            ("E1".to_owned(), "lea.martin".to_owned()),
+            ("R1".to_owned(), "claire.martin".to_owned())
+        ]
+    );
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    assert_eq!(lea.kind, AccountKind::Eleve);
+    assert_eq!(lea.state, AccountState::Active);
+    assert_eq!(lea.first_name, "Léa");
+    assert_eq!(lea.birth_date.as_deref(), Some("2012-03-14"));
+    assert!(!lea.is_activated());
+    assert_eq!(lea.temporary_expires_at, Some(NOW + 1000));
+    assert_eq!(s.by_id(lea.id).await.unwrap().unwrap(), lea);
+
+    let claire = s.by_identifier("claire.martin").await.unwrap().unwrap();
+    assert!(claire.is_activated());
+    assert_eq!(claire.activated_at, Some(NOW));
+    assert!(claire.email_confirmed);
+    let children = s.children_of(claire.id).await.unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(children[0].first_name, "Léa");
+    assert_eq!(children[0].class_name.as_deref(), Some("4e A"));
+    assert_eq!(children[0].school_name, "Collège 0141234A");
+    assert_eq!(children[0].rank, GuardianRank::First);
+
+    let placement = s.placement_of(lea.id).await.unwrap().unwrap();
+    assert_eq!(placement.uai, "0141234A");
+    assert_eq!(placement.level.as_deref(), Some("1003"));
+    assert_eq!(
+        s.school("0141234A").await.unwrap().unwrap(),
+        school("0141234A")
+    );
+    assert_eq!(s.classes("0141234A").await.unwrap(), vec!["3e C", "4e A"]);
+    assert!(s.by_identifier("nobody").await.unwrap().is_none());
+    assert!(s.school("0000000X").await.unwrap().is_none());
+}
+
+async fn provisioning_twice_creates_nothing(s: &SqlStore) {
+    let snapshot = martin_school("0141234A");
+    s.provision_school(&snapshot, NOW).await.unwrap();
+    let again = s.provision_school(&snapshot, NOW + 10).await.unwrap();
+    assert_eq!(again, ProvisionReport::default());
+    assert_eq!(s.count(AccountKind::Eleve).await.unwrap(), 1);
+    assert_eq!(s.count(AccountKind::Responsable).await.unwrap(), 1);
+}
+
+async fn a_class_change_is_applied(s: &SqlStore) {
+    let mut snapshot = martin_school("0141234A");
+    s.provision_school(&snapshot, NOW).await.unwrap();
+    snapshot.pupils[0].class_name = Some("3e C".into());
+    s.provision_school(&snapshot, NOW).await.unwrap();
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    let placement = s.placement_of(lea.id).await.unwrap().unwrap();
+    assert_eq!(placement.class_name.as_deref(), Some("3e C"));
+}
+
+async fn identifiers_get_a_numeric_suffix_when_taken(s: &SqlStore) {
+    let mut snapshot = martin_school("0141234A");
+    snapshot.pupils.push(pupil("E2", "Lea", "Martin", "3e C"));
+    snapshot.pupils.push(pupil("E3", "LÉA", "MARTIN", "3e C"));
+    let report = s.provision_school(&snapshot, NOW).await.unwrap();
+    let ids: Vec<&str> = report
+        .accounts_created
+        .iter()
+        .map(|(_, i)| i.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["lea.martin", "lea.martin2", "lea.martin3", "claire.martin"]
+    );
+}
+
+async fn provisioning_is_all_or_nothing(s: &SqlStore) {
+    let mut snapshot = martin_school("0141234A");
+    snapshot.pupils.push(pupil("E2", "Hugo", "MARTIN", "4e A"));
+    // the last link names a guardian that is not in the file
+    snapshot.links.push(link("E2", "R404"));
+    let err = s.provision_school(&snapshot, NOW).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(s.school("0141234A").await.unwrap().is_none());
+    assert!(s.by_identifier("lea.martin").await.unwrap().is_none());
+    assert!(s.by_identifier("hugo.martin").await.unwrap().is_none());
+    assert_eq!(s.count(AccountKind::Eleve).await.unwrap(), 0);
+    // an unknown class is refused the same way
+    let mut snapshot = martin_school("0141234A");
+    snapshot.pupils[0].class_name = Some("Terminale Z".into());
+    assert!(s.provision_school(&snapshot, NOW).await.is_err());
+    assert!(s.school("0141234A").await.unwrap().is_none());
+}
+
+async fn one_guardian_account_for_two_schools(s: &SqlStore) {
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
+    let ecole = SchoolSnapshot {
+        school: School {
+            uai: "0140001B".into(),
+            name: "École Jules Ferry".into(),
+            academie: "70".into(),
+            degree: Degree::Primary,
+        },
+        classes: vec!["CM2".into()],
+        pupils: vec![pupil("E1", "Hugo", "MARTIN", "CM2")],
+        guardians: vec![guardian(
+            "R1",
+            "Claire",
+            "MARTIN",
+            Some(AccountProvision::Existing {
+                identifier: "claire.martin".into(),
+            }),
+        )],
+        links: vec![link("E1", "R1")],
+    };
+    let report = s.provision_school(&ecole, NOW).await.unwrap();
+    assert_eq!(
+        report.accounts_created,
+        vec![("E1".to_owned(), "hugo.martin".to_owned())]
+    );
+    let claire = s.by_identifier("claire.martin").await.unwrap().unwrap();
+    let names: Vec<String> = s
+        .children_of(claire.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("{} {}", c.first_name, c.school_name))
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"Léa Collège 0141234A".to_owned()));
+    assert!(names.contains(&"Hugo École Jules Ferry".to_owned()));
+    // linking to an account that does not exist rolls everything back
+    let mut bad = ecole.clone();
+    bad.school.uai = "0140002C".into();
+    bad.guardians[0].account = Some(AccountProvision::Existing {
+        identifier: "nobody".into(),
+    });
+    assert!(s.provision_school(&bad, NOW).await.is_err());
+    assert!(s.school("0140002C").await.unwrap().is_none());
+}
+
+async fn choosing_a_password_activates_the_account(s: &SqlStore) {
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    s.set_password(lea.id, "$argon2id$new", NOW + 5)
+        .await
+        .unwrap();
+    let lea = s.by_id(lea.id).await.unwrap().unwrap();
+    assert_eq!(lea.password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(lea.temporary_secret_hash, None);
+    assert_eq!(lea.temporary_expires_at, None);
+    assert_eq!(lea.activated_at, Some(NOW + 5));
+    assert!(s.set_password(999_999, "$argon2id$x", NOW).await.is_err());
+}
+
+async fn audit_log_is_append_only_and_read_newest_first(s: &SqlStore, url: &str) {
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    for (i, kind) in [
+        AuditKind::SignInFailed,
+        AuditKind::SignIn,
+        AuditKind::SignOut,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.append(&NewAuditEvent {
+            at: NOW + i as i64,
+            kind,
+            actor: Actor::Account(lea.id),
+            subject: Some(lea.id),
+            source_address: Some("192.0.2.1".into()),
+            details: serde_json::json!({ "n": i }),
+        })
+        .await
+        .unwrap();
+    }
+    let events = s.for_account(lea.id, 2).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, vec!["sign_out", "sign_in"]);
+    assert_eq!(events[0].actor, format!("account:{}", lea.id));
+    assert_eq!(events[0].source_address.as_deref(), Some("192.0.2.1"));
+    assert_eq!(events[0].details, r#"{"n":2}"#);
+
+    let mut c = AnyConnection::connect(url).await.unwrap();
+    assert!(
+        c.execute("UPDATE audit_events SET event = 'x'")
+            .await
+            .is_err()
+    );
+    assert!(c.execute("DELETE FROM audit_events").await.is_err());
+    assert_eq!(s.for_account(lea.id, 10).await.unwrap().len(), 3);
+}
+
+async fn health_answers(s: &SqlStore) {
+    s.ping().await.unwrap();
+    // migrations are idempotent
+    s.migrate().await.unwrap();
+}
+
+macro_rules! storage_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::support::TestDatabase;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = TestDatabase::sqlite().await;
+                    super::$case(&db.store).await;
+                }
+            )*
+            #[tokio::test]
+            async fn audit_log_is_append_only() {
+                let db = TestDatabase::sqlite().await;
+                super::audit_log_is_append_only_and_read_newest_first(&db.store, &db.url).await;
+            }
+        }
+        mod postgres {
+            use super::support::TestDatabase;
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: set TEST_POSTGRES_URL and pass --ignored"]
+                async fn $case() {
+                    let db = TestDatabase::postgres().await;
+                    super::$case(&db.store).await;
+                    db.drop_schema().await;
+                }
+            )*
+            #[tokio::test]
+            #[ignore = "needs PostgreSQL: set TEST_POSTGRES_URL and pass --ignored"]
+            async fn audit_log_is_append_only() {
+                let db = TestDatabase::postgres().await;
+                super::audit_log_is_append_only_and_read_newest_first(&db.store, &db.url).await;
+                db.drop_schema().await;
+            }
+        }
+    };
+}
+
+storage_suite!(
+    provisioning_creates_records_and_accounts,
+    provisioning_twice_creates_nothing,
+    a_class_change_is_applied,
+    identifiers_get_a_numeric_suffix_when_taken,
+    provisioning_is_all_or_nothing,
+    one_guardian_account_for_two_schools,
+    choosing_a_password_activates_the_account,
+    health_answers,
+);

@@ -1,0 +1,201 @@
+//! Shared test support: fresh databases and ephemeral stores for each backend, and a real
+//! server on a free port.
+//!
+//! Embedded backends (SQLite in a temporary directory, in-process ephemeral state) are always
+//! used. PostgreSQL and Redis are used when `TEST_POSTGRES_URL` and `TEST_REDIS_URL` are set
+//! (`.ci/run` sets them); each test gets its own PostgreSQL schema and Redis key prefix, so
+//! tests never see each other's data.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use idp::app::{AppState, ManualClock, SharedState};
+use idp::config::Config;
+use idp::ephemeral::Ephemeral;
+use idp::store::sql::SqlStore;
+use sqlx::{AnyConnection, Connection, Executor};
+
+pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
+pub const REDIS_ENV: &str = "TEST_REDIS_URL";
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        idp::keys::random_token(9)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    )
+}
+
+/// A database for one test; PostgreSQL schemas are dropped when the test ends normally.
+pub struct TestDatabase {
+    pub url: String,
+    pub store: SqlStore,
+    schema: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("test.sqlite").display()
+        );
+        let store = SqlStore::open(&url, 4).await.unwrap();
+        Self {
+            url,
+            store,
+            schema: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh schema in the PostgreSQL database named by `TEST_POSTGRES_URL`.
+    pub async fn postgres() -> Self {
+        let base = std::env::var(POSTGRES_ENV)
+            .unwrap_or_else(|_| panic!("set {POSTGRES_ENV} to run the PostgreSQL suite"));
+        let url = postgres_schema_url(&base).await;
+        let store = SqlStore::open(&url.0, 4).await.unwrap();
+        Self {
+            url: url.0,
+            store,
+            schema: Some((base, url.1)),
+            _dir: None,
+        }
+    }
+
+    pub async fn drop_schema(self) {
+        self.store.close().await;
+        if let Some((base, schema)) = &self.schema {
+            let mut c = AnyConnection::connect(base).await.unwrap();
+            c.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Creates a schema and returns a URL whose connections use it, with the schema's name.
+pub async fn postgres_schema_url(base: &str) -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let schema = unique("t_");
+    let mut c = AnyConnection::connect(base).await.unwrap();
+    c.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (format!("{base}{sep}options[search_path]={schema}"), schema)
+}
+
+/// An ephemeral store for one test.
+pub async fn memory_ephemeral() -> Arc<dyn Ephemeral> {
+    Arc::new(idp::ephemeral::memory::MemoryStore::new())
+}
+
+pub async fn redis_ephemeral() -> Arc<dyn Ephemeral> {
+    let url = std::env::var(REDIS_ENV)
+        .unwrap_or_else(|_| panic!("set {REDIS_ENV} to run the Redis suite"));
+    Arc::new(
+        idp::ephemeral::redis::RedisStore::connect(&url, &format!("{}:", unique("test-")))
+            .await
+            .unwrap(),
+    )
+}
+
+/// A running IdP with the demo dataset, on a free port of 127.0.0.1.
+pub struct TestServer {
+    pub base: String,
+    pub state: SharedState,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// Options for a test server, as TOML overrides.
+pub fn server_table(extra: &str) -> toml::Table {
+    extra.parse().unwrap()
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Starts a server; `extra` is TOML merged into its configuration. The production
+    /// backends are used when their variables are set.
+    pub async fn start_with(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut table = server_table(extra);
+        table
+            .entry("issuer")
+            .or_insert_with(|| format!("http://127.0.0.1:{port}").into());
+        table.insert("listen".into(), format!("127.0.0.1:{port}").into());
+        table.insert("data_dir".into(), dir.path().display().to_string().into());
+        if let Ok(base) = std::env::var(POSTGRES_ENV) {
+            table.insert(
+                "database_url".into(),
+                postgres_schema_url(&base).await.0.into(),
+            );
+        }
+        if let Ok(url) = std::env::var(REDIS_ENV) {
+            table.insert("redis_url".into(), url.into());
+            table.insert(
+                "redis_key_prefix".into(),
+                format!("{}:", unique("e2e-")).into(),
+            );
+        }
+        let config = Config::from_table(table, Vec::new()).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let clock = Arc::new(ManualClock::new(now));
+        let state = AppState::build(config, clock.clone()).await.unwrap();
+        idp::demo::seed(&state).await.unwrap();
+        let served = state.clone();
+        tokio::spawn(async move { idp::app::serve_on(listener, served).await });
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            state,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use idp::app::Clock;
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of a hidden field in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// The Set-Cookie header for `name`, whole.
+pub fn set_cookie_header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
