@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod domain;

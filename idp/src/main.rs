@@ -35,6 +35,11 @@ enum Command {
         #[arg(long, default_value = "./idp-data")]
         data_dir: PathBuf,
     },
+    /// Measure the IdP on this machine (embedded backends) and print the figures.
+    Bench {
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+    },
     /// Bring the database schema up to date, then exit.
     Migrate {
         #[arg(long, env = "IDP_CONFIG")]
@@ -103,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_demo_banner(&state.config);
             serve_on(listener, state).await
         }
+        Command::Bench { rounds } => idp::bench::run(rounds).await,
         Command::Migrate { config } => {
             let config = Config::load(&config, std::env::vars())?;
             init_logging(config.log_format);
