@@ -17,8 +17,11 @@ use crate::ephemeral::throttle::SignInThrottle;
 use crate::ephemeral::{self, Ephemeral};
 use crate::hashing::PasswordHasher;
 use crate::keys::ServerSecret;
+use crate::keys::signing::SigningKeys;
+use crate::keys::subjects::SubjectSalt;
+use crate::registry::Registry;
 use crate::store::sql::SqlStore;
-use crate::store::{AccountStore, AuditLog, DirectoryStore, Health};
+use crate::store::{AccountStore, AuditLog, DirectoryStore, GrantStore, Health, KeyStore};
 
 /// The current time in Unix seconds; tests substitute a clock they can move.
 pub trait Clock: Send + Sync {
@@ -55,10 +58,18 @@ impl Clock for ManualClock {
 /// Everything a request may need, shared by all of them.
 pub struct AppState {
     pub config: Config,
+    /// The issuer without a trailing slash, as tokens carry it.
+    pub issuer: String,
     pub accounts: Arc<dyn AccountStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub audit: Arc<dyn AuditLog>,
     pub database: Arc<dyn Health>,
+    pub grants: Arc<dyn GrantStore>,
+    pub registry: Arc<Registry>,
+    pub keys: Arc<SigningKeys>,
+    pub subjects: SubjectSalt,
+    /// Outgoing HTTP (back-channel logout).
+    pub http: reqwest::Client,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub sessions: SessionStore,
     pub csrf: CsrfTokens,
@@ -80,19 +91,7 @@ impl AppState {
                 config.data_dir.display()
             )
         })?;
-        let secret = match (&config.server_secret, &config.server_secret_file) {
-            (Some(text), _) => {
-                ServerSecret::parse(text).context("configuration key `server_secret`")?
-            }
-            (None, Some(path)) => ServerSecret::parse(&crate::config::read_secret_file(
-                "server_secret_file",
-                path,
-            )?)
-            .context("configuration key `server_secret_file`")?,
-            (None, None) => {
-                ServerSecret::load_or_generate(&config.data_dir.join("keys/server-secret"))?
-            }
-        };
+        let secret = server_secret(&config)?;
         let database_url = config.resolved_database_url()?;
         let store = SqlStore::open(&database_url, config.database_max_connections)
             .await
@@ -112,7 +111,25 @@ impl AppState {
             min_strength: config.password.min_strength,
         };
         let store = Arc::new(store);
+        let registry = Registry::load(&config.relying_parties_dir, &secret)?;
+        let now = clock.now();
+        let key_store: Arc<dyn KeyStore> = store.clone();
+        let keys = Arc::new(SigningKeys::load(key_store.clone(), secret.clone(), now).await?);
+        spawn_key_reload(&keys);
+        let salt = key_store
+            .setting_or_insert("subject_salt", &crate::keys::random_token(32))
+            .await?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
         Ok(Arc::new(AppState {
+            issuer: config.issuer_id(),
+            grants: store.clone(),
+            registry: Arc::new(registry),
+            keys,
+            subjects: SubjectSalt::new(salt.into_bytes()),
+            http,
             sessions: SessionStore::new(kv.clone(), limits),
             csrf: CsrfTokens::new(kv.clone()),
             throttle: SignInThrottle::new(kv.clone(), config.throttle.clone()),
@@ -128,6 +145,36 @@ impl AppState {
             config,
         }))
     }
+}
+
+/// The server secret: from the configuration, or generated in the data directory.
+pub fn server_secret(config: &Config) -> anyhow::Result<ServerSecret> {
+    Ok(match (&config.server_secret, &config.server_secret_file) {
+        (Some(text), _) => ServerSecret::parse(text).context("configuration key `server_secret`")?,
+        (None, Some(path)) => {
+            ServerSecret::parse(&crate::config::read_secret_file("server_secret_file", path)?)
+                .context("configuration key `server_secret_file`")?
+        }
+        (None, None) => {
+            ServerSecret::load_or_generate(&config.data_dir.join("keys/server-secret"))?
+        }
+    })
+}
+
+/// Re-reads the signing keys every minute, so that a rotation made elsewhere reaches this node.
+fn spawn_key_reload(keys: &Arc<SigningKeys>) {
+    let weak = Arc::downgrade(keys);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(keys) = weak.upgrade() else { return };
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "cannot reload the signing keys");
+            }
+        }
+    });
 }
 
 /// Serves the IdP on an already bound listener until the process is asked to stop.

@@ -67,6 +67,9 @@ pub struct Config {
     pub server_secret: Option<String>,
     #[serde(default)]
     pub server_secret_file: Option<PathBuf>,
+    /// Where relying-party registrations are read from (one TOML file each).
+    #[serde(default = "default_relying_parties_dir")]
+    pub relying_parties_dir: PathBuf,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<IpAddr>,
@@ -165,6 +168,9 @@ fn default_listen() -> SocketAddr {
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./idp-data")
+}
+fn default_relying_parties_dir() -> PathBuf {
+    PathBuf::from("./relying-parties")
 }
 fn default_database_max_connections() -> u32 {
     16
@@ -285,6 +291,11 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The issuer as tokens carry it: the URL without a trailing slash.
+    pub fn issuer_id(&self) -> String {
+        self.issuer.as_str().trim_end_matches('/').to_owned()
     }
 
     /// True when the issuer is plain http on the loopback interface (development only).

@@ -321,3 +321,53 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
     let ecole_report = state.directory.provision_school(&ecole, now).await?;
     Ok(Some((college_report, ecole_report)))
 }
+
+/// Writes the demo relying parties' registrations for a demo on `port`: the ENT (P+1) as a
+/// confidential client with client_secret_basic, and a téléservice (P+4) with
+/// client_secret_post and RS256 ID tokens. Rewritten at every start, so the ports follow
+/// `--port`.
+pub fn write_registrations(dir: &std::path::Path, port: u16) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let ent = port + 1;
+    let teleservice = port + 4;
+    let educonnect_claims = r#"["given_name", "family_name", "birthdate", "FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveNiveau", "FrEduOrigAuth", "FrEduCtDateConnexion", "FrEduCtEnfants"]"#;
+    std::fs::write(
+        dir.join("ent-demo.toml"),
+        format!(
+            r#"# Demo ENT (written by `idp demo`; a development registration, secret in clear).
+protocol = "oidc"
+client_id = "ent-demo"
+name = "ENT de démonstration"
+client_secret = "ent-demo-secret"
+token_endpoint_auth_method = "client_secret_basic"
+redirect_uris = ["http://127.0.0.1:{ent}/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:{ent}/"]
+backchannel_logout_uri = "http://127.0.0.1:{ent}/backchannel-logout"
+grant_types = ["authorization_code", "refresh_token"]
+scopes = ["openid", "profile", "educonnect", "offline_access"]
+claims = {educonnect_claims}
+subject_type = "pairwise"
+id_token_signed_response_alg = "ES256"
+"#
+        ),
+    )?;
+    std::fs::write(
+        dir.join("teleservice-demo.toml"),
+        format!(
+            r#"# Demo téléservice (written by `idp demo`; a development registration, secret in clear).
+protocol = "oidc"
+client_id = "teleservice-demo"
+name = "Téléservice de démonstration"
+client_secret = "teleservice-demo-secret"
+token_endpoint_auth_method = "client_secret_post"
+redirect_uris = ["http://127.0.0.1:{teleservice}/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:{teleservice}/"]
+grant_types = ["authorization_code", "refresh_token"]
+scopes = ["openid", "profile", "educonnect"]
+claims = ["given_name", "family_name", "FrEduCtPersonAffiliation"]
+subject_type = "pairwise"
+id_token_signed_response_alg = "RS256"
+"#
+        ),
+    )
+}

@@ -13,5 +13,7 @@ pub mod ephemeral;
 pub mod error;
 pub mod hashing;
 pub mod keys;
+pub mod protocol;
+pub mod registry;
 pub mod store;
 pub mod web;

@@ -40,11 +40,81 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         rounds: usize,
     },
+    /// Signing keys: `rotate` adds new keys and retires the current ones.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Relying parties: `add` registers a new OpenID Connect client.
+    Client {
+        #[command(subcommand)]
+        action: ClientAction,
+    },
     /// Bring the database schema up to date, then exit.
     Migrate {
         #[arg(long, env = "IDP_CONFIG")]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Add new ES256 and RS256 keys and retire the current ones (kept in the JWKS until the
+    /// tokens they signed have expired). Running nodes pick them up within a minute.
+    Rotate {
+        #[arg(long, env = "IDP_CONFIG")]
+        config: PathBuf,
+    },
+    /// List the keys with their state.
+    List {
+        #[arg(long, env = "IDP_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Register a confidential OpenID Connect client with a generated secret, printed once.
+    Add {
+        #[arg(long, env = "IDP_CONFIG")]
+        config: PathBuf,
+        /// The client_id (also the file name).
+        #[arg(long)]
+        client_id: String,
+        /// Name shown to people (consent page).
+        #[arg(long)]
+        name: String,
+        /// Allowed redirect URI (repeatable).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Allowed post-logout redirect URI (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// client_secret_basic or client_secret_post.
+        #[arg(long, default_value = "client_secret_basic")]
+        auth_method: String,
+        /// Claim the client may receive (repeatable).
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+        /// Also issue refresh tokens.
+        #[arg(long)]
+        refresh_tokens: bool,
+    },
+}
+
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|i| toml::Value::String(i.clone()).to_string())
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+async fn open_state(config: &std::path::Path) -> anyhow::Result<idp::app::SharedState> {
+    let config = Config::load(config, std::env::vars())?;
+    AppState::build(config, Arc::new(SystemClock)).await
 }
 
 fn init_logging(format: LogFormat) {
@@ -62,12 +132,19 @@ fn demo_config(port: u16, data_dir: &std::path::Path) -> anyhow::Result<Config> 
     table.insert("issuer".into(), format!("http://127.0.0.1:{port}").into());
     table.insert("listen".into(), format!("127.0.0.1:{port}").into());
     table.insert("data_dir".into(), data_dir.display().to_string().into());
+    let relying_parties = data_dir.join("relying-parties");
+    idp::demo::write_registrations(&relying_parties, port)
+        .with_context(|| format!("cannot write {}", relying_parties.display()))?;
+    table.insert(
+        "relying_parties_dir".into(),
+        relying_parties.display().to_string().into(),
+    );
     Ok(Config::from_table(table, std::env::vars())?)
 }
 
 fn print_demo_banner(config: &Config) {
     println!();
-    println!("  Démo du fournisseur d'identité : {}", config.issuer);
+    println!("  Démo du fournisseur d'identité : {}", config.issuer_id());
     println!("  Données : {}", config.data_dir.display());
     println!();
     println!("  Comptes de démonstration :");
@@ -75,6 +152,9 @@ fn print_demo_banner(config: &Config) {
         println!("    {profile:<45} {identifier:<15} {password}");
     }
     println!("    Responsable sans compte : Paul DURAND, portable 0612345678");
+    println!();
+    println!("  Clients OpenID Connect : ent-demo / ent-demo-secret, teleservice-demo / teleservice-demo-secret");
+    println!("  Découverte : {}/.well-known/openid-configuration", config.issuer_id());
     println!();
 }
 
@@ -109,6 +189,85 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve_on(listener, state).await
         }
         Command::Bench { rounds } => idp::bench::run(rounds).await,
+        Command::Keys { action } => match action {
+            KeysAction::Rotate { config } => {
+                let state = open_state(&config).await?;
+                let now = idp::app::Clock::now(state.clock.as_ref());
+                state.keys.rotate(now).await?;
+                state
+                    .audit
+                    .append(&idp::audit::NewAuditEvent {
+                        at: now,
+                        kind: idp::audit::AuditKind::SigningKeysRotated,
+                        actor: idp::audit::Actor::System,
+                        subject: None,
+                        source_address: None,
+                        details: serde_json::json!({}),
+                    })
+                    .await?;
+                let keys = state.keys.current();
+                for alg in [
+                    idp::keys::signing::SigningAlg::ES256,
+                    idp::keys::signing::SigningAlg::RS256,
+                ] {
+                    println!("active {} key: {}", alg.as_str(), keys.active_kid(alg).unwrap_or("-"));
+                }
+                Ok(())
+            }
+            KeysAction::List { config } => {
+                let state = open_state(&config).await?;
+                let now = idp::app::Clock::now(state.clock.as_ref());
+                println!("{}", serde_json::to_string_pretty(&state.keys.current().jwks(now, 3600))?);
+                Ok(())
+            }
+        },
+        Command::Client { action } => match action {
+            ClientAction::Add {
+                config,
+                client_id,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                auth_method,
+                claims,
+                refresh_tokens,
+            } => {
+                let config = Config::load(&config, std::env::vars())?;
+                let secret = idp::app::server_secret(&config)?;
+                let client_secret = idp::keys::random_token(32);
+                let mut grants = vec!["authorization_code".to_owned()];
+                if refresh_tokens {
+                    grants.push("refresh_token".into());
+                }
+                let mut text = format!(
+                    "protocol = \"oidc\"\nclient_id = {}\nname = {}\nclient_secret_hash = {}\ntoken_endpoint_auth_method = {}\nredirect_uris = {}\npost_logout_redirect_uris = {}\ngrant_types = {}\nscopes = [\"openid\", \"profile\", \"educonnect\"]\nclaims = {}\n",
+                    toml::Value::String(client_id.clone()),
+                    toml::Value::String(name),
+                    toml::Value::String(secret.hash_generated_secret(&client_secret)),
+                    toml::Value::String(auth_method),
+                    toml_list(&redirect_uris),
+                    toml_list(&post_logout_redirect_uris),
+                    toml_list(&grants),
+                    toml_list(&claims),
+                );
+                if let Some(uri) = backchannel_logout_uri {
+                    text.push_str(&format!(
+                        "backchannel_logout_uri = {}\n",
+                        toml::Value::String(uri)
+                    ));
+                }
+                // refuse to write a registration the server would refuse to load
+                let mut check = idp::registry::Registry::load(&config.relying_parties_dir, &secret)?;
+                check.add_toml(&text, &secret).map_err(|e| anyhow::anyhow!(e))?;
+                std::fs::create_dir_all(&config.relying_parties_dir)?;
+                let file = config.relying_parties_dir.join(format!("{client_id}.toml"));
+                std::fs::write(&file, text)?;
+                println!("registered {client_id} in {}", file.display());
+                println!("client secret (shown once, store it now): {client_secret}");
+                Ok(())
+            }
+        },
         Command::Migrate { config } => {
             let config = Config::load(&config, std::env::vars())?;
             init_logging(config.log_format);

@@ -95,7 +95,7 @@ const LIMITS: SessionLimits = SessionLimits {
 async fn sessions_live_and_end(kv: Arc<dyn Ephemeral>) {
     let store = SessionStore::new(kv.clone(), LIMITS);
     let now = 1_790_000_000;
-    let session = SsoSession::new(42, AccountKind::Responsable, AuthOrigin::Local, now);
+    let session = SsoSession::new("s1".into(), 42, AccountKind::Responsable, AuthOrigin::Local, now);
     let id = store.create(&session).await.unwrap();
     let other = store.create(&session).await.unwrap();
     assert_ne!(id, other, "every session gets a fresh id");
@@ -119,8 +119,8 @@ async fn sessions_live_and_end(kv: Arc<dyn Ephemeral>) {
 async fn all_sessions_of_an_account_end_together(kv: Arc<dyn Ephemeral>) {
     let store = SessionStore::new(kv, LIMITS);
     let now = 1_790_000_000;
-    let mine = SsoSession::new(7, AccountKind::Eleve, AuthOrigin::Local, now);
-    let theirs = SsoSession::new(8, AccountKind::Eleve, AuthOrigin::Local, now);
+    let mine = SsoSession::new("s7".into(), 7, AccountKind::Eleve, AuthOrigin::Local, now);
+    let theirs = SsoSession::new("s8".into(), 8, AccountKind::Eleve, AuthOrigin::Local, now);
     let a = store.create(&mine).await.unwrap();
     let b = store.create(&mine).await.unwrap();
     let c = store.create(&theirs).await.unwrap();

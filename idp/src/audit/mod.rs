@@ -12,6 +12,9 @@ pub enum AuditKind {
     SignInRefused,
     SignOut,
     SchoolProvisioned,
+    TokenIssued,
+    TokenRevoked,
+    SigningKeysRotated,
 }
 
 impl AuditKind {
@@ -22,6 +25,9 @@ impl AuditKind {
             Self::SignInRefused => "sign_in_refused",
             Self::SignOut => "sign_out",
             Self::SchoolProvisioned => "school_provisioned",
+            Self::TokenIssued => "token_issued",
+            Self::TokenRevoked => "token_revoked",
+            Self::SigningKeysRotated => "signing_keys_rotated",
         }
     }
 }
@@ -32,6 +38,8 @@ impl AuditKind {
 pub enum Actor {
     Account(i64),
     Staff(i64),
+    /// A relying party (OIDC client id).
+    Client(String),
     System,
     Anonymous,
 }
@@ -41,6 +49,7 @@ impl Actor {
         match self {
             Self::Account(id) => format!("account:{id}"),
             Self::Staff(id) => format!("staff:{id}"),
+            Self::Client(id) => format!("client:{id}"),
             Self::System => "system".into(),
             Self::Anonymous => "anonymous".into(),
         }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod identifier;
+pub mod identity;
 pub mod names;
 pub mod password_policy;
 pub mod session;

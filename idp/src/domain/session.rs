@@ -18,6 +18,8 @@ pub enum AuthOrigin {
 /// An SSO session, kept in the ephemeral store under a hash of its cookie value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoSession {
+    /// Public id of the session (OIDC `sid`, SAML `SessionIndex`); not the cookie value.
+    pub sid: String,
     pub account_id: i64,
     pub kind: AccountKind,
     pub origin: AuthOrigin,
@@ -25,6 +27,9 @@ pub struct SsoSession {
     pub auth_time: i64,
     pub created_at: i64,
     pub last_seen: i64,
+    /// The relying parties this session signed in to, to notify at logout.
+    #[serde(default)]
+    pub clients: Vec<String>,
 }
 
 /// The two timeouts of an SSO session, in seconds.
@@ -35,14 +40,16 @@ pub struct SessionLimits {
 }
 
 impl SsoSession {
-    pub fn new(account_id: i64, kind: AccountKind, origin: AuthOrigin, now: i64) -> Self {
+    pub fn new(sid: String, account_id: i64, kind: AccountKind, origin: AuthOrigin, now: i64) -> Self {
         Self {
+            sid,
             account_id,
             kind,
             origin,
             auth_time: now,
             created_at: now,
             last_seen: now,
+            clients: Vec::new(),
         }
     }
 
@@ -75,7 +82,7 @@ mod tests {
 
     #[test]
     fn idle_and_absolute_timeouts() {
-        let mut s = SsoSession::new(1, AccountKind::Eleve, AuthOrigin::Local, 0);
+        let mut s = SsoSession::new("sid".into(), 1, AccountKind::Eleve, AuthOrigin::Local, 0);
         assert!(s.is_live(LIMITS, 99));
         assert!(!s.is_live(LIMITS, 100));
         s.last_seen = 950;
@@ -90,7 +97,7 @@ mod tests {
 
     #[test]
     fn touch_only_after_a_minute() {
-        let s = SsoSession::new(1, AccountKind::Eleve, AuthOrigin::Local, 0);
+        let s = SsoSession::new("sid".into(), 1, AccountKind::Eleve, AuthOrigin::Local, 0);
         assert!(!s.needs_touch(59));
         assert!(s.needs_touch(60));
     }

@@ -82,6 +82,24 @@ impl SessionStore {
         Ok(Some(session))
     }
 
+    /// Records that the session signed in to a relying party (for logout).
+    pub async fn add_client(&self, id: &str, client_id: &str, now: i64) -> EphemeralResult<()> {
+        let hashed = storage_key(id);
+        let Some(json) = self.kv.get(&session_key(&hashed)).await? else {
+            return Ok(());
+        };
+        let mut session: SsoSession =
+            serde_json::from_str(&json).map_err(|e| EphemeralError::Corrupt {
+                key: session_key(&hashed),
+                message: e.to_string(),
+            })?;
+        if !session.clients.iter().any(|c| c == client_id) {
+            session.clients.push(client_id.to_owned());
+            self.write(&hashed, &session, now).await?;
+        }
+        Ok(())
+    }
+
     /// Ends one session; returns it if it existed.
     pub async fn end(&self, id: &str) -> EphemeralResult<Option<SsoSession>> {
         let hashed = storage_key(id);

@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+pub mod signing;
+pub mod subjects;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};

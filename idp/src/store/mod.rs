@@ -171,12 +171,16 @@ pub struct ChildSummary {
     pub class_name: Option<String>,
     pub level: Option<String>,
     pub rank: GuardianRank,
+    pub degree: Degree,
 }
 
 /// Where a pupil is enrolled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     pub uai: String,
+    pub degree: Degree,
+    /// National pupil identifier (INE).
+    pub ine: Option<String>,
     pub school_name: String,
     pub class_name: Option<String>,
     pub level: Option<String>,
@@ -225,4 +229,103 @@ pub trait AuditLog: Send + Sync {
 #[async_trait]
 pub trait Health: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A token-signing key as stored: its private half is sealed with the server secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    /// `ES256` or `RS256`.
+    pub alg: String,
+    pub sealed_private_key: String,
+    pub created_at: i64,
+    /// When a newer key replaced it; it stays published until its tokens have expired.
+    pub retired_at: Option<i64>,
+}
+
+/// Signing keys and deployment-wide settings, shared by every node through the database.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    /// Adds `keys` only if there is no key at all (the first start of the first node);
+    /// true if they were added.
+    async fn add_initial_signing_keys(&self, keys: &[StoredSigningKey]) -> StoreResult<bool>;
+    /// Retires every active key and adds the new ones, in one transaction.
+    async fn rotate_signing_keys(&self, keys: &[StoredSigningKey], now: i64) -> StoreResult<()>;
+    /// The value of a setting, set to `value_if_absent` the first time (race-free).
+    async fn setting_or_insert(&self, name: &str, value_if_absent: &str) -> StoreResult<String>;
+}
+
+/// One authorization given by a person to a client: the family of its refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub account_id: i64,
+    pub scope: String,
+    pub auth_time: i64,
+    /// `ECT` or `FC`.
+    pub origin: String,
+    /// The SSO session's public id (`sid`), if the grant came from one.
+    pub session_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl Grant {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A refresh token to store: its keyed hash and expiry.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRefreshToken<'a> {
+    pub hash: &'a str,
+    pub expires_at: i64,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// First use: the token is now spent and its successor stored.
+    Fresh(Grant),
+    /// Already spent: the whole grant has been revoked.
+    Reused(Grant),
+    /// Unknown, expired, of another client, or of a revoked or expired grant. Nothing changed.
+    Invalid,
+}
+
+/// Grants, refresh tokens and consents of the OpenID Connect provider.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a grant and its first refresh token, in one transaction.
+    async fn create_grant(
+        &self,
+        grant: &Grant,
+        refresh: Option<NewRefreshToken<'_>>,
+    ) -> StoreResult<()>;
+    async fn grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// Spends a refresh token of `client_id` and stores its successor, in one transaction; a
+    /// token spent before revokes its whole grant (reuse detection).
+    async fn rotate_refresh_token(
+        &self,
+        hash: &str,
+        client_id: &str,
+        successor: NewRefreshToken<'_>,
+        now: i64,
+    ) -> StoreResult<RefreshUse>;
+    /// The grant of a refresh token that is live (unspent, unexpired, grant live).
+    async fn live_refresh_token(&self, hash: &str, now: i64) -> StoreResult<Option<(Grant, i64)>>;
+    /// The scope a person consented to for a client.
+    async fn consent(&self, account_id: i64, client_id: &str) -> StoreResult<Option<String>>;
+    async fn save_consent(
+        &self,
+        account_id: i64,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> StoreResult<()>;
 }

@@ -11,6 +11,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 
 use super::*;
+
+mod oidc;
 use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, AccountState};
 use crate::domain::identifier::{base_identifier, first_free};
@@ -39,11 +41,11 @@ impl Backend {
 /// A pool of connections to one database, implementing every storage trait.
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     backend: Backend,
 }
 
-fn db_error(e: sqlx::Error) -> StoreError {
+pub(super) fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict(d.message().to_owned())
@@ -159,14 +161,14 @@ impl AccountStore for SqlStore {
     async fn children_of(&self, account_id: i64) -> StoreResult<Vec<ChildSummary>> {
         let rows = sqlx::query(
             "SELECT p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name AS school_name, \
-                    c.name AS class_name, p.level, MIN(l.rank) AS rank \
+                    s.degree, c.name AS class_name, p.level, MIN(l.rank) AS rank \
              FROM guardians g \
              JOIN guardianships l ON l.guardian_id = g.id \
              JOIN pupils p ON p.id = l.pupil_id \
              JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
              WHERE g.account_id = $1 AND p.left_at IS NULL \
-             GROUP BY p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, c.name, p.level \
+             GROUP BY p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, s.degree, c.name, p.level \
              ORDER BY p.birth_date, p.first_name",
         )
         .bind(account_id)
@@ -176,7 +178,10 @@ impl AccountStore for SqlStore {
         rows.iter()
             .map(|r| {
                 let rank: String = r.try_get("rank").map_err(db_error)?;
+                let degree: String = r.try_get("degree").map_err(db_error)?;
                 Ok(ChildSummary {
+                    degree: Degree::parse(&degree)
+                        .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
                     pupil_id: r.try_get("id").map_err(db_error)?,
                     first_name: r.try_get("first_name").map_err(db_error)?,
                     last_name: r.try_get("last_name").map_err(db_error)?,
@@ -194,7 +199,7 @@ impl AccountStore for SqlStore {
 
     async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>> {
         let row = sqlx::query(
-            "SELECT p.uai, s.name AS school_name, c.name AS class_name, p.level \
+            "SELECT p.uai, p.ine, s.name AS school_name, s.degree, c.name AS class_name, p.level \
              FROM pupils p JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
              WHERE p.account_id = $1 AND p.left_at IS NULL \
@@ -205,8 +210,12 @@ impl AccountStore for SqlStore {
         .await
         .map_err(db_error)?;
         row.map(|r| {
+            let degree: String = r.try_get("degree").map_err(db_error)?;
             Ok(Placement {
                 uai: r.try_get("uai").map_err(db_error)?,
+                degree: Degree::parse(&degree)
+                    .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
+                ine: r.try_get("ine").map_err(db_error)?,
                 school_name: r.try_get("school_name").map_err(db_error)?,
                 class_name: r.try_get("class_name").map_err(db_error)?,
                 level: r.try_get("level").map_err(db_error)?,

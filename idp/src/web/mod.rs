@@ -59,6 +59,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/static/style.css", get(ops::stylesheet))
+        .merge(crate::protocol::oidc::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(headers)
         .with_state(state)

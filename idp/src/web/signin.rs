@@ -54,6 +54,9 @@ struct MessagePage {
 #[template(path = "logout.html")]
 struct LogoutPage {
     csrf: String,
+    client_id: String,
+    post_logout_redirect_uri: String,
+    state: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +67,8 @@ pub struct SignInQuery {
     changer: Option<String>,
     next: Option<String>,
     deconnecte: Option<String>,
+    /// Identifier to prefill (OIDC `login_hint`).
+    identifiant: Option<String>,
 }
 
 /// GET /login: the profile choice, or the form for the chosen profile.
@@ -83,7 +88,12 @@ pub async fn show(
     let page = SignInPage {
         profile,
         csrf,
-        identifier: String::new(),
+        identifier: q
+            .identifiant
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_IDENTIFIER_LEN)
+            .collect(),
         next: local_return_path(q.next.as_deref()),
         error: None,
         notice: q
@@ -216,7 +226,13 @@ pub async fn submit(
             if let Some(old) = cookie(&headers, SESSION_COOKIE) {
                 state.sessions.end(old).await?;
             }
-            let session = SsoSession::new(account.id, account.kind, AuthOrigin::Local, now);
+            let session = SsoSession::new(
+                crate::keys::random_token(16),
+                account.id,
+                account.kind,
+                AuthOrigin::Local,
+                now,
+            );
             let id = state.sessions.create(&session).await?;
             state
                 .audit
@@ -298,7 +314,13 @@ pub async fn confirm_logout(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
-    let mut response = LogoutPage { csrf }.into_response();
+    let mut response = LogoutPage {
+        csrf,
+        client_id: String::new(),
+        post_logout_redirect_uri: String::new(),
+        state: String::new(),
+    }
+    .into_response();
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -309,6 +331,10 @@ pub async fn confirm_logout(
 pub struct LogoutForm {
     #[serde(default)]
     csrf: String,
+    /// When a relying party asked for the logout: where to go back afterwards.
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
 }
 
 /// POST /logout: ends the SSO session.
@@ -319,22 +345,20 @@ pub async fn logout(
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, &form.csrf).await?;
-    if let Some(id) = cookie(&headers, SESSION_COOKIE)
-        && let Some(session) = state.sessions.end(id).await?
-    {
-        state
-            .audit
-            .append(&NewAuditEvent {
-                at: state.clock.now(),
-                kind: AuditKind::SignOut,
-                actor: Actor::Account(session.account_id),
-                subject: Some(session.account_id),
-                source_address: Some(client_ip(&state, peer, &headers).to_string()),
-                details: json!({}),
-            })
-            .await?;
+    let back = crate::protocol::oidc::logout::checked_redirect(
+        &state.registry,
+        None,
+        form.client_id.as_deref(),
+        form.post_logout_redirect_uri.as_deref(),
+        form.state.as_deref(),
+    )
+    .map_err(AppError::BadRequest)?;
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        let peer = SocketAddr::new(client_ip(&state, peer, &headers), peer.port());
+        crate::protocol::oidc::end_sso_session(&state, id, peer, None).await?;
     }
-    let mut response = Redirect::to("/login?deconnecte=1").into_response();
+    let mut response =
+        Redirect::to(back.as_deref().unwrap_or("/login?deconnecte=1")).into_response();
     response
         .headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));

@@ -1,0 +1,65 @@
+//! Opaque, stable identifiers given to relying parties. They are keyed with a salt generated
+//! once per deployment and kept in the database (not the server secret, which may change):
+//! the same person always has the same `sub` at the same sector, and different ones elsewhere.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The deployment's subject salt.
+#[derive(Clone)]
+pub struct SubjectSalt(Vec<u8>);
+
+impl std::fmt::Debug for SubjectSalt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubjectSalt(…)")
+    }
+}
+
+impl SubjectSalt {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    fn derive(&self, parts: &[&[u8]]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The subject of an account for one sector (pairwise).
+    pub fn pairwise(&self, sector: &str, account_id: i64) -> String {
+        self.derive(&[b"pairwise", sector.as_bytes(), &account_id.to_be_bytes()])
+    }
+
+    /// The subject of an account for relying parties registered with public subjects.
+    pub fn public(&self, account_id: i64) -> String {
+        self.derive(&[b"public", &account_id.to_be_bytes()])
+    }
+
+    /// An opaque id of a pupil record for one sector (the children of a guardian).
+    pub fn pupil(&self, sector: &str, pupil_id: i64) -> String {
+        self.derive(&[b"pupil", sector.as_bytes(), &pupil_id.to_be_bytes()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_subjects_differ_by_sector_and_are_stable() {
+        let salt = SubjectSalt::new(vec![1; 32]);
+        assert_eq!(salt.pairwise("ent.fr", 1), salt.pairwise("ent.fr", 1));
+        assert_ne!(salt.pairwise("ent.fr", 1), salt.pairwise("pronote.fr", 1));
+        assert_ne!(salt.pairwise("ent.fr", 1), salt.pairwise("ent.fr", 2));
+        assert_ne!(salt.pairwise("ent.fr", 1), salt.public(1));
+        assert_ne!(salt.pairwise("a", 1), SubjectSalt::new(vec![2; 32]).pairwise("a", 1));
+        // length-prefixed: sector "ab" + id is not sector "a" + something
+        assert_eq!(salt.public(7).len(), 43);
+    }
+}

@@ -1,0 +1,432 @@
+//! Relying parties, registered as one TOML file each in `relying_parties_dir` and loaded at
+//! start. A file that is wrong stops the start with a message naming the file and the key.
+//!
+//! ```toml
+//! protocol = "oidc"
+//! client_id = "ent-demo"
+//! name = "ENT de démonstration"
+//! client_secret_hash = "hmac-sha256$…"      # or client_secret_env / client_secret_file
+//! token_endpoint_auth_method = "client_secret_basic"
+//! redirect_uris = ["https://ent.example.fr/callback"]
+//! post_logout_redirect_uris = ["https://ent.example.fr/"]
+//! backchannel_logout_uri = "https://ent.example.fr/backchannel-logout"
+//! grant_types = ["authorization_code", "refresh_token"]
+//! scopes = ["openid", "profile", "educonnect"]
+//! claims = ["given_name", "family_name", "FrEduCtPersonAffiliation"]
+//! subject_type = "pairwise"
+//! id_token_signed_response_alg = "ES256"
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::keys::ServerSecret;
+use crate::keys::signing::SigningAlg;
+
+/// Every claim the provider can release (SPEC §3.1).
+pub const KNOWN_CLAIMS: &[&str] = &[
+    "given_name",
+    "family_name",
+    "birthdate",
+    "FrEduCtPersonAffiliation",
+    "FrEduCtEleveUAI",
+    "FrEduCtEleveNiveau",
+    "FrEduCtEleveINE",
+    "FrEduOrigAuth",
+    "FrEduCtDateConnexion",
+    "FrEduCtEnfants",
+];
+
+/// Scopes and the claims each one asks for.
+pub const SCOPES: &[(&str, &[&str])] = &[
+    ("openid", &[]),
+    ("profile", &["given_name", "family_name", "birthdate"]),
+    (
+        "educonnect",
+        &[
+            "FrEduCtPersonAffiliation",
+            "FrEduCtEleveUAI",
+            "FrEduCtEleveNiveau",
+            "FrEduCtEleveINE",
+            "FrEduOrigAuth",
+            "FrEduCtDateConnexion",
+            "FrEduCtEnfants",
+        ],
+    ),
+    ("offline_access", &[]),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("relying party {file}: {message}")]
+pub struct RegistryError {
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    /// A public client (mobile app, single-page app): PKCE is then required.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    #[default]
+    Pairwise,
+    Public,
+}
+
+/// A registered OpenID Connect client.
+#[derive(Debug, Clone)]
+pub struct OidcClient {
+    pub client_id: String,
+    pub name: String,
+    /// Keyed hash of the client secret (confidential clients using a secret).
+    pub secret_hash: Option<String>,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub grant_types: BTreeSet<GrantType>,
+    pub scopes: BTreeSet<String>,
+    pub claims: BTreeSet<String>,
+    pub subject_type: SubjectType,
+    /// Pairwise subjects are computed per sector: clients of one sector see the same `sub`.
+    pub sector: String,
+    pub id_token_alg: SigningAlg,
+    pub require_consent: bool,
+    /// May call the introspection endpoint (a resource server).
+    pub introspection: bool,
+    /// Public keys for `private_key_jwt`.
+    pub jwks: Vec<jsonwebtoken::jwk::Jwk>,
+}
+
+impl OidcClient {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcFile {
+    #[allow(dead_code)]
+    protocol: String,
+    client_id: String,
+    name: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    client_secret_env: Option<String>,
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    client_secret_hash: Option<String>,
+    #[serde(default = "default_auth_method")]
+    token_endpoint_auth_method: AuthMethod,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    backchannel_logout_uri: Option<String>,
+    #[serde(default = "default_grant_types")]
+    grant_types: BTreeSet<GrantType>,
+    #[serde(default = "default_scopes")]
+    scopes: BTreeSet<String>,
+    #[serde(default)]
+    claims: BTreeSet<String>,
+    #[serde(default)]
+    subject_type: SubjectType,
+    #[serde(default)]
+    sector_identifier: Option<String>,
+    #[serde(default = "default_alg")]
+    id_token_signed_response_alg: SigningAlg,
+    #[serde(default)]
+    require_consent: bool,
+    #[serde(default)]
+    introspection: bool,
+    #[serde(default)]
+    jwks: Option<jsonwebtoken::jwk::JwkSet>,
+}
+
+fn default_auth_method() -> AuthMethod {
+    AuthMethod::ClientSecretBasic
+}
+fn default_grant_types() -> BTreeSet<GrantType> {
+    BTreeSet::from([GrantType::AuthorizationCode])
+}
+fn default_scopes() -> BTreeSet<String> {
+    BTreeSet::from(["openid".to_owned(), "profile".to_owned()])
+}
+fn default_alg() -> SigningAlg {
+    SigningAlg::ES256
+}
+
+#[derive(Deserialize)]
+struct ProtocolOnly {
+    protocol: String,
+}
+
+/// Checks a redirect-like URI: absolute, no fragment, https except on the loopback interface.
+fn check_uri(uri: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(uri).map_err(|e| format!("{uri} is not an absolute URL: {e}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{uri} must not have a fragment"));
+    }
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!("{uri} must use https (http only on 127.0.0.1)")),
+    }
+}
+
+impl OidcFile {
+    fn into_client(self, secret: &ServerSecret) -> Result<OidcClient, String> {
+        if self.client_id.is_empty() || self.client_id.len() > 128 {
+            return Err("`client_id` must have 1 to 128 characters".into());
+        }
+        let plain = match (
+            &self.client_secret,
+            &self.client_secret_env,
+            &self.client_secret_file,
+        ) {
+            (Some(s), None, None) => Some(s.clone()),
+            (None, Some(var), None) => Some(
+                std::env::var(var)
+                    .map_err(|_| format!("`client_secret_env`: variable {var} is not set"))?,
+            ),
+            (None, None, Some(path)) => Some(
+                crate::config::read_secret_file("client_secret_file", path)
+                    .map_err(|e| e.to_string())?,
+            ),
+            (None, None, None) => None,
+            _ => return Err("give only one of client_secret, client_secret_env, client_secret_file".into()),
+        };
+        let secret_hash = match (plain, self.client_secret_hash) {
+            (Some(_), Some(_)) => {
+                return Err("give client_secret_hash or a client secret, not both".into());
+            }
+            (Some(p), None) => {
+                if p.len() < 12 {
+                    return Err("the client secret is too short (12 characters at least)".into());
+                }
+                Some(secret.hash_generated_secret(&p))
+            }
+            (None, hash) => hash,
+        };
+        let uses_secret = matches!(
+            self.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        );
+        if uses_secret && secret_hash.is_none() {
+            return Err(format!(
+                "`token_endpoint_auth_method` {} needs a client secret",
+                self.token_endpoint_auth_method.as_str()
+            ));
+        }
+        let jwks = self.jwks.map(|s| s.keys).unwrap_or_default();
+        if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt && jwks.is_empty() {
+            return Err("`private_key_jwt` needs `jwks`".into());
+        }
+        let code_flow = self.grant_types.contains(&GrantType::AuthorizationCode);
+        if code_flow && self.redirect_uris.is_empty() {
+            return Err("`redirect_uris` is empty".into());
+        }
+        if self.token_endpoint_auth_method == AuthMethod::None
+            && self.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            return Err("a public client cannot use client_credentials".into());
+        }
+        let mut first_host = None;
+        for uri in &self.redirect_uris {
+            let parsed = check_uri(uri).map_err(|e| format!("`redirect_uris`: {e}"))?;
+            first_host.get_or_insert_with(|| parsed.host_str().unwrap_or_default().to_owned());
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_uri(uri).map_err(|e| format!("`post_logout_redirect_uris`: {e}"))?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_uri(uri).map_err(|e| format!("`backchannel_logout_uri`: {e}"))?;
+        }
+        for scope in &self.scopes {
+            if !SCOPES.iter().any(|(s, _)| s == scope) {
+                return Err(format!("`scopes`: unknown scope {scope}"));
+            }
+        }
+        for claim in &self.claims {
+            if !KNOWN_CLAIMS.contains(&claim.as_str()) {
+                return Err(format!("`claims`: unknown claim {claim}"));
+            }
+        }
+        let sector = self
+            .sector_identifier
+            .or(first_host)
+            .unwrap_or_else(|| self.client_id.clone());
+        Ok(OidcClient {
+            client_id: self.client_id,
+            name: self.name,
+            secret_hash,
+            auth_method: self.token_endpoint_auth_method,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            grant_types: self.grant_types,
+            scopes: self.scopes,
+            claims: self.claims,
+            subject_type: self.subject_type,
+            sector,
+            id_token_alg: self.id_token_signed_response_alg,
+            require_consent: self.require_consent,
+            introspection: self.introspection,
+            jwks,
+        })
+    }
+}
+
+/// Every registered relying party.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    oidc: HashMap<String, Arc<OidcClient>>,
+}
+
+impl Registry {
+    /// Loads every `*.toml` file of `dir` (a missing directory means no relying party).
+    pub fn load(dir: &Path, secret: &ServerSecret) -> Result<Self, RegistryError> {
+        let mut registry = Self::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            tracing::warn!(dir = %dir.display(), "no relying-party directory: no relying party is registered");
+            return Ok(registry);
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let file = path.display().to_string();
+            let err = |message: String| RegistryError {
+                file: file.clone(),
+                message,
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+            registry.add_toml(&text, secret).map_err(err)?;
+        }
+        Ok(registry)
+    }
+
+    /// Adds one registration written in TOML.
+    pub fn add_toml(&mut self, text: &str, secret: &ServerSecret) -> Result<(), String> {
+        let protocol: ProtocolOnly = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        match protocol.protocol.as_str() {
+            "oidc" => {
+                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+                let file: OidcFile = serde_path_to_error::deserialize(toml::Value::Table(table))
+                    .map_err(|e| format!("key `{}`: {}", e.path(), e.inner()))?;
+                let client = file.into_client(secret)?;
+                if self.oidc.contains_key(&client.client_id) {
+                    return Err(format!("client_id {} is registered twice", client.client_id));
+                }
+                self.oidc.insert(client.client_id.clone(), Arc::new(client));
+                Ok(())
+            }
+            other => Err(format!("`protocol`: unknown protocol {other} (expected oidc)")),
+        }
+    }
+
+    pub fn oidc_client(&self, client_id: &str) -> Option<Arc<OidcClient>> {
+        self.oidc.get(client_id).cloned()
+    }
+
+    pub fn oidc_clients(&self) -> impl Iterator<Item = &Arc<OidcClient>> {
+        self.oidc.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENT: &str = r#"
+protocol = "oidc"
+client_id = "ent"
+name = "ENT"
+client_secret = "a-long-enough-secret"
+redirect_uris = ["https://ent.example.fr/callback"]
+claims = ["given_name"]
+"#;
+
+    #[test]
+    fn a_registration_loads_with_defaults() {
+        let mut r = Registry::default();
+        r.add_toml(ENT, &ServerSecret::for_tests()).unwrap();
+        let c = r.oidc_client("ent").unwrap();
+        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(c.subject_type, SubjectType::Pairwise);
+        assert_eq!(c.sector, "ent.example.fr");
+        assert_eq!(c.id_token_alg, SigningAlg::ES256);
+        assert!(c.allows(GrantType::AuthorizationCode));
+        assert!(!c.allows(GrantType::RefreshToken));
+        assert!(
+            ServerSecret::for_tests()
+                .verify_generated_secret("a-long-enough-secret", c.secret_hash.as_ref().unwrap())
+        );
+    }
+
+    fn refused(text: &str) -> String {
+        Registry::default()
+            .add_toml(text, &ServerSecret::for_tests())
+            .unwrap_err()
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(refused(&ENT.replace("https://ent", "http://ent")).contains("https"));
+        assert!(refused(&ENT.replace("callback", "callback#x")).contains("fragment"));
+        assert!(refused(&ENT.replace("given_name", "shoe_size")).contains("shoe_size"));
+        assert!(refused(&ENT.replace("client_secret = \"a-long-enough-secret\"", "")).contains("secret"));
+        assert!(refused(&ENT.replace("name = \"ENT\"", "name = \"ENT\"\ncolour = 1")).contains("colour"));
+        assert!(refused(&ENT.replace("\"oidc\"", "\"ldap\"")).contains("ldap"));
+        let mut r = Registry::default();
+        r.add_toml(ENT, &ServerSecret::for_tests()).unwrap();
+        assert!(r.add_toml(ENT, &ServerSecret::for_tests()).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn http_redirects_only_on_loopback() {
+        let mut r = Registry::default();
+        let local = ENT.replace("https://ent.example.fr", "http://127.0.0.1:8081");
+        r.add_toml(&local, &ServerSecret::for_tests()).unwrap();
+    }
+}
