@@ -150,11 +150,14 @@ impl AppState {
 /// The server secret: from the configuration, or generated in the data directory.
 pub fn server_secret(config: &Config) -> anyhow::Result<ServerSecret> {
     Ok(match (&config.server_secret, &config.server_secret_file) {
-        (Some(text), _) => ServerSecret::parse(text).context("configuration key `server_secret`")?,
-        (None, Some(path)) => {
-            ServerSecret::parse(&crate::config::read_secret_file("server_secret_file", path)?)
-                .context("configuration key `server_secret_file`")?
+        (Some(text), _) => {
+            ServerSecret::parse(text).context("configuration key `server_secret`")?
         }
+        (None, Some(path)) => ServerSecret::parse(&crate::config::read_secret_file(
+            "server_secret_file",
+            path,
+        )?)
+        .context("configuration key `server_secret_file`")?,
         (None, None) => {
             ServerSecret::load_or_generate(&config.data_dir.join("keys/server-secret"))?
         }

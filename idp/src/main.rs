@@ -153,8 +153,13 @@ fn print_demo_banner(config: &Config) {
     }
     println!("    Responsable sans compte : Paul DURAND, portable 0612345678");
     println!();
-    println!("  Clients OpenID Connect : ent-demo / ent-demo-secret, teleservice-demo / teleservice-demo-secret");
-    println!("  Découverte : {}/.well-known/openid-configuration", config.issuer_id());
+    println!(
+        "  Clients OpenID Connect : ent-demo / ent-demo-secret, teleservice-demo / teleservice-demo-secret"
+    );
+    println!(
+        "  Découverte : {}/.well-known/openid-configuration",
+        config.issuer_id()
+    );
     println!();
 }
 
@@ -210,14 +215,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     idp::keys::signing::SigningAlg::ES256,
                     idp::keys::signing::SigningAlg::RS256,
                 ] {
-                    println!("active {} key: {}", alg.as_str(), keys.active_kid(alg).unwrap_or("-"));
+                    println!(
+                        "active {} key: {}",
+                        alg.as_str(),
+                        keys.active_kid(alg).unwrap_or("-")
+                    );
                 }
                 Ok(())
             }
             KeysAction::List { config } => {
                 let state = open_state(&config).await?;
                 let now = idp::app::Clock::now(state.clock.as_ref());
-                println!("{}", serde_json::to_string_pretty(&state.keys.current().jwks(now, 3600))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&state.keys.current().jwks(now, 3600))?
+                );
                 Ok(())
             }
         },
@@ -258,8 +270,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ));
                 }
                 // refuse to write a registration the server would refuse to load
-                let mut check = idp::registry::Registry::load(&config.relying_parties_dir, &secret)?;
-                check.add_toml(&text, &secret).map_err(|e| anyhow::anyhow!(e))?;
+                let mut check =
+                    idp::registry::Registry::load(&config.relying_parties_dir, &secret)?;
+                check
+                    .add_toml(&text, &secret)
+                    .map_err(|e| anyhow::anyhow!(e))?;
                 std::fs::create_dir_all(&config.relying_parties_dir)?;
                 let file = config.relying_parties_dir.join(format!("{client_id}.toml"));
                 std::fs::write(&file, text)?;

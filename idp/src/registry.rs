@@ -232,7 +232,11 @@ impl OidcFile {
                     .map_err(|e| e.to_string())?,
             ),
             (None, None, None) => None,
-            _ => return Err("give only one of client_secret, client_secret_env, client_secret_file".into()),
+            _ => {
+                return Err(
+                    "give only one of client_secret, client_secret_env, client_secret_file".into(),
+                );
+            }
         };
         let secret_hash = match (plain, self.client_secret_hash) {
             (Some(_), Some(_)) => {
@@ -351,17 +355,24 @@ impl Registry {
         let protocol: ProtocolOnly = toml::from_str(text).map_err(|e| e.message().to_owned())?;
         match protocol.protocol.as_str() {
             "oidc" => {
-                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+                let table: toml::Table = text
+                    .parse()
+                    .map_err(|e: toml::de::Error| e.message().to_owned())?;
                 let file: OidcFile = serde_path_to_error::deserialize(toml::Value::Table(table))
                     .map_err(|e| format!("key `{}`: {}", e.path(), e.inner()))?;
                 let client = file.into_client(secret)?;
                 if self.oidc.contains_key(&client.client_id) {
-                    return Err(format!("client_id {} is registered twice", client.client_id));
+                    return Err(format!(
+                        "client_id {} is registered twice",
+                        client.client_id
+                    ));
                 }
                 self.oidc.insert(client.client_id.clone(), Arc::new(client));
                 Ok(())
             }
-            other => Err(format!("`protocol`: unknown protocol {other} (expected oidc)")),
+            other => Err(format!(
+                "`protocol`: unknown protocol {other} (expected oidc)"
+            )),
         }
     }
 
@@ -415,12 +426,22 @@ claims = ["given_name"]
         assert!(refused(&ENT.replace("https://ent", "http://ent")).contains("https"));
         assert!(refused(&ENT.replace("callback", "callback#x")).contains("fragment"));
         assert!(refused(&ENT.replace("given_name", "shoe_size")).contains("shoe_size"));
-        assert!(refused(&ENT.replace("client_secret = \"a-long-enough-secret\"", "")).contains("secret"));
-        assert!(refused(&ENT.replace("name = \"ENT\"", "name = \"ENT\"\ncolour = 1")).contains("colour"));
+        assert!(
+            refused(&ENT.replace("client_secret = \"a-long-enough-secret\"", ""))
+                .contains("secret")
+        );
+        assert!(
+            refused(&ENT.replace("name = \"ENT\"", "name = \"ENT\"\ncolour = 1"))
+                .contains("colour")
+        );
         assert!(refused(&ENT.replace("\"oidc\"", "\"ldap\"")).contains("ldap"));
         let mut r = Registry::default();
         r.add_toml(ENT, &ServerSecret::for_tests()).unwrap();
-        assert!(r.add_toml(ENT, &ServerSecret::for_tests()).unwrap_err().contains("twice"));
+        assert!(
+            r.add_toml(ENT, &ServerSecret::for_tests())
+                .unwrap_err()
+                .contains("twice")
+        );
     }
 
     #[test]

@@ -95,7 +95,13 @@ const LIMITS: SessionLimits = SessionLimits {
 async fn sessions_live_and_end(kv: Arc<dyn Ephemeral>) {
     let store = SessionStore::new(kv.clone(), LIMITS);
     let now = 1_790_000_000;
-    let session = SsoSession::new("s1".into(), 42, AccountKind::Responsable, AuthOrigin::Local, now);
+    let session = SsoSession::new(
+        "s1".into(),
+        42,
+        AccountKind::Responsable,
+        AuthOrigin::Local,
+        now,
+    );
     let id = store.create(&session).await.unwrap();
     let other = store.create(&session).await.unwrap();
     assert_ne!(id, other, "every session gets a fresh id");

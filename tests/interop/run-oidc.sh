@@ -6,7 +6,7 @@
 # Each client prints one line per check; this script prints one summary line per client and a
 # final "N passed, M failed" line, and exits non-zero if any client failed.
 #
-# The provider binary is $IDP_BIN if set, else target/release/idp, else target/debug/idp.
+# The provider binary is $IDP_BIN if set, else the newer of target/release/idp and target/debug/idp.
 # Needs: node + npm (npm ci from the lock file), python3 with venv (pip from requirements.txt).
 set -uo pipefail
 
@@ -15,11 +15,9 @@ ROOT=$(pwd)
 INTEROP="$ROOT/tests/interop"
 
 if [[ -z "${IDP_BIN:-}" ]]; then
-  if [[ -x target/release/idp ]]; then
-    IDP_BIN=target/release/idp
-  else
-    IDP_BIN=target/debug/idp
-  fi
+  # the most recently built of the release and debug binaries (a stale one misleads)
+  IDP_BIN=$(ls -t target/release/idp target/debug/idp 2>/dev/null | head -n 1)
+  IDP_BIN=${IDP_BIN:-target/debug/idp}
 fi
 if [[ ! -x "$IDP_BIN" ]]; then
   echo "run-oidc: provider binary not found or not executable: $IDP_BIN (build it, or set IDP_BIN)" >&2
@@ -85,7 +83,10 @@ EOF
 
 ISSUER="http://127.0.0.1:$PORT"
 echo "run-oidc: starting $IDP_BIN demo --port $PORT (data in $DATA_DIR)"
-"$IDP_BIN" demo --port "$PORT" --data-dir "$DATA_DIR" >"$SERVER_LOG" 2>&1 &
+# The provider reads every IDP_* variable as a configuration override and refuses unknown ones:
+# the variables meant for this script and its clients are kept away from it.
+env -u IDP_BIN -u IDP_ISSUER -u IDP_PORT \
+  "$IDP_BIN" demo --port "$PORT" --data-dir "$DATA_DIR" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 
 ready=0

@@ -40,7 +40,11 @@ impl Person {
 
 /// `FrEduCtDateConnexion`: the sign-in time in French local time, `2021-10-08 11:51:33.437`.
 pub fn connection_date(unix_seconds: i64) -> String {
-    let offset_hours = if is_french_summer_time(unix_seconds) { 2 } else { 1 };
+    let offset_hours = if is_french_summer_time(unix_seconds) {
+        2
+    } else {
+        1
+    };
     let local = time::OffsetDateTime::from_unix_timestamp(unix_seconds + offset_hours * 3600)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
@@ -65,7 +69,11 @@ fn is_french_summer_time(unix_seconds: i64) -> bool {
         let date = time::Date::from_calendar_date(t.year(), month, last_day).expect("valid date");
         let back = date.weekday().number_days_from_sunday();
         let sunday = date - time::Duration::days(i64::from(back));
-        sunday.with_hms(1, 0, 0).expect("valid time").assume_utc().unix_timestamp()
+        sunday
+            .with_hms(1, 0, 0)
+            .expect("valid time")
+            .assume_utc()
+            .unix_timestamp()
     };
     unix_seconds >= last_sunday_1am(time::Month::March)
         && unix_seconds < last_sunday_1am(time::Month::October)

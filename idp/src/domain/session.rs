@@ -40,7 +40,13 @@ pub struct SessionLimits {
 }
 
 impl SsoSession {
-    pub fn new(sid: String, account_id: i64, kind: AccountKind, origin: AuthOrigin, now: i64) -> Self {
+    pub fn new(
+        sid: String,
+        account_id: i64,
+        kind: AccountKind,
+        origin: AuthOrigin,
+        now: i64,
+    ) -> Self {
         Self {
             sid,
             account_id,

@@ -183,11 +183,7 @@ fn open(stored: &StoredSigningKey, secret: &ServerSecret) -> Result<OpenKey, Key
             let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|_| bad())?;
             let encoding = EncodingKey::from_rsa_pem(pem("PRIVATE KEY", &pkcs8).as_bytes())
                 .map_err(|_| bad())?;
-            (
-                encoding,
-                decoding,
-                json!({ "kty": "RSA", "n": n, "e": e }),
-            )
+            (encoding, decoding, json!({ "kty": "RSA", "n": n, "e": e }))
         }
     };
     jwk["kid"] = json!(stored.kid);
@@ -239,7 +235,8 @@ impl KeySet {
         let mut header = Header::new(alg.jwt());
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| KeyError::Sign(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| KeyError::Sign(e.to_string()))
     }
 
     /// The public keys to publish: active ones, and retired ones until `retired_at + keep`.
@@ -273,6 +270,61 @@ impl KeySet {
     /// The kid of the active key of `alg` (tests and `idp keys list`).
     pub fn active_kid(&self, alg: SigningAlg) -> Option<&str> {
         self.active(alg).ok().map(|k| k.kid.as_str())
+    }
+}
+
+/// The deployment's signing keys, cached in this process and re-read from the database now
+/// and then, so that a rotation done on one node (or by `idp keys rotate`) reaches all.
+pub struct SigningKeys {
+    store: std::sync::Arc<dyn crate::store::KeyStore>,
+    secret: ServerSecret,
+    current: std::sync::RwLock<std::sync::Arc<KeySet>>,
+}
+
+impl SigningKeys {
+    /// Loads the keys, generating the first ones if the deployment has none.
+    pub async fn load(
+        store: std::sync::Arc<dyn crate::store::KeyStore>,
+        secret: ServerSecret,
+        now: i64,
+    ) -> anyhow::Result<Self> {
+        if store.signing_keys().await?.is_empty() {
+            let first = vec![
+                generate(SigningAlg::ES256, &secret, now)?,
+                generate(SigningAlg::RS256, &secret, now)?,
+            ];
+            store.add_initial_signing_keys(&first).await?;
+        }
+        let set = KeySet::open(&store.signing_keys().await?, &secret)?;
+        Ok(Self {
+            store,
+            secret,
+            current: std::sync::RwLock::new(std::sync::Arc::new(set)),
+        })
+    }
+
+    pub fn current(&self) -> std::sync::Arc<KeySet> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the keys from the database.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let set = KeySet::open(&self.store.signing_keys().await?, &self.secret)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
+        Ok(())
+    }
+
+    /// Adds new ES256 and RS256 keys and retires the current ones.
+    pub async fn rotate(&self, now: i64) -> anyhow::Result<()> {
+        let new = vec![
+            generate(SigningAlg::ES256, &self.secret, now)?,
+            generate(SigningAlg::RS256, &self.secret, now)?,
+        ];
+        self.store.rotate_signing_keys(&new, now).await?;
+        self.reload().await
     }
 }
 
@@ -332,7 +384,10 @@ mod tests {
         assert!(other.verify::<Claims>(&token, &validation()).is_err());
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://idp","exp":9999999999}"#);
-        assert!(set.verify::<Claims>(&parts.join("."), &validation()).is_err());
+        assert!(
+            set.verify::<Claims>(&parts.join("."), &validation())
+                .is_err()
+        );
     }
 
     #[test]
@@ -365,60 +420,5 @@ mod tests {
         assert_eq!(kids(1599), vec![old.kid.clone(), new.kid.clone()]);
         assert_eq!(kids(1600), vec![new.kid.clone()]);
         assert!(set.active_kid(SigningAlg::RS256).is_none());
-    }
-}
-
-/// The deployment's signing keys, cached in this process and re-read from the database now
-/// and then, so that a rotation done on one node (or by `idp keys rotate`) reaches all.
-pub struct SigningKeys {
-    store: std::sync::Arc<dyn crate::store::KeyStore>,
-    secret: ServerSecret,
-    current: std::sync::RwLock<std::sync::Arc<KeySet>>,
-}
-
-impl SigningKeys {
-    /// Loads the keys, generating the first ones if the deployment has none.
-    pub async fn load(
-        store: std::sync::Arc<dyn crate::store::KeyStore>,
-        secret: ServerSecret,
-        now: i64,
-    ) -> anyhow::Result<Self> {
-        if store.signing_keys().await?.is_empty() {
-            let first = vec![
-                generate(SigningAlg::ES256, &secret, now)?,
-                generate(SigningAlg::RS256, &secret, now)?,
-            ];
-            store.add_initial_signing_keys(&first).await?;
-        }
-        let set = KeySet::open(&store.signing_keys().await?, &secret)?;
-        Ok(Self {
-            store,
-            secret,
-            current: std::sync::RwLock::new(std::sync::Arc::new(set)),
-        })
-    }
-
-    pub fn current(&self) -> std::sync::Arc<KeySet> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Re-reads the keys from the database.
-    pub async fn reload(&self) -> anyhow::Result<()> {
-        let set = KeySet::open(&self.store.signing_keys().await?, &self.secret)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
-        Ok(())
-    }
-
-    /// Adds new ES256 and RS256 keys and retires the current ones.
-    pub async fn rotate(&self, now: i64) -> anyhow::Result<()> {
-        let new = vec![
-            generate(SigningAlg::ES256, &self.secret, now)?,
-            generate(SigningAlg::RS256, &self.secret, now)?,
-        ];
-        self.store.rotate_signing_keys(&new, now).await?;
-        self.reload().await
     }
 }

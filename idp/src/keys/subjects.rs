@@ -58,7 +58,10 @@ mod tests {
         assert_ne!(salt.pairwise("ent.fr", 1), salt.pairwise("pronote.fr", 1));
         assert_ne!(salt.pairwise("ent.fr", 1), salt.pairwise("ent.fr", 2));
         assert_ne!(salt.pairwise("ent.fr", 1), salt.public(1));
-        assert_ne!(salt.pairwise("a", 1), SubjectSalt::new(vec![2; 32]).pairwise("a", 1));
+        assert_ne!(
+            salt.pairwise("a", 1),
+            SubjectSalt::new(vec![2; 32]).pairwise("a", 1)
+        );
         // length-prefixed: sector "ab" + id is not sector "a" + something
         assert_eq!(salt.public(7).len(), 43);
     }

@@ -125,6 +125,12 @@ impl TestServer {
     /// Starts a server; `extra` is TOML merged into its configuration. The production
     /// backends are used when their variables are set.
     pub async fn start_with(extra: &str) -> Self {
+        Self::start_with_clients(extra, &[]).await
+    }
+
+    /// Starts a server with the demo relying parties plus `clients` (file name, TOML; `{port}`
+    /// in the TOML is replaced by the server's port).
+    pub async fn start_with_clients(extra: &str, clients: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -134,6 +140,19 @@ impl TestServer {
             .or_insert_with(|| format!("http://127.0.0.1:{port}").into());
         table.insert("listen".into(), format!("127.0.0.1:{port}").into());
         table.insert("data_dir".into(), dir.path().display().to_string().into());
+        let rp_dir = dir.path().join("relying-parties");
+        idp::demo::write_registrations(&rp_dir, port).unwrap();
+        for (name, text) in clients {
+            std::fs::write(
+                rp_dir.join(format!("{name}.toml")),
+                text.replace("{port}", &port.to_string()),
+            )
+            .unwrap();
+        }
+        table.insert(
+            "relying_parties_dir".into(),
+            rp_dir.display().to_string().into(),
+        );
         if let Ok(base) = std::env::var(POSTGRES_ENV) {
             table.insert(
                 "database_url".into(),
@@ -160,6 +179,10 @@ impl TestServer {
             clock,
             _dir: dir,
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     pub fn clock_now(&self) -> i64 {

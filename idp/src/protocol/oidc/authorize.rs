@@ -47,13 +47,25 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// The profile an `acr_values` of `eleve` or `responsable` preselects.
     pub acr: Option<AccountKind>,
-    /// When the request arrived: a sign-in asked by `prompt=login` must be later.
-    pub received_at: i64,
+    /// With `prompt=login`: the session that was there when the sign-in was asked for (empty
+    /// if none). Only a sign-in that replaced it satisfies the request: every sign-in opens
+    /// a session with a new `sid`.
+    #[serde(default)]
+    pub reauth_from: Option<String>,
 }
 
 impl AuthRequest {
     pub fn scope(&self) -> String {
         self.scopes.join(" ")
+    }
+
+    /// For `prompt=login`: records, once, which session a new sign-in must replace.
+    pub fn remember_session_to_replace(&mut self, current: Option<&SsoSession>) -> bool {
+        if !self.prompt_login || self.reauth_from.is_some() {
+            return false;
+        }
+        self.reauth_from = Some(current.map(|s| s.sid.clone()).unwrap_or_default());
+        true
     }
 }
 
@@ -78,12 +90,14 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
 pub fn validate(
     params: &AuthorizeParams,
     registry: &Registry,
-    now: i64,
 ) -> Result<(AuthRequest, std::sync::Arc<OidcClient>), AuthorizeError> {
-    let client_id = nonempty(&params.client_id)
-        .ok_or_else(|| AuthorizeError::Page("La demande ne précise pas le service (client_id).".into()))?;
+    let client_id = nonempty(&params.client_id).ok_or_else(|| {
+        AuthorizeError::Page("La demande ne précise pas le service (client_id).".into())
+    })?;
     let client = registry.oidc_client(client_id).ok_or_else(|| {
-        AuthorizeError::Page("Ce service n'est pas enregistré auprès du fournisseur d'identité.".into())
+        AuthorizeError::Page(
+            "Ce service n'est pas enregistré auprès du fournisseur d'identité.".into(),
+        )
     })?;
     let redirect_uri = nonempty(&params.redirect_uri).ok_or_else(|| {
         AuthorizeError::Page("La demande ne précise pas l'adresse de retour (redirect_uri).".into())
@@ -104,7 +118,10 @@ pub fn validate(
         return Err(fail(OAuthError::invalid_request("state is too long")));
     }
     if params.request.is_some() {
-        return Err(fail(OAuthError::new("request_not_supported", "request objects are not supported")));
+        return Err(fail(OAuthError::new(
+            "request_not_supported",
+            "request objects are not supported",
+        )));
     }
     if params.request_uri.is_some() {
         return Err(fail(OAuthError::new(
@@ -120,7 +137,11 @@ pub fn validate(
                 "only response_type=code is supported",
             )));
         }
-        None => return Err(fail(OAuthError::invalid_request("response_type is missing"))),
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "response_type is missing",
+            )));
+        }
     }
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(fail(OAuthError::unauthorized_client(
@@ -130,7 +151,9 @@ pub fn validate(
     if let Some(mode) = nonempty(&params.response_mode)
         && mode != "query"
     {
-        return Err(fail(OAuthError::invalid_request("only response_mode=query is supported")));
+        return Err(fail(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        )));
     }
     let scopes: Vec<String> = nonempty(&params.scope)
         .unwrap_or_default()
@@ -139,13 +162,17 @@ pub fn validate(
         .map(str::to_owned)
         .collect();
     if !scopes.iter().any(|s| s == "openid") {
-        return Err(fail(OAuthError::invalid_scope("the openid scope is required")));
+        return Err(fail(OAuthError::invalid_scope(
+            "the openid scope is required",
+        )));
     }
     if let Some(bad) = scopes
         .iter()
         .find(|s| !SCOPES.iter().any(|(k, _)| k == s) || !client.scopes.contains(*s))
     {
-        return Err(fail(OAuthError::invalid_scope(format!("scope {bad} is not allowed for this client"))));
+        return Err(fail(OAuthError::invalid_scope(format!(
+            "scope {bad} is not allowed for this client"
+        ))));
     }
     let mut scopes_unique = Vec::new();
     for s in scopes {
@@ -164,7 +191,9 @@ pub fn validate(
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !well_formed {
-                return Err(fail(OAuthError::invalid_request("code_challenge is malformed")));
+                return Err(fail(OAuthError::invalid_request(
+                    "code_challenge is malformed",
+                )));
             }
             Some(challenge.to_owned())
         }
@@ -174,7 +203,9 @@ pub fn validate(
             )));
         }
         (None, Some(_)) => {
-            return Err(fail(OAuthError::invalid_request("code_challenge is missing")));
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge is missing",
+            )));
         }
         (None, None) if client.is_public() => {
             return Err(fail(OAuthError::invalid_request(
@@ -193,19 +224,22 @@ pub fn validate(
         .iter()
         .find(|p| !matches!(**p, "none" | "login" | "consent" | "select_account"))
     {
-        return Err(fail(OAuthError::invalid_request(format!("unknown prompt value {p}"))));
+        return Err(fail(OAuthError::invalid_request(format!(
+            "unknown prompt value {p}"
+        ))));
     }
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(fail(OAuthError::invalid_request("prompt=none cannot be combined")));
+        return Err(fail(OAuthError::invalid_request(
+            "prompt=none cannot be combined",
+        )));
     }
     let max_age = match nonempty(&params.max_age) {
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| fail(OAuthError::invalid_request("max_age must be a number of seconds")))?,
-        ),
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a number of seconds",
+            ))
+        })?),
         None => None,
     };
     let nonce = params.nonce.clone().filter(|s| !s.is_empty());
@@ -216,8 +250,7 @@ pub fn validate(
         .login_hint
         .clone()
         .filter(|s| !s.is_empty() && s.len() <= 64);
-    let acr = nonempty(&params.acr_values)
-        .and_then(|v| v.split(' ').find_map(AccountKind::parse));
+    let acr = nonempty(&params.acr_values).and_then(|v| v.split(' ').find_map(AccountKind::parse));
     Ok((
         AuthRequest {
             client_id: client.client_id.clone(),
@@ -232,7 +265,7 @@ pub fn validate(
             max_age,
             login_hint,
             acr,
-            received_at: now,
+            reauth_from: None,
         },
         client,
     ))
@@ -261,7 +294,11 @@ pub fn next_step(
     let fresh_sign_in_needed = match session {
         None => true,
         Some(s) => {
-            (request.prompt_login && s.auth_time < request.received_at)
+            (request.prompt_login
+                && request
+                    .reauth_from
+                    .as_deref()
+                    .is_none_or(|old| old == s.sid))
                 || request.max_age.is_some_and(|m| now - s.auth_time > m)
         }
     };
@@ -274,7 +311,10 @@ pub fn next_step(
     }
     if client.require_consent && (!consented || request.prompt_consent) {
         return if request.prompt_none {
-            Next::Fail(OAuthError::new("consent_required", "the person must consent"))
+            Next::Fail(OAuthError::new(
+                "consent_required",
+                "the person must consent",
+            ))
         } else {
             Next::Consent
         };
@@ -356,7 +396,7 @@ require_consent = true"#,
     }
 
     fn redirect_error(p: AuthorizeParams) -> &'static str {
-        match validate(&p, &registry(), NOW) {
+        match validate(&p, &registry()) {
             Err(AuthorizeError::Redirect { error, state, .. }) => {
                 assert_eq!(state, p.state.filter(|s| !s.is_empty()));
                 error.code
@@ -367,44 +407,141 @@ require_consent = true"#,
 
     #[test]
     fn a_valid_request() {
-        let (r, c) = validate(&params(), &registry(), NOW).unwrap();
+        let (r, c) = validate(&params(), &registry()).unwrap();
         assert_eq!(c.client_id, "ent");
         assert_eq!(r.scopes, vec!["openid", "profile"]);
         assert_eq!(r.state.as_deref(), Some("xyz"));
-        assert_eq!(r.received_at, NOW);
+        assert_eq!(r.reauth_from, None);
         assert!(r.code_challenge.is_none());
     }
 
     #[test]
     fn untrusted_client_or_redirect_uri_never_redirects() {
         for p in [
-            AuthorizeParams { client_id: None, ..params() },
-            AuthorizeParams { client_id: Some("nobody".into()), ..params() },
-            AuthorizeParams { redirect_uri: None, ..params() },
-            AuthorizeParams { redirect_uri: Some("https://ent.example.fr/cb/".into()), ..params() },
-            AuthorizeParams { redirect_uri: Some("https://ent.example.fr/cb?x=1".into()), ..params() },
-            AuthorizeParams { redirect_uri: Some("https://evil.example/cb".into()), ..params() },
+            AuthorizeParams {
+                client_id: None,
+                ..params()
+            },
+            AuthorizeParams {
+                client_id: Some("nobody".into()),
+                ..params()
+            },
+            AuthorizeParams {
+                redirect_uri: None,
+                ..params()
+            },
+            AuthorizeParams {
+                redirect_uri: Some("https://ent.example.fr/cb/".into()),
+                ..params()
+            },
+            AuthorizeParams {
+                redirect_uri: Some("https://ent.example.fr/cb?x=1".into()),
+                ..params()
+            },
+            AuthorizeParams {
+                redirect_uri: Some("https://evil.example/cb".into()),
+                ..params()
+            },
             // even with another error in the request
-            AuthorizeParams { redirect_uri: Some("https://evil.example/cb".into()), response_type: Some("token".into()), ..params() },
+            AuthorizeParams {
+                redirect_uri: Some("https://evil.example/cb".into()),
+                response_type: Some("token".into()),
+                ..params()
+            },
         ] {
-            assert!(matches!(validate(&p, &registry(), NOW), Err(AuthorizeError::Page(_))), "{p:?}");
+            assert!(
+                matches!(validate(&p, &registry()), Err(AuthorizeError::Page(_))),
+                "{p:?}"
+            );
         }
     }
 
     #[test]
     fn errors_go_back_to_the_client_with_their_code() {
-        assert_eq!(redirect_error(AuthorizeParams { response_type: Some("token".into()), ..params() }), "unsupported_response_type");
-        assert_eq!(redirect_error(AuthorizeParams { response_type: None, ..params() }), "invalid_request");
-        assert_eq!(redirect_error(AuthorizeParams { scope: Some("profile".into()), ..params() }), "invalid_scope");
-        assert_eq!(redirect_error(AuthorizeParams { scope: Some("openid offline_access".into()), ..params() }), "invalid_scope");
-        assert_eq!(redirect_error(AuthorizeParams { scope: Some("openid admin".into()), ..params() }), "invalid_scope");
-        assert_eq!(redirect_error(AuthorizeParams { prompt: Some("none login".into()), ..params() }), "invalid_request");
-        assert_eq!(redirect_error(AuthorizeParams { prompt: Some("sometimes".into()), ..params() }), "invalid_request");
-        assert_eq!(redirect_error(AuthorizeParams { max_age: Some("-1".into()), ..params() }), "invalid_request");
-        assert_eq!(redirect_error(AuthorizeParams { request: Some("eyJ".into()), ..params() }), "request_not_supported");
-        assert_eq!(redirect_error(AuthorizeParams { request_uri: Some("https://x".into()), ..params() }), "request_uri_not_supported");
-        assert_eq!(redirect_error(AuthorizeParams { response_mode: Some("fragment".into()), ..params() }), "invalid_request");
-        assert_eq!(redirect_error(AuthorizeParams { state: Some("s".repeat(600)), ..params() }), "invalid_request");
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                response_type: Some("token".into()),
+                ..params()
+            }),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                response_type: None,
+                ..params()
+            }),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                scope: Some("profile".into()),
+                ..params()
+            }),
+            "invalid_scope"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                scope: Some("openid offline_access".into()),
+                ..params()
+            }),
+            "invalid_scope"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                scope: Some("openid admin".into()),
+                ..params()
+            }),
+            "invalid_scope"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                prompt: Some("none login".into()),
+                ..params()
+            }),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                prompt: Some("sometimes".into()),
+                ..params()
+            }),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                max_age: Some("-1".into()),
+                ..params()
+            }),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                request: Some("eyJ".into()),
+                ..params()
+            }),
+            "request_not_supported"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                request_uri: Some("https://x".into()),
+                ..params()
+            }),
+            "request_uri_not_supported"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                response_mode: Some("fragment".into()),
+                ..params()
+            }),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(AuthorizeParams {
+                state: Some("s".repeat(600)),
+                ..params()
+            }),
+            "invalid_request"
+        );
     }
 
     #[test]
@@ -415,12 +552,24 @@ require_consent = true"#,
             code_challenge_method: Some("S256".into()),
             ..params()
         };
-        assert_eq!(validate(&ok, &registry(), NOW).unwrap().0.code_challenge, Some(challenge.clone()));
-        let plain = AuthorizeParams { code_challenge_method: Some("plain".into()), ..ok.clone() };
+        assert_eq!(
+            validate(&ok, &registry()).unwrap().0.code_challenge,
+            Some(challenge.clone())
+        );
+        let plain = AuthorizeParams {
+            code_challenge_method: Some("plain".into()),
+            ..ok.clone()
+        };
         assert_eq!(redirect_error(plain), "invalid_request");
-        let no_method = AuthorizeParams { code_challenge_method: None, ..ok.clone() };
+        let no_method = AuthorizeParams {
+            code_challenge_method: None,
+            ..ok.clone()
+        };
         assert_eq!(redirect_error(no_method), "invalid_request");
-        let short = AuthorizeParams { code_challenge: Some("abc".into()), ..ok.clone() };
+        let short = AuthorizeParams {
+            code_challenge: Some("abc".into()),
+            ..ok.clone()
+        };
         assert_eq!(redirect_error(short), "invalid_request");
         // a public client must use PKCE
         let public = AuthorizeParams {
@@ -434,57 +583,152 @@ require_consent = true"#,
             code_challenge_method: Some("S256".into()),
             ..public
         };
-        assert!(validate(&public_pkce, &registry(), NOW).is_ok());
+        assert!(validate(&public_pkce, &registry()).is_ok());
     }
 
     #[test]
     fn acr_values_preselect_the_profile() {
-        let p = AuthorizeParams { acr_values: Some("responsable".into()), ..params() };
-        assert_eq!(validate(&p, &registry(), NOW).unwrap().0.acr, Some(AccountKind::Responsable));
-        let p = AuthorizeParams { acr_values: Some("eidas1".into()), ..params() };
-        assert_eq!(validate(&p, &registry(), NOW).unwrap().0.acr, None);
+        let p = AuthorizeParams {
+            acr_values: Some("responsable".into()),
+            ..params()
+        };
+        assert_eq!(
+            validate(&p, &registry()).unwrap().0.acr,
+            Some(AccountKind::Responsable)
+        );
+        let p = AuthorizeParams {
+            acr_values: Some("eidas1".into()),
+            ..params()
+        };
+        assert_eq!(validate(&p, &registry()).unwrap().0.acr, None);
     }
 
     fn session(auth_time: i64) -> SsoSession {
-        SsoSession::new("sid".into(), 1, AccountKind::Eleve, AuthOrigin::Local, auth_time)
+        SsoSession::new(
+            "sid".into(),
+            1,
+            AccountKind::Eleve,
+            AuthOrigin::Local,
+            auth_time,
+        )
     }
 
     #[test]
     fn next_step_follows_prompt_max_age_and_consent() {
         let reg = registry();
-        let (req, ent) = validate(&params(), &reg, NOW).unwrap();
+        let (req, ent) = validate(&params(), &reg).unwrap();
         assert_eq!(next_step(&req, &ent, None, false, NOW), Next::SignIn);
-        assert_eq!(next_step(&req, &ent, Some(&session(NOW - 5000)), false, NOW), Next::IssueCode);
+        assert_eq!(
+            next_step(&req, &ent, Some(&session(NOW - 5000)), false, NOW),
+            Next::IssueCode
+        );
 
-        let none = AuthRequest { prompt_none: true, ..req.clone() };
-        assert_eq!(next_step(&none, &ent, None, false, NOW), Next::Fail(OAuthError::new("login_required", "the person must sign in")));
-        assert_eq!(next_step(&none, &ent, Some(&session(NOW - 1)), false, NOW), Next::IssueCode);
+        let none = AuthRequest {
+            prompt_none: true,
+            ..req.clone()
+        };
+        assert_eq!(
+            next_step(&none, &ent, None, false, NOW),
+            Next::Fail(OAuthError::new("login_required", "the person must sign in"))
+        );
+        assert_eq!(
+            next_step(&none, &ent, Some(&session(NOW - 1)), false, NOW),
+            Next::IssueCode
+        );
 
-        let login = AuthRequest { prompt_login: true, ..req.clone() };
-        assert_eq!(next_step(&login, &ent, Some(&session(NOW - 1)), false, NOW), Next::SignIn);
-        assert_eq!(next_step(&login, &ent, Some(&session(NOW)), false, NOW + 3), Next::IssueCode);
+        // prompt=login: the session present at the request does not count, a new one does,
+        // even within the same second
+        let mut login = AuthRequest {
+            prompt_login: true,
+            ..req.clone()
+        };
+        let old = session(NOW);
+        assert!(login.remember_session_to_replace(Some(&old)));
+        assert!(!login.remember_session_to_replace(None), "only once");
+        assert_eq!(
+            next_step(&login, &ent, Some(&old), false, NOW),
+            Next::SignIn
+        );
+        let mut new = session(NOW);
+        new.sid = "sid-2".into();
+        assert_eq!(
+            next_step(&login, &ent, Some(&new), false, NOW),
+            Next::IssueCode
+        );
+        let mut from_nothing = AuthRequest {
+            prompt_login: true,
+            ..req.clone()
+        };
+        from_nothing.remember_session_to_replace(None);
+        assert_eq!(
+            next_step(&from_nothing, &ent, Some(&new), false, NOW),
+            Next::IssueCode
+        );
 
-        let max_age = AuthRequest { max_age: Some(60), ..req.clone() };
-        assert_eq!(next_step(&max_age, &ent, Some(&session(NOW - 61)), false, NOW), Next::SignIn);
-        assert_eq!(next_step(&max_age, &ent, Some(&session(NOW - 60)), false, NOW), Next::IssueCode);
+        let max_age = AuthRequest {
+            max_age: Some(60),
+            ..req.clone()
+        };
+        assert_eq!(
+            next_step(&max_age, &ent, Some(&session(NOW - 61)), false, NOW),
+            Next::SignIn
+        );
+        assert_eq!(
+            next_step(&max_age, &ent, Some(&session(NOW - 60)), false, NOW),
+            Next::IssueCode
+        );
 
         let app = reg.oidc_client("app").unwrap();
-        assert_eq!(next_step(&req, &app, Some(&session(NOW)), false, NOW), Next::Consent);
-        assert_eq!(next_step(&req, &app, Some(&session(NOW)), true, NOW), Next::IssueCode);
-        let again = AuthRequest { prompt_consent: true, ..req.clone() };
-        assert_eq!(next_step(&again, &app, Some(&session(NOW)), true, NOW), Next::Consent);
         assert_eq!(
-            next_step(&AuthRequest { prompt_none: true, ..req }, &app, Some(&session(NOW)), false, NOW),
-            Next::Fail(OAuthError::new("consent_required", "the person must consent"))
+            next_step(&req, &app, Some(&session(NOW)), false, NOW),
+            Next::Consent
+        );
+        assert_eq!(
+            next_step(&req, &app, Some(&session(NOW)), true, NOW),
+            Next::IssueCode
+        );
+        let again = AuthRequest {
+            prompt_consent: true,
+            ..req.clone()
+        };
+        assert_eq!(
+            next_step(&again, &app, Some(&session(NOW)), true, NOW),
+            Next::Consent
+        );
+        assert_eq!(
+            next_step(
+                &AuthRequest {
+                    prompt_none: true,
+                    ..req
+                },
+                &app,
+                Some(&session(NOW)),
+                false,
+                NOW
+            ),
+            Next::Fail(OAuthError::new(
+                "consent_required",
+                "the person must consent"
+            ))
         );
     }
 
     #[test]
     fn the_response_carries_state_and_issuer() {
-        let url = response_url("https://ent.example.fr/cb?tenant=1", "https://idp.fr", Some("a b"), Ok("C0DE"));
-        assert_eq!(url, "https://ent.example.fr/cb?tenant=1&code=C0DE&state=a+b&iss=https%3A%2F%2Fidp.fr");
+        let url = response_url(
+            "https://ent.example.fr/cb?tenant=1",
+            "https://idp.fr",
+            Some("a b"),
+            Ok("C0DE"),
+        );
+        assert_eq!(
+            url,
+            "https://ent.example.fr/cb?tenant=1&code=C0DE&state=a+b&iss=https%3A%2F%2Fidp.fr"
+        );
         let e = OAuthError::new("login_required", "sign in");
         let url = response_url("https://ent.example.fr/cb", "https://idp.fr", None, Err(&e));
-        assert!(url.starts_with("https://ent.example.fr/cb?error=login_required&error_description=sign+in&iss="));
+        assert!(url.starts_with(
+            "https://ent.example.fr/cb?error=login_required&error_description=sign+in&iss="
+        ));
     }
 }

@@ -35,7 +35,11 @@ pub struct ClaimContext<'a> {
 }
 
 /// The values of the released claims for a person.
-pub fn values(person: &Person, released: &BTreeSet<&str>, ctx: &ClaimContext<'_>) -> Map<String, Value> {
+pub fn values(
+    person: &Person,
+    released: &BTreeSet<&str>,
+    ctx: &ClaimContext<'_>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     let pupil = person.account.kind == AccountKind::Eleve;
     let placement = person.placement.as_ref().filter(|_| pupil);
@@ -130,7 +134,12 @@ mod tests {
     }
 
     fn ctx(salt: &SubjectSalt) -> ClaimContext<'_> {
-        ClaimContext { salt, sector: "x.fr", origin: AuthOrigin::Local, auth_time: 1_633_686_693 }
+        ClaimContext {
+            salt,
+            sector: "x.fr",
+            origin: AuthOrigin::Local,
+            auth_time: 1_633_686_693,
+        }
     }
 
     #[test]
@@ -138,7 +147,10 @@ mod tests {
         let c = client("'given_name', 'FrEduCtEleveINE'");
         let scopes = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(released(&c, &scopes("openid")), BTreeSet::new());
-        assert_eq!(released(&c, &scopes("openid profile")), BTreeSet::from(["given_name"]));
+        assert_eq!(
+            released(&c, &scopes("openid profile")),
+            BTreeSet::from(["given_name"])
+        );
         assert_eq!(
             released(&c, &scopes("openid profile educonnect")),
             BTreeSet::from(["FrEduCtEleveINE", "given_name"])
@@ -190,12 +202,22 @@ mod tests {
         let claire = Person {
             account: account(AccountKind::Responsable, "Claire"),
             placement: None,
-            children: vec![child(1, Degree::Secondary, "0141234A"), child(2, Degree::Primary, "0140001B")],
+            children: vec![
+                child(1, Degree::Secondary, "0141234A"),
+                child(2, Degree::Primary, "0140001B"),
+            ],
         };
-        let released = BTreeSet::from(["FrEduCtPersonAffiliation", "FrEduCtEnfants", "FrEduCtEleveUAI"]);
+        let released = BTreeSet::from([
+            "FrEduCtPersonAffiliation",
+            "FrEduCtEnfants",
+            "FrEduCtEleveUAI",
+        ]);
         let v = values(&claire, &released, &ctx(&salt));
         assert_eq!(v["FrEduCtPersonAffiliation"], json!(["resp1d", "resp2d"]));
-        assert!(!v.contains_key("FrEduCtEleveUAI"), "a guardian is not a pupil");
+        assert!(
+            !v.contains_key("FrEduCtEleveUAI"),
+            "a guardian is not a pupil"
+        );
         let kids = v["FrEduCtEnfants"].as_array().unwrap();
         assert_eq!(kids.len(), 2);
         assert_eq!(kids[1]["FrEduCtEleveUAI"], "0140001B");

@@ -20,10 +20,21 @@ const MAX_ASSERTION_LIFETIME: i64 = 300;
 /// What the client sent to prove who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presented {
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
-    Assertion { client_id: Option<String>, jwt: String },
-    PublicClient { client_id: String },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: Option<String>,
+        jwt: String,
+    },
+    PublicClient {
+        client_id: String,
+    },
 }
 
 fn form_decode(s: &str) -> String {
@@ -43,7 +54,10 @@ pub fn presented(
     assertion: Option<&str>,
 ) -> Result<Presented, OAuthError> {
     let basic = authorization
-        .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
+        .and_then(|h| {
+            h.strip_prefix("Basic ")
+                .or_else(|| h.strip_prefix("basic "))
+        })
         .map(|b64| {
             let raw = STANDARD
                 .decode(b64.trim())
@@ -68,7 +82,9 @@ pub fn presented(
     }
     if let Some((id, secret)) = basic {
         if client_id.is_some_and(|c| c != id) {
-            return Err(OAuthError::invalid_request("client_id differs from the credentials"));
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the credentials",
+            ));
         }
         return Ok(Presented::Basic {
             client_id: id,
@@ -77,7 +93,9 @@ pub fn presented(
     }
     if let Some(jwt) = assertion {
         if assertion_type != Some(JWT_BEARER_ASSERTION) {
-            return Err(OAuthError::invalid_client("unsupported client_assertion_type"));
+            return Err(OAuthError::invalid_client(
+                "unsupported client_assertion_type",
+            ));
         }
         return Ok(Presented::Assertion {
             client_id: client_id.map(str::to_owned),
@@ -132,7 +150,14 @@ pub fn authenticate(
             .is_some_and(|h| secret.verify_generated_secret(given, h))
     };
     match presented {
-        Presented::Basic { client_id, secret: s } | Presented::Post { client_id, secret: s } => {
+        Presented::Basic {
+            client_id,
+            secret: s,
+        }
+        | Presented::Post {
+            client_id,
+            secret: s,
+        } => {
             let expected = if matches!(presented, Presented::Basic { .. }) {
                 AuthMethod::ClientSecretBasic
             } else {
@@ -157,8 +182,9 @@ pub fn authenticate(
             _ => Err(wrong()),
         },
         Presented::Assertion { client_id, jwt } => {
-            let unverified: AssertionClaims =
-                jsonwebtoken::dangerous::insecure_decode(jwt).map_err(|_| wrong())?.claims;
+            let unverified: AssertionClaims = jsonwebtoken::dangerous::insecure_decode(jwt)
+                .map_err(|_| wrong())?
+                .claims;
             if client_id.as_ref().is_some_and(|c| *c != unverified.iss) {
                 return Err(wrong());
             }
@@ -184,7 +210,10 @@ pub fn authenticate(
                 .map_err(|_| wrong())?
                 .claims;
             let issued = claims.iat.unwrap_or(now);
-            if claims.exp + 30 < now || claims.exp - issued > MAX_ASSERTION_LIFETIME || claims.jti.is_empty() {
+            if claims.exp + 30 < now
+                || claims.exp - issued > MAX_ASSERTION_LIFETIME
+                || claims.jti.is_empty()
+            {
                 return Err(wrong());
             }
             Ok((
@@ -205,7 +234,10 @@ mod tests {
     fn registry() -> Registry {
         let mut r = Registry::default();
         let s = ServerSecret::for_tests();
-        for (id, method) in [("basic", "client_secret_basic"), ("post", "client_secret_post")] {
+        for (id, method) in [
+            ("basic", "client_secret_basic"),
+            ("post", "client_secret_post"),
+        ] {
             r.add_toml(
                 &format!(
                     "protocol = 'oidc'\nclient_id = '{id}'\nname = 'x'\nclient_secret = 'secret:with+chars'\ntoken_endpoint_auth_method = '{method}'\nredirect_uris = ['https://x.fr/cb']"
@@ -223,17 +255,28 @@ mod tests {
     }
 
     fn auth(p: &Presented) -> Result<String, OAuthError> {
-        authenticate(p, &registry(), &ServerSecret::for_tests(), &[], 0).map(|(c, _)| c.client_id.clone())
+        authenticate(p, &registry(), &ServerSecret::for_tests(), &[], 0)
+            .map(|(c, _)| c.client_id.clone())
     }
 
     fn basic(id: &str, secret: &str) -> String {
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+        )
     }
 
     #[test]
     fn basic_credentials_are_form_decoded() {
-        let p = presented(Some(&basic("basic", "secret:with+chars")), None, None, None, None).unwrap();
+        let p = presented(
+            Some(&basic("basic", "secret:with+chars")),
+            None,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(auth(&p).unwrap(), "basic");
         let p = presented(Some(&basic("basic", "wrong")), None, None, None, None).unwrap();
         assert_eq!(auth(&p).unwrap_err().code, "invalid_client");
@@ -241,7 +284,14 @@ mod tests {
 
     #[test]
     fn a_client_must_use_its_registered_method() {
-        let p = presented(Some(&basic("post", "secret:with+chars")), None, None, None, None).unwrap();
+        let p = presented(
+            Some(&basic("post", "secret:with+chars")),
+            None,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         assert!(auth(&p).is_err());
         let p = presented(None, Some("basic"), Some("secret:with+chars"), None, None).unwrap();
         assert!(auth(&p).is_err());
@@ -259,12 +309,19 @@ mod tests {
     #[test]
     fn two_methods_at_once_or_none_are_refused() {
         assert_eq!(
-            presented(Some(&basic("basic", "s")), None, Some("s"), None, None).unwrap_err().code,
+            presented(Some(&basic("basic", "s")), None, Some("s"), None, None)
+                .unwrap_err()
+                .code,
             "invalid_request"
         );
-        assert_eq!(presented(None, None, None, None, None).unwrap_err().code, "invalid_client");
         assert_eq!(
-            presented(None, None, None, Some("other"), Some("jwt")).unwrap_err().code,
+            presented(None, None, None, None, None).unwrap_err().code,
+            "invalid_client"
+        );
+        assert_eq!(
+            presented(None, None, None, Some("other"), Some("jwt"))
+                .unwrap_err()
+                .code,
             "invalid_client"
         );
     }

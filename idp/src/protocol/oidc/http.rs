@@ -53,10 +53,21 @@ fn endpoint(state: &AppState, path: &str) -> String {
 }
 
 async fn discovery(State(state): State<SharedState>) -> impl IntoResponse {
-    let claims: Vec<&str> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"]
-        .into_iter()
-        .chain(crate::registry::KNOWN_CLAIMS.iter().copied())
-        .collect();
+    let claims: Vec<&str> = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+    ]
+    .into_iter()
+    .chain(crate::registry::KNOWN_CLAIMS.iter().copied())
+    .collect();
     let e = |p: &str| endpoint(&state, p);
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
@@ -145,8 +156,7 @@ async fn start(
     headers: HeaderMap,
     params: AuthorizeParams,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    match authorize::validate(&params, &state.registry, now) {
+    match authorize::validate(&params, &state.registry) {
         Err(AuthorizeError::Page(message)) => Ok(error_page(message)),
         Err(AuthorizeError::Redirect {
             redirect_uri,
@@ -161,11 +171,15 @@ async fn start(
         .into_response()),
         Ok((request, client)) => {
             let flow = random_token(24);
-            let json = serde_json::to_string(&request)
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let json =
+                serde_json::to_string(&request).map_err(|e| AppError::Internal(e.to_string()))?;
             state
                 .ephemeral
-                .put(&flow_key(&flow), &json, Duration::from_secs(FLOW_TTL as u64))
+                .put(
+                    &flow_key(&flow),
+                    &json,
+                    Duration::from_secs(FLOW_TTL as u64),
+                )
                 .await?;
             proceed(&state, &headers, &flow, request, &client).await
         }
@@ -223,7 +237,7 @@ async fn proceed(
     state: &SharedState,
     headers: &HeaderMap,
     flow: &str,
-    request: AuthRequest,
+    mut request: AuthRequest,
     client: &OidcClient,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
@@ -239,6 +253,14 @@ async fn proceed(
             session = None;
         }
     }
+    if request.remember_session_to_replace(session.as_ref().map(|(_, s)| s)) {
+        let json =
+            serde_json::to_string(&request).map_err(|e| AppError::Internal(e.to_string()))?;
+        state
+            .ephemeral
+            .put(&flow_key(flow), &json, Duration::from_secs(FLOW_TTL as u64))
+            .await?;
+    }
     let consented = match (&session, client.require_consent) {
         (Some((_, s)), true) => state
             .grants
@@ -253,7 +275,13 @@ async fn proceed(
         _ => false,
     };
     let resume = format!("/oidc/authorize/resume?flow={flow}");
-    match authorize::next_step(&request, client, session.as_ref().map(|(_, s)| s), consented, now) {
+    match authorize::next_step(
+        &request,
+        client,
+        session.as_ref().map(|(_, s)| s),
+        consented,
+        now,
+    ) {
         Next::SignIn => {
             let mut login = url::form_urlencoded::Serializer::new(String::new());
             if let Some(kind) = request.acr {
@@ -278,7 +306,9 @@ async fn proceed(
         }
         Next::IssueCode => {
             let Some((cookie_id, session)) = session else {
-                return Err(AppError::Internal("issuing a code without a session".into()));
+                return Err(AppError::Internal(
+                    "issuing a code without a session".into(),
+                ));
             };
             // the flow is single use: a second tab or a replayed resume link gets nothing
             if state.ephemeral.take(&flow_key(flow)).await?.is_none() {
@@ -336,7 +366,9 @@ fn claim_label(claim: &str) -> &'static str {
     match claim {
         "given_name" | "family_name" => "vos nom et prénom",
         "birthdate" => "votre date de naissance",
-        "FrEduCtPersonAffiliation" => "votre profil (élève ou responsable, premier ou second degré)",
+        "FrEduCtPersonAffiliation" => {
+            "votre profil (élève ou responsable, premier ou second degré)"
+        }
         "FrEduCtEleveUAI" | "FrEduCtEleveNiveau" => "votre établissement et votre niveau",
         "FrEduCtEleveINE" => "votre identifiant national élève (INE)",
         "FrEduOrigAuth" | "FrEduCtDateConnexion" => "la manière et l'heure de votre connexion",
@@ -357,7 +389,9 @@ async fn consent_page(
         return Ok(error_page(FLOW_EXPIRED));
     };
     if current_session(&state, &headers).await?.is_none() {
-        return Ok(Redirect::to(&format!("/oidc/authorize/resume?flow={}", q.flow)).into_response());
+        return Ok(
+            Redirect::to(&format!("/oidc/authorize/resume?flow={}", q.flow)).into_response(),
+        );
     }
     let mut items: Vec<&'static str> = claims::released(&client, &request.scopes)
         .into_iter()
@@ -404,7 +438,9 @@ async fn consent_submit(
         return Ok(error_page(FLOW_EXPIRED));
     };
     let Some((_, session)) = current_session(&state, &headers).await? else {
-        return Ok(Redirect::to(&format!("/oidc/authorize/resume?flow={}", form.flow)).into_response());
+        return Ok(
+            Redirect::to(&format!("/oidc/authorize/resume?flow={}", form.flow)).into_response(),
+        );
     };
     if form.decision != "accept" {
         state.ephemeral.delete(&flow_key(&form.flow)).await?;
@@ -497,7 +533,11 @@ async fn client_from(
         Ok((client, assertion)) => {
             if let Some(a) = assertion {
                 let ttl = Duration::from_secs(u64::try_from(a.expires_at - now + 60).unwrap_or(60));
-                let key = format!("oidc-assertion:{}:{}", client.client_id, storage_key(&a.jti));
+                let key = format!(
+                    "oidc-assertion:{}:{}",
+                    client.client_id,
+                    storage_key(&a.jti)
+                );
                 if !state.ephemeral.put_new(&key, "1", ttl).await? {
                     return fail(OAuthError::invalid_client("client assertion already used"));
                 }
@@ -505,7 +545,9 @@ async fn client_from(
             if matches!(presented, Presented::PublicClient { .. }) && path != "/oidc/token" {
                 // public clients may revoke their own tokens, never introspect
                 if path == "/oidc/introspect" {
-                    return fail(OAuthError::invalid_client("public clients cannot introspect"));
+                    return fail(OAuthError::invalid_client(
+                        "public clients cannot introspect",
+                    ));
                 }
             }
             Ok(Ok(client))
@@ -609,7 +651,14 @@ fn issue(
         auth_time: grant.auth_time,
         nonce,
         acr,
-        amr: vec![if origin == AuthOrigin::FranceConnect { "fc" } else { "pwd" }.to_owned()],
+        amr: vec![
+            if origin == AuthOrigin::FranceConnect {
+                "fc"
+            } else {
+                "pwd"
+            }
+            .to_owned(),
+        ],
         sid: grant.session_id.clone().unwrap_or_default(),
         azp: client.client_id.clone(),
         at_hash: Some(half_hash(&access_token)),
@@ -638,7 +687,13 @@ async fn token(
         Ok(c) => c,
         Err(e) => return Ok(e.into_response()),
     };
-    let fail = |error: OAuthError| Ok(TokenError { error, basic: false }.into_response());
+    let fail = |error: OAuthError| {
+        Ok(TokenError {
+            error,
+            basic: false,
+        }
+        .into_response())
+    };
     let now = state.clock.now();
     let audit = |kind: AuditKind, account: Option<i64>, details: Value| NewAuditEvent {
         at: now,
@@ -672,7 +727,9 @@ async fn token(
                         ))
                         .await?;
                 }
-                return fail(OAuthError::invalid_grant("the code is invalid, expired or already used"));
+                return fail(OAuthError::invalid_grant(
+                    "the code is invalid, expired or already used",
+                ));
             };
             let record: CodeRecord =
                 serde_json::from_str(&json).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -686,7 +743,9 @@ async fn token(
                 return fail(e);
             }
             let Some(person) = load_person(&state, record.account_id).await? else {
-                return fail(OAuthError::invalid_grant("the account can no longer sign in"));
+                return fail(OAuthError::invalid_grant(
+                    "the account can no longer sign in",
+                ));
             };
             let grant = Grant {
                 id: random_token(16),
@@ -710,7 +769,9 @@ async fn token(
             let refresh = client
                 .allows(GrantType::RefreshToken)
                 .then(|| random_token(32));
-            let refresh_hash = refresh.as_deref().map(|r| state.secret.hash_generated_secret(r));
+            let refresh_hash = refresh
+                .as_deref()
+                .map(|r| state.secret.hash_generated_secret(r));
             state
                 .grants
                 .create_grant(
@@ -773,10 +834,14 @@ async fn token(
                             json!({ "reason": "refresh_token_reused", "grant": grant.id }),
                         ))
                         .await?;
-                    return fail(OAuthError::invalid_grant("the refresh token was already used"));
+                    return fail(OAuthError::invalid_grant(
+                        "the refresh token was already used",
+                    ));
                 }
                 RefreshUse::Invalid => {
-                    return fail(OAuthError::invalid_grant("the refresh token is invalid or expired"));
+                    return fail(OAuthError::invalid_grant(
+                        "the refresh token is invalid or expired",
+                    ));
                 }
             };
             let granted: Vec<String> = grant.scope.split(' ').map(str::to_owned).collect();
@@ -792,9 +857,20 @@ async fn token(
             };
             let Some(person) = load_person(&state, grant.account_id).await? else {
                 state.grants.revoke_grant(&grant.id, now).await?;
-                return fail(OAuthError::invalid_grant("the account can no longer sign in"));
+                return fail(OAuthError::invalid_grant(
+                    "the account can no longer sign in",
+                ));
             };
-            let response = issue(&state, &client, &person, &grant, &scopes, None, None, Some(next))?;
+            let response = issue(
+                &state,
+                &client,
+                &person,
+                &grant,
+                &scopes,
+                None,
+                None,
+                Some(next),
+            )?;
             Ok(json_no_store(&response))
         }
         "client_credentials" => {
@@ -809,8 +885,13 @@ async fn token(
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect();
-            if scopes.iter().any(|s| s == "openid" || !client.scopes.contains(s)) {
-                return fail(OAuthError::invalid_scope("scope not allowed for this client"));
+            if scopes
+                .iter()
+                .any(|s| s == "openid" || !client.scopes.contains(s))
+            {
+                return fail(OAuthError::invalid_scope(
+                    "scope not allowed for this client",
+                ));
             }
             let claims = AccessTokenClaims {
                 iss: state.issuer.clone(),
@@ -839,7 +920,10 @@ async fn token(
             }))
         }
         "" => fail(OAuthError::invalid_request("grant_type is missing")),
-        _ => fail(OAuthError::new("unsupported_grant_type", "unsupported grant_type")),
+        _ => fail(OAuthError::new(
+            "unsupported_grant_type",
+            "unsupported grant_type",
+        )),
     }
 }
 
@@ -879,7 +963,11 @@ async fn verify_access_token(
         return Ok(None);
     }
     if let Some(gid) = &claims.gid {
-        let live = state.grants.grant(gid).await?.is_some_and(|g| g.is_live(now));
+        let live = state
+            .grants
+            .grant(gid)
+            .await?
+            .is_some_and(|g| g.is_live(now));
         if !live {
             return Ok(None);
         }
@@ -944,7 +1032,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
 }
 
@@ -1104,9 +1195,17 @@ async fn end_session(
             validation.validate_aud = false;
             validation.validate_exp = false; // an expired ID token is a fine hint
             validation.set_required_spec_claims(&["iss", "aud"]);
-            match state.keys.current().verify::<HintClaims>(token, &validation) {
+            match state
+                .keys
+                .current()
+                .verify::<HintClaims>(token, &validation)
+            {
                 Ok(h) => Some(h),
-                Err(_) => return Ok(error_page("Le jeton fourni pour la déconnexion n'est pas valide.")),
+                Err(_) => {
+                    return Ok(error_page(
+                        "Le jeton fourni pour la déconnexion n'est pas valide.",
+                    ));
+                }
             }
         }
     };
@@ -1143,13 +1242,14 @@ async fn end_session(
         }
         Some(_) => {
             let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
-            let client_id = hint
-                .map(|h| h.aud)
-                .or(p.client_id)
-                .unwrap_or_default();
+            let client_id = hint.map(|h| h.aud).or(p.client_id).unwrap_or_default();
             let mut r = ConfirmLogout {
                 csrf,
-                client_id: if redirect.is_some() { client_id } else { String::new() },
+                client_id: if redirect.is_some() {
+                    client_id
+                } else {
+                    String::new()
+                },
                 post_logout_redirect_uri: if redirect.is_some() {
                     p.post_logout_redirect_uri.unwrap_or_default()
                 } else {

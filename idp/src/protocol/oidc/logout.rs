@@ -30,7 +30,10 @@ pub fn checked_redirect(
     post_logout_redirect_uri: Option<&str>,
     state: Option<&str>,
 ) -> Result<Option<String>, String> {
-    let client_id = match (hint.map(|h| h.aud.as_str()), client_id.filter(|c| !c.is_empty())) {
+    let client_id = match (
+        hint.map(|h| h.aud.as_str()),
+        client_id.filter(|c| !c.is_empty()),
+    ) {
         (Some(a), Some(c)) if a != c => {
             return Err("Le service indiqué ne correspond pas au jeton de déconnexion.".into());
         }
@@ -44,7 +47,9 @@ pub fn checked_redirect(
         .and_then(|c| registry.oidc_client(c))
         .ok_or("La demande de déconnexion ne dit pas de quel service elle vient.")?;
     if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-        return Err("L'adresse de retour après déconnexion n'est pas enregistrée pour ce service.".into());
+        return Err(
+            "L'adresse de retour après déconnexion n'est pas enregistrée pour ce service.".into(),
+        );
     }
     let mut url = url::Url::parse(uri).map_err(|_| "adresse invalide".to_owned())?;
     if let Some(s) = state.filter(|s| !s.is_empty()) {
@@ -56,7 +61,9 @@ pub fn checked_redirect(
 /// The subject a client knows the account by.
 pub fn subject_for(state: &AppState, client: &OidcClient, account_id: i64) -> String {
     match client.subject_type {
-        crate::registry::SubjectType::Pairwise => state.subjects.pairwise(&client.sector, account_id),
+        crate::registry::SubjectType::Pairwise => {
+            state.subjects.pairwise(&client.sector, account_id)
+        }
         crate::registry::SubjectType::Public => state.subjects.public(account_id),
     }
 }
@@ -86,7 +93,11 @@ pub fn notify_backchannel(state: &Arc<AppState>, session: &SsoSession, except: O
             sid: session.sid.clone(),
             events: json!({ "http://schemas.openid.net/event/backchannel-logout": {} }),
         };
-        let token = match state.keys.current().sign(client.id_token_alg, "logout+jwt", &claims) {
+        let token = match state
+            .keys
+            .current()
+            .sign(client.id_token_alg, "logout+jwt", &claims)
+        {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(client = %client.client_id, error = %e, "cannot sign a logout token");
@@ -105,8 +116,12 @@ pub fn notify_backchannel(state: &Arc<AppState>, session: &SsoSession, except: O
                     .await;
                 match sent {
                     Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::warn!(client = %client_id, status = %r.status(), attempt, "back-channel logout refused"),
-                    Err(e) => tracing::warn!(client = %client_id, error = %e, attempt, "back-channel logout failed"),
+                    Ok(r) => {
+                        tracing::warn!(client = %client_id, status = %r.status(), attempt, "back-channel logout refused")
+                    }
+                    Err(e) => {
+                        tracing::warn!(client = %client_id, error = %e, attempt, "back-channel logout failed")
+                    }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -130,21 +145,57 @@ mod tests {
     }
 
     fn hint(aud: &str) -> HintClaims {
-        HintClaims { aud: aud.into(), sid: Some("s".into()) }
+        HintClaims {
+            aud: aud.into(),
+            sid: Some("s".into()),
+        }
     }
 
     #[test]
     fn only_registered_logout_redirects() {
         let r = registry();
         assert_eq!(
-            checked_redirect(&r, Some(&hint("ent")), None, Some("https://ent.fr/bye"), Some("x y")),
+            checked_redirect(
+                &r,
+                Some(&hint("ent")),
+                None,
+                Some("https://ent.fr/bye"),
+                Some("x y")
+            ),
             Ok(Some("https://ent.fr/bye?state=x+y".into()))
         );
-        assert_eq!(checked_redirect(&r, None, Some("ent"), Some("https://ent.fr/bye"), None), Ok(Some("https://ent.fr/bye".into())));
-        assert!(checked_redirect(&r, Some(&hint("ent")), None, Some("https://ent.fr/bye/"), None).is_err());
-        assert!(checked_redirect(&r, Some(&hint("ent")), None, Some("https://evil.example/"), None).is_err());
-        assert!(checked_redirect(&r, None, None, Some("https://ent.fr/bye"), None).is_err(), "which client?");
+        assert_eq!(
+            checked_redirect(&r, None, Some("ent"), Some("https://ent.fr/bye"), None),
+            Ok(Some("https://ent.fr/bye".into()))
+        );
+        assert!(
+            checked_redirect(
+                &r,
+                Some(&hint("ent")),
+                None,
+                Some("https://ent.fr/bye/"),
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            checked_redirect(
+                &r,
+                Some(&hint("ent")),
+                None,
+                Some("https://evil.example/"),
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            checked_redirect(&r, None, None, Some("https://ent.fr/bye"), None).is_err(),
+            "which client?"
+        );
         assert!(checked_redirect(&r, Some(&hint("ent")), Some("other"), None, None).is_err());
-        assert_eq!(checked_redirect(&r, Some(&hint("ent")), None, None, Some("s")), Ok(None));
+        assert_eq!(
+            checked_redirect(&r, Some(&hint("ent")), None, None, Some("s")),
+            Ok(None)
+        );
     }
 }

@@ -41,13 +41,17 @@ pub fn check_code_exchange(
     now: i64,
 ) -> Result<(), OAuthError> {
     if record.client_id != client_id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
     }
     if now >= record.issued_at + CODE_TTL {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
     if redirect_uri != Some(record.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
     }
     match (&record.code_challenge, code_verifier) {
         (Some(challenge), Some(verifier)) => {
@@ -56,15 +60,22 @@ pub fn check_code_exchange(
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
             if !well_formed
-                || !crate::keys::constant_time_eq(pkce_s256(verifier).as_bytes(), challenge.as_bytes())
+                || !crate::keys::constant_time_eq(
+                    pkce_s256(verifier).as_bytes(),
+                    challenge.as_bytes(),
+                )
             {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the challenge"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the challenge",
+                ));
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
         // a verifier without a challenge is a downgrade attempt
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant("no code_challenge was sent with this code"));
+            return Err(OAuthError::invalid_grant(
+                "no code_challenge was sent with this code",
+            ));
         }
         (None, None) => {}
     }
@@ -175,23 +186,39 @@ mod tests {
     #[test]
     fn code_exchange_checks() {
         let with = record(Some(CHALLENGE));
-        let ok = |r: &CodeRecord, v: Option<&str>| check_code_exchange(r, "ent", Some("https://ent.fr/cb"), v, NOW + 5);
+        let ok = |r: &CodeRecord, v: Option<&str>| {
+            check_code_exchange(r, "ent", Some("https://ent.fr/cb"), v, NOW + 5)
+        };
         assert!(ok(&with, Some(VERIFIER)).is_ok());
         assert_eq!(ok(&with, None).unwrap_err().code, "invalid_grant");
-        assert_eq!(ok(&with, Some(&VERIFIER.replace('d', "e"))).unwrap_err().code, "invalid_grant");
+        assert_eq!(
+            ok(&with, Some(&VERIFIER.replace('d', "e")))
+                .unwrap_err()
+                .code,
+            "invalid_grant"
+        );
         // PKCE downgrade: a verifier for a code issued without a challenge
-        assert_eq!(ok(&record(None), Some(VERIFIER)).unwrap_err().code, "invalid_grant");
+        assert_eq!(
+            ok(&record(None), Some(VERIFIER)).unwrap_err().code,
+            "invalid_grant"
+        );
         assert!(ok(&record(None), None).is_ok());
         let r = record(None);
         assert!(check_code_exchange(&r, "other", Some("https://ent.fr/cb"), None, NOW).is_err());
         assert!(check_code_exchange(&r, "ent", Some("https://ent.fr/cb2"), None, NOW).is_err());
         assert!(check_code_exchange(&r, "ent", None, None, NOW).is_err());
-        assert!(check_code_exchange(&r, "ent", Some("https://ent.fr/cb"), None, NOW + CODE_TTL).is_err());
+        assert!(
+            check_code_exchange(&r, "ent", Some("https://ent.fr/cb"), None, NOW + CODE_TTL)
+                .is_err()
+        );
     }
 
     #[test]
     fn at_hash_is_the_left_half() {
         // OIDC Core A.3 uses RS256 (SHA-256): left 128 bits, base64url
-        assert_eq!(half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y").len(), 22);
+        assert_eq!(
+            half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y").len(),
+            22
+        );
     }
 }

@@ -82,12 +82,14 @@ impl KeyStore for SqlStore {
     }
 
     async fn setting_or_insert(&self, name: &str, value_if_absent: &str) -> StoreResult<String> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(value_if_absent)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value_if_absent)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
         sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)
