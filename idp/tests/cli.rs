@@ -1,0 +1,114 @@
+//! The operator's commands, run as a real process: `migrate`, `client add`, `keys rotate`,
+//! `keys list`, and a configuration error that names its key.
+
+use std::process::Command;
+
+fn idp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_idp"));
+    // keep the developer's IDP_* variables out of these runs
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IDP_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("idp.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "issuer = \"https://connexion.example.fr\"\ndata_dir = \"{0}/data\"\nrelying_parties_dir = \"{0}/rp\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+#[test]
+fn client_add_writes_a_registration_the_server_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let out = run(idp().args(["client", "add", "--config"]).arg(&cfg).args([
+        "--client-id",
+        "ent-lycee",
+        "--name",
+        "ENT du lycée",
+        "--redirect-uri",
+        "https://ent.lycee.fr/callback",
+        "--claim",
+        "given_name",
+        "--refresh-tokens",
+    ]));
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client secret (shown once, store it now): "))
+        .expect("the secret is printed once")
+        .to_owned();
+    assert!(secret.len() >= 40);
+    let file = std::fs::read_to_string(dir.path().join("rp/ent-lycee.toml")).unwrap();
+    assert!(!file.contains(&secret), "only a keyed hash is written");
+    assert!(file.contains("client_secret_hash = \"hmac-sha256$"));
+
+    // the server (same data dir, same secret) accepts the registration and the secret
+    let server_secret =
+        idp::keys::ServerSecret::load_or_generate(&dir.path().join("data/keys/server-secret")).unwrap();
+    let registry = idp::registry::Registry::load(&dir.path().join("rp"), &server_secret).unwrap();
+    let client = registry.oidc_client("ent-lycee").unwrap();
+    assert!(server_secret.verify_generated_secret(&secret, client.secret_hash.as_ref().unwrap()));
+    assert!(client.allows(idp::registry::GrantType::RefreshToken));
+
+    // a bad registration is refused before anything is written
+    let out = idp()
+        .args(["client", "add", "--config"])
+        .arg(&cfg)
+        .args(["--client-id", "bad", "--name", "x", "--redirect-uri", "http://evil.example/cb"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
+    assert!(!dir.path().join("rp/bad.toml").exists());
+}
+
+#[test]
+fn keys_rotate_keeps_the_old_key_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    run(idp().args(["migrate", "--config"]).arg(&cfg));
+    let before = run(idp().args(["keys", "list", "--config"]).arg(&cfg));
+    let rotated = run(idp().args(["keys", "rotate", "--config"]).arg(&cfg));
+    let new_es256 = rotated
+        .lines()
+        .find_map(|l| l.strip_prefix("active ES256 key: "))
+        .unwrap()
+        .to_owned();
+    assert!(!before.contains(&new_es256));
+    let after = run(idp().args(["keys", "list", "--config"]).arg(&cfg));
+    let jwks: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 4, "two retired, two new: {after}");
+    assert!(after.contains(&new_es256));
+}
+
+#[test]
+fn a_bad_configuration_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let out = idp()
+        .args(["migrate", "--config"])
+        .arg(&cfg)
+        .env("IDP_SESSION__IDLE_TIMEOUT_MINUTES", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("session.idle_timeout_minutes"), "{err}");
+}
