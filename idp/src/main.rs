@@ -287,7 +287,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&config, std::env::vars())?;
             init_logging(config.log_format);
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create the data directory {}", config.data_dir.display())
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
             })?;
             let url = config.resolved_database_url()?;
             idp::store::sql::SqlStore::open(&url, 1).await?;

@@ -26,20 +26,6 @@ use serde::Deserialize;
 use crate::keys::ServerSecret;
 use crate::keys::signing::SigningAlg;
 
-/// Every claim the provider can release (SPEC §3.1).
-pub const KNOWN_CLAIMS: &[&str] = &[
-    "given_name",
-    "family_name",
-    "birthdate",
-    "FrEduCtPersonAffiliation",
-    "FrEduCtEleveUAI",
-    "FrEduCtEleveNiveau",
-    "FrEduCtEleveINE",
-    "FrEduOrigAuth",
-    "FrEduCtDateConnexion",
-    "FrEduCtEnfants",
-];
-
 /// Scopes and the claims each one asks for.
 pub const SCOPES: &[(&str, &[&str])] = &[
     ("openid", &[]),
@@ -58,6 +44,11 @@ pub const SCOPES: &[(&str, &[&str])] = &[
     ),
     ("offline_access", &[]),
 ];
+
+/// Every claim the provider can release (SPEC §3.1): those of all scopes.
+pub fn known_claims() -> impl Iterator<Item = &'static str> {
+    SCOPES.iter().flat_map(|(_, claims)| claims.iter().copied())
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("relying party {file}: {message}")]
@@ -290,7 +281,7 @@ impl OidcFile {
             }
         }
         for claim in &self.claims {
-            if !KNOWN_CLAIMS.contains(&claim.as_str()) {
+            if !known_claims().any(|c| c == claim) {
                 return Err(format!("`claims`: unknown claim {claim}"));
             }
         }

@@ -30,7 +30,11 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -61,7 +65,8 @@ fn client_add_writes_a_registration_the_server_loads() {
 
     // the server (same data dir, same secret) accepts the registration and the secret
     let server_secret =
-        idp::keys::ServerSecret::load_or_generate(&dir.path().join("data/keys/server-secret")).unwrap();
+        idp::keys::ServerSecret::load_or_generate(&dir.path().join("data/keys/server-secret"))
+            .unwrap();
     let registry = idp::registry::Registry::load(&dir.path().join("rp"), &server_secret).unwrap();
     let client = registry.oidc_client("ent-lycee").unwrap();
     assert!(server_secret.verify_generated_secret(&secret, client.secret_hash.as_ref().unwrap()));
@@ -71,7 +76,14 @@ fn client_add_writes_a_registration_the_server_loads() {
     let out = idp()
         .args(["client", "add", "--config"])
         .arg(&cfg)
-        .args(["--client-id", "bad", "--name", "x", "--redirect-uri", "http://evil.example/cb"])
+        .args([
+            "--client-id",
+            "bad",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -94,7 +106,11 @@ fn keys_rotate_keeps_the_old_key_published() {
     assert!(!before.contains(&new_es256));
     let after = run(idp().args(["keys", "list", "--config"]).arg(&cfg));
     let jwks: serde_json::Value = serde_json::from_str(&after).unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 4, "two retired, two new: {after}");
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        4,
+        "two retired, two new: {after}"
+    );
     assert!(after.contains(&new_es256));
 }
 

@@ -314,37 +314,94 @@ fn grant(id: &str, account_id: i64) -> Grant {
 }
 
 fn rt(hash: &str) -> NewRefreshToken<'_> {
-    NewRefreshToken { hash, expires_at: NOW + 1000 }
+    NewRefreshToken {
+        hash,
+        expires_at: NOW + 1000,
+    }
 }
 
 async fn refresh_tokens_rotate_and_reuse_revokes_the_grant(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW).await.unwrap();
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
-    s.create_grant(&grant("g1", lea.id), Some(rt("r1"))).await.unwrap();
-    assert_eq!(s.grant("g1").await.unwrap().unwrap().scope, "openid profile");
-    assert_eq!(s.live_refresh_token("r1", NOW).await.unwrap().unwrap().1, NOW + 1000);
+    s.create_grant(&grant("g1", lea.id), Some(rt("r1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.grant("g1").await.unwrap().unwrap().scope,
+        "openid profile"
+    );
+    assert_eq!(
+        s.live_refresh_token("r1", NOW).await.unwrap().unwrap().1,
+        NOW + 1000
+    );
     // another client cannot use it, and trying changes nothing
-    assert_eq!(s.rotate_refresh_token("r1", "other", rt("x"), NOW).await.unwrap(), RefreshUse::Invalid);
-    let used = s.rotate_refresh_token("r1", "ent", rt("r2"), NOW + 1).await.unwrap();
+    assert_eq!(
+        s.rotate_refresh_token("r1", "other", rt("x"), NOW)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+    let used = s
+        .rotate_refresh_token("r1", "ent", rt("r2"), NOW + 1)
+        .await
+        .unwrap();
     assert!(matches!(used, RefreshUse::Fresh(ref g) if g.id == "g1"));
-    assert!(s.live_refresh_token("r1", NOW).await.unwrap().is_none(), "spent");
+    assert!(
+        s.live_refresh_token("r1", NOW).await.unwrap().is_none(),
+        "spent"
+    );
     assert!(s.live_refresh_token("r2", NOW).await.unwrap().is_some());
     // presenting the spent token again revokes the family
-    let reused = s.rotate_refresh_token("r1", "ent", rt("r3"), NOW + 2).await.unwrap();
+    let reused = s
+        .rotate_refresh_token("r1", "ent", rt("r3"), NOW + 2)
+        .await
+        .unwrap();
     assert!(matches!(reused, RefreshUse::Reused(_)));
-    assert_eq!(s.grant("g1").await.unwrap().unwrap().revoked_at, Some(NOW + 2));
-    assert_eq!(s.rotate_refresh_token("r2", "ent", rt("r4"), NOW + 3).await.unwrap(), RefreshUse::Invalid);
+    assert_eq!(
+        s.grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 2)
+    );
+    assert_eq!(
+        s.rotate_refresh_token("r2", "ent", rt("r4"), NOW + 3)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
     assert!(s.live_refresh_token("r2", NOW + 3).await.unwrap().is_none());
-    assert_eq!(s.rotate_refresh_token("unknown", "ent", rt("r5"), NOW).await.unwrap(), RefreshUse::Invalid);
+    assert_eq!(
+        s.rotate_refresh_token("unknown", "ent", rt("r5"), NOW)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
     // an expired grant's tokens are refused
-    s.create_grant(&Grant { expires_at: NOW + 10, ..grant("g2", lea.id) }, Some(rt("q1"))).await.unwrap();
-    assert_eq!(s.rotate_refresh_token("q1", "ent", rt("q2"), NOW + 10).await.unwrap(), RefreshUse::Invalid);
+    s.create_grant(
+        &Grant {
+            expires_at: NOW + 10,
+            ..grant("g2", lea.id)
+        },
+        Some(rt("q1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.rotate_refresh_token("q1", "ent", rt("q2"), NOW + 10)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
 }
 
 async fn concurrent_refreshes_let_exactly_one_through(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW).await.unwrap();
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
-    s.create_grant(&grant("g1", lea.id), Some(rt("r1"))).await.unwrap();
+    s.create_grant(&grant("g1", lea.id), Some(rt("r1")))
+        .await
+        .unwrap();
     let mut racers = Vec::new();
     for i in 0..8 {
         let s = s.clone();
@@ -376,23 +433,35 @@ async fn signing_keys_and_settings(s: &SqlStore) {
     // a second node starting at the same time keeps the first node's keys
     assert!(!s.add_initial_signing_keys(&[key("k2", NOW)]).await.unwrap());
     assert_eq!(s.signing_keys().await.unwrap(), vec![key("k1", NOW)]);
-    s.rotate_signing_keys(&[key("k3", NOW + 5)], NOW + 5).await.unwrap();
+    s.rotate_signing_keys(&[key("k3", NOW + 5)], NOW + 5)
+        .await
+        .unwrap();
     let keys = s.signing_keys().await.unwrap();
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0].retired_at, Some(NOW + 5));
     assert_eq!(keys[1], key("k3", NOW + 5));
 
     assert_eq!(s.setting_or_insert("salt", "first").await.unwrap(), "first");
-    assert_eq!(s.setting_or_insert("salt", "second").await.unwrap(), "first");
+    assert_eq!(
+        s.setting_or_insert("salt", "second").await.unwrap(),
+        "first"
+    );
 }
 
 async fn consents_are_remembered(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW).await.unwrap();
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
     assert_eq!(s.consent(lea.id, "app").await.unwrap(), None);
     s.save_consent(lea.id, "app", "openid", NOW).await.unwrap();
-    s.save_consent(lea.id, "app", "openid profile", NOW + 1).await.unwrap();
-    assert_eq!(s.consent(lea.id, "app").await.unwrap().as_deref(), Some("openid profile"));
+    s.save_consent(lea.id, "app", "openid profile", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.consent(lea.id, "app").await.unwrap().as_deref(),
+        Some("openid profile")
+    );
 }
 
 async fn health_answers(s: &SqlStore) {

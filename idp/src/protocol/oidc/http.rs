@@ -66,7 +66,7 @@ async fn discovery(State(state): State<SharedState>) -> impl IntoResponse {
         "sid",
     ]
     .into_iter()
-    .chain(crate::registry::KNOWN_CLAIMS.iter().copied())
+    .chain(crate::registry::known_claims())
     .collect();
     let e = |p: &str| endpoint(&state, p);
     (
@@ -201,6 +201,17 @@ async fn load_flow(state: &AppState, flow: &str) -> Result<Option<AuthRequest>, 
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
+/// The pending authorization of a flow id, with its client; `None` when gone or unknown.
+async fn pending(
+    state: &AppState,
+    flow: &str,
+) -> Result<Option<(AuthRequest, Arc<OidcClient>)>, AppError> {
+    Ok(load_flow(state, flow).await?.and_then(|request| {
+        let client = state.registry.oidc_client(&request.client_id)?;
+        Some((request, client))
+    }))
+}
+
 const FLOW_EXPIRED: &str = "Cette demande de connexion a expiré ou a déjà servi. Retournez sur le service que vous vouliez utiliser et recommencez.";
 
 /// GET /oidc/authorize/resume: where the sign-in and consent pages come back to.
@@ -209,10 +220,7 @@ async fn resume(
     headers: HeaderMap,
     Query(q): Query<FlowQuery>,
 ) -> Result<Response, AppError> {
-    let Some(request) = load_flow(&state, &q.flow).await? else {
-        return Ok(error_page(FLOW_EXPIRED));
-    };
-    let Some(client) = state.registry.oidc_client(&request.client_id) else {
+    let Some((request, client)) = pending(&state, &q.flow).await? else {
         return Ok(error_page(FLOW_EXPIRED));
     };
     proceed(&state, &headers, &q.flow, request, &client).await
@@ -382,10 +390,7 @@ async fn consent_page(
     headers: HeaderMap,
     Query(q): Query<FlowQuery>,
 ) -> Result<Response, AppError> {
-    let Some(request) = load_flow(&state, &q.flow).await? else {
-        return Ok(error_page(FLOW_EXPIRED));
-    };
-    let Some(client) = state.registry.oidc_client(&request.client_id) else {
+    let Some((request, client)) = pending(&state, &q.flow).await? else {
         return Ok(error_page(FLOW_EXPIRED));
     };
     if current_session(&state, &headers).await?.is_none() {
@@ -431,10 +436,7 @@ async fn consent_submit(
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, &form.csrf).await?;
-    let Some(request) = load_flow(&state, &form.flow).await? else {
-        return Ok(error_page(FLOW_EXPIRED));
-    };
-    let Some(client) = state.registry.oidc_client(&request.client_id) else {
+    let Some((request, client)) = pending(&state, &form.flow).await? else {
         return Ok(error_page(FLOW_EXPIRED));
     };
     let Some((_, session)) = current_session(&state, &headers).await? else {
