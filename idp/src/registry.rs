@@ -252,6 +252,15 @@ impl OidcFile {
             ));
         }
         let jwks = self.jwks.map(|s| s.keys).unwrap_or_default();
+        if jwks.iter().any(|k| {
+            !matches!(
+                k.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_)
+                    | jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
+            )
+        }) {
+            return Err("`jwks`: only EC and RSA public keys are accepted".into());
+        }
         if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt && jwks.is_empty() {
             return Err("`private_key_jwt` needs `jwks`".into());
         }
@@ -303,7 +312,9 @@ impl OidcFile {
             subject_type: self.subject_type,
             sector,
             id_token_alg: self.id_token_signed_response_alg,
-            require_consent: self.require_consent,
+            // a public client can be impersonated by any app on the device: always ask
+            require_consent: self.require_consent
+                || self.token_endpoint_auth_method == AuthMethod::None,
             introspection: self.introspection,
             jwks,
         })
@@ -433,6 +444,19 @@ claims = ["given_name"]
                 .unwrap_err()
                 .contains("twice")
         );
+    }
+
+    #[test]
+    fn public_clients_always_ask_for_consent_and_symmetric_keys_are_refused() {
+        let mut r = Registry::default();
+        r.add_toml(
+            "protocol = 'oidc'\nclient_id = 'app'\nname = 'x'\ntoken_endpoint_auth_method = 'none'\nredirect_uris = ['https://app.fr/cb']",
+            &ServerSecret::for_tests(),
+        )
+        .unwrap();
+        assert!(r.oidc_client("app").unwrap().require_consent);
+        let oct = "protocol = 'oidc'\nclient_id = 'svc'\nname = 'x'\ntoken_endpoint_auth_method = 'private_key_jwt'\ngrant_types = ['client_credentials']\njwks = { keys = [{ kty = 'oct', k = 'c2VjcmV0', alg = 'HS256' }] }";
+        assert!(refused(oct).contains("EC and RSA"));
     }
 
     #[test]

@@ -36,6 +36,20 @@ async fn values_expire(kv: Arc<dyn Ephemeral>) {
     kv.ping().await.unwrap();
 }
 
+async fn replace_writes_only_what_exists(kv: Arc<dyn Ephemeral>) {
+    assert!(!kv.replace("gone", "x", LONG).await.unwrap());
+    assert_eq!(kv.get("gone").await.unwrap(), None, "not created");
+    kv.put("here", "1", LONG).await.unwrap();
+    assert!(kv.replace("here", "2", LONG).await.unwrap());
+    assert_eq!(kv.get("here").await.unwrap().as_deref(), Some("2"));
+    kv.put("brief", "1", SHORT).await.unwrap();
+    wait_past(SHORT).await;
+    assert!(
+        !kv.replace("brief", "2", LONG).await.unwrap(),
+        "an expired key is not revived"
+    );
+}
+
 async fn put_new_sets_only_once(kv: Arc<dyn Ephemeral>) {
     assert!(kv.put_new("k", "first", LONG).await.unwrap());
     assert!(!kv.put_new("k", "second", LONG).await.unwrap());
@@ -135,6 +149,9 @@ async fn all_sessions_of_an_account_end_together(kv: Arc<dyn Ephemeral>) {
     assert!(store.load(&b, now).await.unwrap().is_none());
     assert!(store.load(&c, now).await.unwrap().is_some());
     assert_eq!(store.end_all_for(7).await.unwrap(), 0);
+    // a late refresh of an ended session does not bring it back
+    store.add_client(&a, "ent", now + 100).await.unwrap();
+    assert!(store.load(&a, now + 100).await.unwrap().is_none());
 }
 
 async fn csrf_tokens_belong_to_one_browser(kv: Arc<dyn Ephemeral>) {
@@ -220,6 +237,7 @@ macro_rules! ephemeral_suite {
 
 ephemeral_suite!(
     values_expire,
+    replace_writes_only_what_exists,
     put_new_sets_only_once,
     take_is_single_use_even_when_raced,
     counters_count_within_their_window,

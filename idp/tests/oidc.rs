@@ -255,17 +255,8 @@ async fn code_flow_with_pkce_id_token_and_userinfo() {
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
     assert_eq!(id["nonce"], "nonce-456");
     assert_eq!(id["acr"], "eleve");
-    assert_eq!(id["given_name"], "Léa");
-    assert_eq!(
-        id["FrEduCtPersonAffiliation"],
-        serde_json::json!(["eleve2d"])
-    );
-    assert_eq!(id["FrEduCtEleveUAI"], "0141234A");
-    assert_eq!(id["FrEduOrigAuth"], "ECT");
-    assert!(
-        id.get("FrEduCtEleveINE").is_none(),
-        "not registered for the ENT"
-    );
+    // no personal data in the ID token: it travels back in logout URLs
+    assert!(id.get("given_name").is_none() && id.get("FrEduCtEleveUAI").is_none());
     assert!(id["auth_time"].is_i64());
     let access = tokens["access_token"].as_str().unwrap();
     let at_hash = URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]);
@@ -279,8 +270,19 @@ async fn code_flow_with_pkce_id_token_and_userinfo() {
     assert_eq!(r.status(), StatusCode::OK);
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["sub"], id["sub"]);
+    assert_eq!(info["given_name"], "Léa");
     assert_eq!(info["family_name"], "MARTIN");
+    assert_eq!(
+        info["FrEduCtPersonAffiliation"],
+        serde_json::json!(["eleve2d"])
+    );
+    assert_eq!(info["FrEduCtEleveUAI"], "0141234A");
     assert_eq!(info["FrEduCtEleveNiveau"], "1003");
+    assert_eq!(info["FrEduOrigAuth"], "ECT");
+    assert!(
+        info.get("FrEduCtEleveINE").is_none(),
+        "not registered for the ENT"
+    );
     // POST with the token in the body works too
     let r = reqwest::Client::new()
         .post(server.url("/oidc/userinfo"))
@@ -373,11 +375,21 @@ async fn a_second_client_signs_in_without_asking_again() {
         jsonwebtoken::Algorithm::RS256,
         "registered for RS256"
     );
+    assert!(id.get("given_name").is_none());
+    let info: Value = userinfo(&server, tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["given_name"], "Léa");
     assert!(
-        id.get("FrEduCtEleveUAI").is_none(),
+        info.get("FrEduCtEleveUAI").is_none(),
         "data minimisation: not registered"
     );
-    assert!(tokens.get("refresh_token").is_some());
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no offline_access asked: no refresh token"
+    );
     // prompt=login asks again even with a session, and a new sign-in satisfies it
     let back = authorize_as(
         &server,
@@ -991,7 +1003,129 @@ jwks = {{ keys = [{{ kty = "EC", crv = "P-256", kid = "k1", x = "{x}", y = "{y}"
     );
     let (status, _) = call(assertion("a-2", "https://elsewhere.example/token")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "wrong audience");
+    let far = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({ "iss": "service-jwt", "sub": "service-jwt", "aud": token_endpoint, "jti": "a-4", "iat": now + 315_360_000, "exp": now + 315_360_060 }),
+            &jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
+        )
+        .unwrap()
+    };
+    let (status, _) = call(far).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an assertion from the future"
+    );
     let forged = assertion("a-3", &token_endpoint);
     let (status, _) = call(format!("{}x", &forged[..forged.len() - 1])).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "bad signature");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_s_grants_but_not_offline_ones() {
+    let server = TestServer::start().await;
+    let b = browser();
+    // the ENT asked for offline_access, the téléservice did not
+    let (_, ent) = exchange(&server, &code_for_lea(&server, &b).await).await;
+    let tele = format!("http://127.0.0.1:{}/callback", server.port() + 4);
+    let url = format!(
+        "{}?response_type=code&client_id=teleservice-demo&redirect_uri={}&scope=openid%20profile",
+        server.url("/oidc/authorize"),
+        url::form_urlencoded::byte_serialize(tele.as_bytes()).collect::<String>()
+    );
+    let back = location(&b.get(&url).send().await.unwrap());
+    let (_, teleservice) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &tele),
+            ("client_id", "teleservice-demo"),
+            ("client_secret", "teleservice-demo-secret"),
+        ],
+        None,
+    )
+    .await;
+    let tele_access = teleservice["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&server, tele_access).await.status(),
+        StatusCode::OK
+    );
+    let page = b
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    b.post(server.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo(&server, tele_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // offline access outlives the session, as asked
+    let (status, _) = refresh(&server, ent["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_cross_site_post_without_the_session_cookie_is_sent_on_as_a_get() {
+    let server = TestServer::start().await;
+    let b = browser();
+    let (_, tokens) = exchange(&server, &code_for_lea(&server, &b).await).await;
+    let bye = format!("http://127.0.0.1:{}/", server.port() + 1);
+    let form = [
+        ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+        ("post_logout_redirect_uri", bye.as_str()),
+        ("state", "s1"),
+    ];
+    // a SameSite=Lax cookie is not sent with a cross-site POST: as seen from the server,
+    // a request without cookies
+    let r = browser()
+        .post(server.url("/oidc/logout"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let get = location(&r);
+    assert!(get.starts_with("/oidc/logout?id_token_hint="), "{get}");
+    // the browser follows with a top-level GET, which carries the cookie: logout happens
+    let r = b.get(server.url(&get)).send().await.unwrap();
+    assert_eq!(location(&r), format!("{bye}?state=s1"));
+    let r = b
+        .get(authorize_url(&server, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+}
+
+#[tokio::test]
+async fn an_access_token_is_not_an_id_token_hint() {
+    let server = TestServer::start().await;
+    let b = browser();
+    let (_, tokens) = exchange(&server, &code_for_lea(&server, &b).await).await;
+    let r = b
+        .get(server.url("/oidc/logout"))
+        .query(&[("id_token_hint", tokens["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = b
+        .get(authorize_url(&server, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).contains("code="), "still signed in");
 }

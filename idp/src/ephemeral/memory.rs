@@ -87,6 +87,17 @@ impl Ephemeral for MemoryStore {
         }))
     }
 
+    async fn replace(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<bool> {
+        Ok(self.with_live(|map, now| match live(map, key, now) {
+            Some(entry) => {
+                entry.value = Value::Text(value.to_owned());
+                entry.expires_at = now + ttl;
+                true
+            }
+            None => false,
+        }))
+    }
+
     async fn get(&self, key: &str) -> EphemeralResult<Option<String>> {
         Ok(
             self.with_live(|map, now| match live(map, key, now).map(|e| &e.value) {

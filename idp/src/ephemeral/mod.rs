@@ -29,6 +29,9 @@ pub trait Ephemeral: Send + Sync + 'static {
     async fn put(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<()>;
     /// Sets `key` only if it is absent; true if it was set.
     async fn put_new(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<bool>;
+    /// Sets `key` only if it is present (and live); true if it was replaced. A session being
+    /// refreshed can thus never come back after a concurrent logout deleted it.
+    async fn replace(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<bool>;
     async fn get(&self, key: &str) -> EphemeralResult<Option<String>>;
     /// Reads and deletes in one step: what single-use codes and tickets are made of.
     async fn take(&self, key: &str) -> EphemeralResult<Option<String>>;

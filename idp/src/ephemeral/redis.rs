@@ -71,6 +71,20 @@ impl Ephemeral for RedisStore {
         Ok(set.is_some())
     }
 
+    async fn replace(&self, key: &str, value: &str, ttl: Duration) -> EphemeralResult<bool> {
+        let mut c = self.connection.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("XX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
     async fn get(&self, key: &str) -> EphemeralResult<Option<String>> {
         let mut c = self.connection.clone();
         c.get(self.key(key)).await.map_err(unavailable)

@@ -40,7 +40,8 @@ impl SessionStore {
     pub async fn create(&self, session: &SsoSession) -> EphemeralResult<String> {
         let id = random_token(32);
         let hashed = storage_key(&id);
-        self.write(&hashed, session, session.created_at).await?;
+        self.write(&hashed, session, session.created_at, true)
+            .await?;
         self.kv
             .set_add(
                 &account_index_key(session.account_id),
@@ -51,13 +52,28 @@ impl SessionStore {
         Ok(id)
     }
 
-    async fn write(&self, hashed: &str, session: &SsoSession, now: i64) -> EphemeralResult<()> {
+    /// Writes a session: a new one (`create`), or an existing one only if it still exists.
+    async fn write(
+        &self,
+        hashed: &str,
+        session: &SsoSession,
+        now: i64,
+        create: bool,
+    ) -> EphemeralResult<()> {
         let json = serde_json::to_string(session).map_err(|e| EphemeralError::Corrupt {
             key: session_key(hashed),
             message: e.to_string(),
         })?;
         let ttl = seconds(session.remaining(self.limits, now));
-        self.kv.put(&session_key(hashed), &json, ttl).await
+        if create {
+            self.kv.put(&session_key(hashed), &json, ttl).await
+        } else {
+            // a concurrent logout wins: the session is not written back
+            self.kv
+                .replace(&session_key(hashed), &json, ttl)
+                .await
+                .map(|_| ())
+        }
     }
 
     /// The live session for a cookie value, refreshing its idle timer when due.
@@ -77,7 +93,7 @@ impl SessionStore {
         }
         if session.needs_touch(now) {
             session.last_seen = now;
-            self.write(&hashed, &session, now).await?;
+            self.write(&hashed, &session, now, false).await?;
         }
         Ok(Some(session))
     }
@@ -95,7 +111,7 @@ impl SessionStore {
             })?;
         if !session.clients.iter().any(|c| c == client_id) {
             session.clients.push(client_id.to_owned());
-            self.write(&hashed, &session, now).await?;
+            self.write(&hashed, &session, now, false).await?;
         }
         Ok(())
     }

@@ -250,16 +250,20 @@ impl KeySet {
         json!({ "keys": keys })
     }
 
-    /// Verifies a token this deployment signed (any published key) with `validation`'s checks.
+    /// Verifies a token this deployment signed with a key still published at `now` (a retired
+    /// key is trusted for `keep` seconds, as long as it is published), with `validation`'s checks.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         validation: &Validation,
+        now: i64,
+        keep: i64,
     ) -> Result<T, jsonwebtoken::errors::Error> {
         let header = jsonwebtoken::decode_header(token)?;
         let key = self
             .keys
             .iter()
+            .filter(|k| k.retired_at.is_none_or(|r| r + keep > now))
             .find(|k| Some(&k.kid) == header.kid.as_ref() && k.alg.jwt() == header.alg)
             .ok_or(jsonwebtoken::errors::ErrorKind::InvalidSignature)?;
         let mut validation = validation.clone();
@@ -367,7 +371,7 @@ mod tests {
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.alg, alg.jwt());
             assert_eq!(header.kid.as_deref(), set.active_kid(alg));
-            let back: Claims = set.verify(&token, &validation()).unwrap();
+            let back: Claims = set.verify(&token, &validation(), 0, 600).unwrap();
             assert_eq!(back, claims);
         }
     }
@@ -381,11 +385,15 @@ mod tests {
             exp: jsonwebtoken::get_current_timestamp() as i64 + 60,
         };
         let token = set.sign(SigningAlg::ES256, "JWT", &claims).unwrap();
-        assert!(other.verify::<Claims>(&token, &validation()).is_err());
+        assert!(
+            other
+                .verify::<Claims>(&token, &validation(), 0, 600)
+                .is_err()
+        );
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://idp","exp":9999999999}"#);
         assert!(
-            set.verify::<Claims>(&parts.join("."), &validation())
+            set.verify::<Claims>(&parts.join("."), &validation(), 0, 600)
                 .is_err()
         );
     }
@@ -420,5 +428,20 @@ mod tests {
         assert_eq!(kids(1599), vec![old.kid.clone(), new.kid.clone()]);
         assert_eq!(kids(1600), vec![new.kid.clone()]);
         assert!(set.active_kid(SigningAlg::RS256).is_none());
+        // a retired key stops being trusted when it stops being published
+        let old_only = KeySet::open(&[old.clone()], &secret).unwrap();
+        let mut v = Validation::new(Algorithm::ES256);
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        let token = {
+            let mut fresh = old.clone();
+            fresh.retired_at = None;
+            KeySet::open(&[fresh], &secret)
+                .unwrap()
+                .sign(SigningAlg::ES256, "JWT", &serde_json::json!({ "x": 1 }))
+                .unwrap()
+        };
+        assert!(old_only.verify::<Value>(&token, &v, 1599, 600).is_ok());
+        assert!(old_only.verify::<Value>(&token, &v, 1600, 600).is_err());
     }
 }

@@ -308,6 +308,9 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn grant(&self, id: &str) -> StoreResult<Option<Grant>>;
     async fn revoke_grant(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// At logout: revokes the grants of an SSO session, except `offline_access` ones (which
+    /// were asked for to outlive the session, OIDC Back-Channel Logout §2.7).
+    async fn revoke_session_grants(&self, session_id: &str, now: i64) -> StoreResult<u64>;
     /// Spends a refresh token of `client_id` and stores its successor, in one transaction; a
     /// token spent before revokes its whole grant (reuse detection).
     async fn rotate_refresh_token(

@@ -223,8 +223,10 @@ pub async fn submit(
             };
             state.throttle.record_success(&identifier).await?;
             // A new session id at every sign-in: a cookie planted before cannot be reused.
+            // The previous session ends properly: its relying parties are told.
             if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-                state.sessions.end(old).await?;
+                let peer = SocketAddr::new(ip, peer.port());
+                crate::protocol::oidc::end_sso_session(&state, old, peer, None).await?;
             }
             let session = SsoSession::new(
                 crate::keys::random_token(16),

@@ -25,7 +25,7 @@ const CLIENT_SECRET = 'ent-demo-secret'
 const REDIRECT_URI = `http://127.0.0.1:${PORT + 1}/callback`
 const POST_LOGOUT_REDIRECT_URI = `http://127.0.0.1:${PORT + 1}/`
 const UNREGISTERED_REDIRECT_URI = `http://127.0.0.1:${PORT + 1}/evil`
-const SCOPE = 'openid profile'
+const SCOPE = 'openid profile offline_access'
 const HTTP_TIMEOUT_MS = 20_000
 
 const LEA = { identifier: 'lea.martin', password: 'Cartable-2026', profile: 'eleve', givenName: 'Léa', familyName: 'MARTIN' }

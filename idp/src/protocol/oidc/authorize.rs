@@ -260,9 +260,10 @@ pub fn validate(
             nonce,
             code_challenge,
             prompt_none,
-            prompt_login: prompts.contains(&"login"),
+            // max_age=0 means "sign in now": the same as prompt=login, without a clock race
+            prompt_login: prompts.contains(&"login") || max_age == Some(0),
             prompt_consent: prompts.contains(&"consent"),
-            max_age,
+            max_age: max_age.filter(|m| *m > 0),
             login_hint,
             acr,
             reauth_from: None,
@@ -309,7 +310,7 @@ pub fn next_step(
             Next::SignIn
         };
     }
-    if client.require_consent && (!consented || request.prompt_consent) {
+    if (client.require_consent && !consented) || request.prompt_consent {
         return if request.prompt_none {
             Next::Fail(OAuthError::new(
                 "consent_required",
@@ -584,6 +585,33 @@ require_consent = true"#,
             ..public
         };
         assert!(validate(&public_pkce, &registry()).is_ok());
+    }
+
+    #[test]
+    fn max_age_zero_forces_a_sign_in_like_prompt_login() {
+        let p = AuthorizeParams {
+            max_age: Some("0".into()),
+            ..params()
+        };
+        let (r, _) = validate(&p, &registry()).unwrap();
+        assert!(r.prompt_login);
+        assert_eq!(r.max_age, None);
+    }
+
+    #[test]
+    fn prompt_consent_is_honoured_for_every_client_and_public_ones_always_ask() {
+        let reg = registry();
+        let (req, ent) = validate(&params(), &reg).unwrap();
+        let again = AuthRequest {
+            prompt_consent: true,
+            ..req
+        };
+        assert_eq!(
+            next_step(&again, &ent, Some(&session(NOW)), true, NOW),
+            Next::Consent
+        );
+        // "app" is public: registered without require_consent = true it would still ask
+        assert!(reg.oidc_client("app").unwrap().require_consent);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::OAuthError;
@@ -193,13 +193,25 @@ pub fn authenticate(
                 .filter(|c| c.auth_method == AuthMethod::PrivateKeyJwt)
                 .ok_or_else(wrong)?;
             let header = jsonwebtoken::decode_header(jwt).map_err(|_| wrong())?;
+            // only the algorithms discovery advertises, and the key's own when it names one
+            if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256) {
+                return Err(wrong());
+            }
             let jwk = client
                 .jwks
                 .iter()
                 .find(|k| header.kid.is_none() || k.common.key_id == header.kid)
                 .ok_or_else(wrong)?;
+            if jwk
+                .common
+                .key_algorithm
+                .is_some_and(|a| a.to_string() != format!("{:?}", header.alg))
+            {
+                return Err(wrong());
+            }
             let key = DecodingKey::from_jwk(jwk).map_err(|_| wrong())?;
             let mut validation = Validation::new(header.alg);
+            validation.algorithms = vec![header.alg];
             validation.set_issuer(&[&client.client_id]);
             validation.sub = Some(client.client_id.clone());
             validation.set_audience(audiences);
@@ -209,11 +221,14 @@ pub fn authenticate(
             let claims: AssertionClaims = jsonwebtoken::decode(jwt, &key, &validation)
                 .map_err(|_| wrong())?
                 .claims;
+            // short-lived, not from the future, and no arithmetic on attacker values that can
+            // overflow
             let issued = claims.iat.unwrap_or(now);
-            if claims.exp + 30 < now
-                || claims.exp - issued > MAX_ASSERTION_LIFETIME
-                || claims.jti.is_empty()
-            {
+            let fresh = claims.exp >= now.saturating_sub(30)
+                && claims.exp <= now.saturating_add(MAX_ASSERTION_LIFETIME + 30)
+                && issued <= now.saturating_add(30)
+                && claims.exp.saturating_sub(issued) <= MAX_ASSERTION_LIFETIME;
+            if !fresh || claims.jti.is_empty() || claims.jti.len() > 256 {
                 return Err(wrong());
             }
             Ok((

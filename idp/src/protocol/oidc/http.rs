@@ -108,10 +108,14 @@ async fn discovery(State(state): State<SharedState>) -> impl IntoResponse {
 }
 
 async fn jwks(State(state): State<SharedState>) -> impl IntoResponse {
-    let keep = ID_TOKEN_TTL.max(ACCESS_TOKEN_TTL) + LOGOUT_TOKEN_TTL + 300;
     (
         [(header::CACHE_CONTROL, "public, max-age=60")],
-        Json(state.keys.current().jwks(state.clock.now(), keep)),
+        Json(
+            state
+                .keys
+                .current()
+                .jwks(state.clock.now(), RETIRED_KEY_KEEP),
+        ),
     )
 }
 
@@ -143,12 +147,43 @@ async fn authorize_get(
     start(state, headers, params).await
 }
 
+/// What a POSTed authorization or logout form becomes.
+enum PostedForm<T> {
+    Params(T),
+    /// Send the browser to this GET of the same parameters.
+    AsGet(String),
+}
+
+/// A form POSTed from another site arrives without the SameSite=Lax session cookie. Such a
+/// request is sent on as a top-level GET of the same parameters, which carries the cookie:
+/// otherwise a signed-in person would look signed out (and a logout would do nothing).
+fn posted_form<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+) -> Result<PostedForm<T>, AppError> {
+    let query =
+        std::str::from_utf8(body).map_err(|_| AppError::BadRequest("form is not UTF-8".into()))?;
+    if cookie(headers, SESSION_COOKIE).is_none() {
+        return Ok(PostedForm::AsGet(format!("{path}?{query}")));
+    }
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|_| AppError::BadRequest("malformed form".into()))?;
+    Query::<T>::try_from_uri(&uri)
+        .map(|Query(params)| PostedForm::Params(params))
+        .map_err(|_| AppError::BadRequest("malformed form".into()))
+}
+
 async fn authorize_post(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    Form(params): Form<AuthorizeParams>,
+    axum::extract::RawForm(body): axum::extract::RawForm,
 ) -> Result<Response, AppError> {
-    start(state, headers, params).await
+    match posted_form(&headers, "/oidc/authorize", &body)? {
+        PostedForm::Params(params) => start(state, headers, params).await,
+        PostedForm::AsGet(url) => Ok(Redirect::to(&url).into_response()),
+    }
 }
 
 async fn start(
@@ -633,17 +668,8 @@ fn issue(
     } else {
         AuthOrigin::Local
     };
-    let released = claims::released(client, scopes);
-    let extra = claims::values(
-        person,
-        &released,
-        &ClaimContext {
-            salt: &state.subjects,
-            sector: &client.sector,
-            origin,
-            auth_time: grant.auth_time,
-        },
-    );
+    // The ID token carries no personal data (it travels back in logout URLs as
+    // id_token_hint): the released claims are served by userinfo.
     let id = IdTokenClaims {
         iss: state.issuer.clone(),
         sub,
@@ -664,7 +690,6 @@ fn issue(
         sid: grant.session_id.clone().unwrap_or_default(),
         azp: client.client_id.clone(),
         at_hash: Some(half_hash(&access_token)),
-        extra,
     };
     let id_token = keys
         .sign(client.id_token_alg, "JWT", &id)
@@ -733,6 +758,13 @@ async fn token(
                     "the code is invalid, expired or already used",
                 ));
             };
+            // Mark the code used at once, before any other wait, so that a replay arriving
+            // while this exchange runs still finds the grant to revoke.
+            let grant_id = random_token(16);
+            state
+                .ephemeral
+                .put(&used_key, &grant_id, Duration::from_secs(600))
+                .await?;
             let record: CodeRecord =
                 serde_json::from_str(&json).map_err(|e| AppError::Internal(e.to_string()))?;
             if let Err(e) = check_code_exchange(
@@ -750,7 +782,7 @@ async fn token(
                 ));
             };
             let grant = Grant {
-                id: random_token(16),
+                id: grant_id,
                 client_id: client.client_id.clone(),
                 account_id: record.account_id,
                 scope: record.scopes.join(" "),
@@ -764,13 +796,10 @@ async fn token(
                 expires_at: now + REFRESH_TOKEN_TTL,
                 revoked_at: None,
             };
-            state
-                .ephemeral
-                .put(&used_key, &grant.id, Duration::from_secs(600))
-                .await?;
-            let refresh = client
-                .allows(GrantType::RefreshToken)
-                .then(|| random_token(32));
+            // refresh tokens only for offline_access: other grants end with the session
+            let offline = record.scopes.iter().any(|s| s == "offline_access");
+            let refresh =
+                (offline && client.allows(GrantType::RefreshToken)).then(|| random_token(32));
             let refresh_hash = refresh
                 .as_deref()
                 .map(|r| state.secret.hash_generated_secret(r));
@@ -945,11 +974,12 @@ async fn verify_access_token(
     validation.validate_aud = false;
     validation.validate_exp = false; // checked against our clock below
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    let Ok(claims) = state
-        .keys
-        .current()
-        .verify::<AccessTokenClaims>(token, &validation)
-    else {
+    let Ok(claims) = state.keys.current().verify::<AccessTokenClaims>(
+        token,
+        &validation,
+        state.clock.now(),
+        RETIRED_KEY_KEEP,
+    ) else {
         return Ok(None);
     };
     let now = state.clock.now();
@@ -1079,6 +1109,13 @@ async fn revoke(
         Ok(c) => c,
         Err(e) => return Ok(e.into_response()),
     };
+    if form.token.is_empty() {
+        return Ok(TokenError {
+            error: OAuthError::invalid_request("token is missing"),
+            basic: false,
+        }
+        .into_response());
+    }
     let now = state.clock.now();
     let hash = state.secret.hash_generated_secret(&form.token);
     if let Some((grant, _)) = state.grants.live_refresh_token(&hash, now).await? {
@@ -1176,9 +1213,12 @@ async fn end_session_post(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(p): Form<EndSessionParams>,
+    axum::extract::RawForm(body): axum::extract::RawForm,
 ) -> Result<Response, AppError> {
-    end_session(state, peer, headers, p).await
+    match posted_form(&headers, "/oidc/logout", &body)? {
+        PostedForm::Params(p) => end_session(state, peer, headers, p).await,
+        PostedForm::AsGet(url) => Ok(Redirect::to(&url).into_response()),
+    }
 }
 
 /// RP-initiated logout: with a valid `id_token_hint` for the current session, the session ends
@@ -1192,16 +1232,25 @@ async fn end_session(
     let hint = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
         None => None,
         Some(token) => {
+            // an ID token, not an access or logout token signed by the same keys
+            let is_id_token = jsonwebtoken::decode_header(token)
+                .is_ok_and(|h| h.typ.as_deref().is_none_or(|t| t == "JWT"));
+            if !is_id_token {
+                return Ok(error_page(
+                    "Le jeton fourni pour la déconnexion n'est pas valide.",
+                ));
+            }
             let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
             validation.set_issuer(&[&state.issuer]);
             validation.validate_aud = false;
             validation.validate_exp = false; // an expired ID token is a fine hint
             validation.set_required_spec_claims(&["iss", "aud"]);
-            match state
-                .keys
-                .current()
-                .verify::<HintClaims>(token, &validation)
-            {
+            match state.keys.current().verify::<HintClaims>(
+                token,
+                &validation,
+                state.clock.now(),
+                RETIRED_KEY_KEEP,
+            ) {
                 Ok(h) => Some(h),
                 Err(_) => {
                     return Ok(error_page(
@@ -1277,6 +1326,12 @@ pub async fn end_sso_session(
     initiator: Option<&str>,
 ) -> Result<(), AppError> {
     if let Some(session) = state.sessions.end(cookie_id).await? {
+        // notify first: a failing audit write must not leave the clients signed in
+        logout::notify_backchannel(state, &session, initiator);
+        state
+            .grants
+            .revoke_session_grants(&session.sid, state.clock.now())
+            .await?;
         state
             .audit
             .append(&NewAuditEvent {
@@ -1288,7 +1343,6 @@ pub async fn end_sso_session(
                 details: json!({ "initiator": initiator }),
             })
             .await?;
-        logout::notify_backchannel(state, &session, initiator);
     }
     Ok(())
 }

@@ -16,6 +16,8 @@ pub const ACCESS_TOKEN_TTL: i64 = 600;
 pub const ID_TOKEN_TTL: i64 = 600;
 pub const REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
 pub const LOGOUT_TOKEN_TTL: i64 = 120;
+/// How long a retired signing key stays published and trusted: longer than any token it signed.
+pub const RETIRED_KEY_KEEP: i64 = ACCESS_TOKEN_TTL + ID_TOKEN_TTL + LOGOUT_TOKEN_TTL + 300;
 /// How long a pending authorization waits for the person to sign in.
 pub const FLOW_TTL: i64 = 30 * 60;
 

@@ -105,8 +105,6 @@ pub struct IdTokenClaims {
     pub azp: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Access token claims (RFC 9068).

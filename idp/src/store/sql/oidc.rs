@@ -201,6 +201,20 @@ impl GrantStore for SqlStore {
         revoke_in(&mut c, id, now).await
     }
 
+    async fn revoke_session_grants(&self, session_id: &str, now: i64) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 \
+             WHERE session_id = $2 AND revoked_at IS NULL \
+               AND (' ' || scope || ' ') NOT LIKE '% offline_access %'",
+        )
+        .bind(now)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected())
+    }
+
     async fn rotate_refresh_token(
         &self,
         hash: &str,
