@@ -68,6 +68,7 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub keys: Arc<SigningKeys>,
     pub subjects: SubjectSalt,
+    pub saml: Arc<crate::protocol::saml::SamlIdentity>,
     /// Outgoing HTTP (back-channel logout).
     pub http: reqwest::Client,
     pub ephemeral: Arc<dyn Ephemeral>,
@@ -119,6 +120,12 @@ impl AppState {
         let salt = key_store
             .setting_or_insert("subject_salt", &crate::keys::random_token(32))
             .await?;
+        let saml = crate::protocol::saml::SamlIdentity::load(
+            key_store.as_ref(),
+            &secret,
+            &format!("{}/idp", config.issuer_id()),
+        )
+        .await?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
@@ -129,6 +136,7 @@ impl AppState {
             registry: Arc::new(registry),
             keys,
             subjects: SubjectSalt::new(salt.into_bytes()),
+            saml: Arc::new(saml),
             http,
             sessions: SessionStore::new(kv.clone(), limits),
             csrf: CsrfTokens::new(kv.clone()),

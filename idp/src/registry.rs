@@ -184,6 +184,72 @@ fn default_alg() -> SigningAlg {
     SigningAlg::ES256
 }
 
+/// How the subject of a SAML assertion is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NameIdFormat {
+    /// A new random value at every response.
+    #[default]
+    Transient,
+    /// A stable value per SP (FrEduCtId).
+    Persistent,
+}
+
+/// A registered SAML 2.0 service provider.
+#[derive(Debug, Clone)]
+pub struct SamlServiceProvider {
+    pub entity_id: String,
+    pub name: String,
+    pub metadata: crate::protocol::saml::metadata::SpMetadata,
+    /// Friendly names of the attributes it may receive.
+    pub attributes: BTreeSet<String>,
+    pub name_id_format: NameIdFormat,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamlFile {
+    #[allow(dead_code)]
+    protocol: String,
+    entity_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    /// The SP's metadata XML, relative to the registration file.
+    metadata_file: PathBuf,
+    #[serde(default)]
+    attributes: BTreeSet<String>,
+    #[serde(default)]
+    name_id_format: NameIdFormat,
+}
+
+impl SamlFile {
+    fn into_provider(self, base_dir: &Path) -> Result<SamlServiceProvider, String> {
+        let path = base_dir.join(&self.metadata_file);
+        let xml = std::fs::read_to_string(&path)
+            .map_err(|e| format!("`metadata_file`: cannot read {}: {e}", path.display()))?;
+        let metadata = crate::protocol::saml::metadata::parse_sp_metadata(&xml)
+            .map_err(|e| format!("`metadata_file`: {e}"))?;
+        if metadata.entity_id != self.entity_id {
+            return Err(format!(
+                "`entity_id` {} differs from the metadata's entityID {}",
+                self.entity_id, metadata.entity_id
+            ));
+        }
+        for a in &self.attributes {
+            if crate::protocol::saml::attributes::definition(a).is_none() {
+                return Err(format!("`attributes`: unknown attribute {a}"));
+            }
+        }
+        Ok(SamlServiceProvider {
+            name: self.name.unwrap_or_else(|| self.entity_id.clone()),
+            entity_id: self.entity_id,
+            metadata,
+            attributes: self.attributes,
+            name_id_format: self.name_id_format,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct ProtocolOnly {
     protocol: String,
@@ -325,6 +391,7 @@ impl OidcFile {
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     oidc: HashMap<String, Arc<OidcClient>>,
+    saml: HashMap<String, Arc<SamlServiceProvider>>,
 }
 
 impl Registry {
@@ -347,13 +414,24 @@ impl Registry {
                 message,
             };
             let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-            registry.add_toml(&text, secret).map_err(err)?;
+            registry.add_toml_in(&text, secret, dir).map_err(err)?;
         }
         Ok(registry)
     }
 
-    /// Adds one registration written in TOML.
+    /// Adds one registration written in TOML (files it names are relative to the current
+    /// directory).
     pub fn add_toml(&mut self, text: &str, secret: &ServerSecret) -> Result<(), String> {
+        self.add_toml_in(text, secret, Path::new("."))
+    }
+
+    /// Adds one registration written in TOML, whose files are relative to `base_dir`.
+    pub fn add_toml_in(
+        &mut self,
+        text: &str,
+        secret: &ServerSecret,
+        base_dir: &Path,
+    ) -> Result<(), String> {
         let protocol: ProtocolOnly = toml::from_str(text).map_err(|e| e.message().to_owned())?;
         match protocol.protocol.as_str() {
             "oidc" => {
@@ -372,8 +450,21 @@ impl Registry {
                 self.oidc.insert(client.client_id.clone(), Arc::new(client));
                 Ok(())
             }
+            "saml" => {
+                let table: toml::Table = text
+                    .parse()
+                    .map_err(|e: toml::de::Error| e.message().to_owned())?;
+                let file: SamlFile = serde_path_to_error::deserialize(toml::Value::Table(table))
+                    .map_err(|e| format!("key `{}`: {}", e.path(), e.inner()))?;
+                let sp = file.into_provider(base_dir)?;
+                if self.saml.contains_key(&sp.entity_id) {
+                    return Err(format!("entity_id {} is registered twice", sp.entity_id));
+                }
+                self.saml.insert(sp.entity_id.clone(), Arc::new(sp));
+                Ok(())
+            }
             other => Err(format!(
-                "`protocol`: unknown protocol {other} (expected oidc)"
+                "`protocol`: unknown protocol {other} (expected oidc or saml)"
             )),
         }
     }
@@ -384,6 +475,10 @@ impl Registry {
 
     pub fn oidc_clients(&self) -> impl Iterator<Item = &Arc<OidcClient>> {
         self.oidc.values()
+    }
+
+    pub fn saml_provider(&self, entity_id: &str) -> Option<Arc<SamlServiceProvider>> {
+        self.saml.get(entity_id).cloned()
     }
 }
 

@@ -65,7 +65,7 @@ fn sealing_key(secret: &ServerSecret) -> LessSafeKey {
 }
 
 /// Seals a private key: base64(nonce || ciphertext || tag), bound to its kid.
-fn seal(secret: &ServerSecret, kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+pub(crate) fn seal(secret: &ServerSecret, kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
     let mut nonce = [0u8; NONCE_LEN];
     SystemRandom::new()
         .fill(&mut nonce)
@@ -83,7 +83,7 @@ fn seal(secret: &ServerSecret, kid: &str, plaintext: &[u8]) -> Result<String, Ke
     Ok(STANDARD.encode(out))
 }
 
-fn unseal(secret: &ServerSecret, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn unseal(secret: &ServerSecret, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
     let bad = || KeyError::Unseal(kid.to_owned());
     let bytes = STANDARD.decode(sealed).map_err(|_| bad())?;
     if bytes.len() < NONCE_LEN {

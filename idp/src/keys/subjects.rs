@@ -41,6 +41,20 @@ impl SubjectSalt {
         self.derive(&[b"public", &account_id.to_be_bytes()])
     }
 
+    /// `FrEduCtId`: the stable opaque id of an account for one SAML SP, 96 hex characters.
+    pub fn saml_id(&self, sp_entity_id: &str, account_id: i64) -> String {
+        let mut mac = Hmac::<sha2::Sha384>::new_from_slice(&self.0).expect("HMAC takes any key");
+        for p in [
+            b"saml-id".as_slice(),
+            sp_entity_id.as_bytes(),
+            &account_id.to_be_bytes(),
+        ] {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// An opaque id of a pupil record for one sector (the children of a guardian).
     pub fn pupil(&self, sector: &str, pupil_id: i64) -> String {
         self.derive(&[b"pupil", sector.as_bytes(), &pupil_id.to_be_bytes()])

@@ -163,6 +163,8 @@ pub struct ProvisionReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildSummary {
     pub pupil_id: i64,
+    /// The pupil's id in the school's information system.
+    pub source_id: String,
     pub first_name: String,
     pub last_name: String,
     pub birth_date: String,
@@ -177,6 +179,8 @@ pub struct ChildSummary {
 /// Where a pupil is enrolled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
+    /// The pupil's id in the school's information system.
+    pub source_id: String,
     pub uai: String,
     pub degree: Degree,
     /// National pupil identifier (INE).

@@ -160,7 +160,7 @@ impl AccountStore for SqlStore {
 
     async fn children_of(&self, account_id: i64) -> StoreResult<Vec<ChildSummary>> {
         let rows = sqlx::query(
-            "SELECT p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name AS school_name, \
+            "SELECT p.id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name AS school_name, \
                     s.degree, c.name AS class_name, p.level, MIN(l.rank) AS rank \
              FROM guardians g \
              JOIN guardianships l ON l.guardian_id = g.id \
@@ -168,7 +168,7 @@ impl AccountStore for SqlStore {
              JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
              WHERE g.account_id = $1 AND p.left_at IS NULL \
-             GROUP BY p.id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, s.degree, c.name, p.level \
+             GROUP BY p.id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, s.degree, c.name, p.level \
              ORDER BY p.birth_date, p.first_name",
         )
         .bind(account_id)
@@ -183,6 +183,7 @@ impl AccountStore for SqlStore {
                     degree: Degree::parse(&degree)
                         .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
                     pupil_id: r.try_get("id").map_err(db_error)?,
+                    source_id: r.try_get("source_id").map_err(db_error)?,
                     first_name: r.try_get("first_name").map_err(db_error)?,
                     last_name: r.try_get("last_name").map_err(db_error)?,
                     birth_date: r.try_get("birth_date").map_err(db_error)?,
@@ -199,7 +200,7 @@ impl AccountStore for SqlStore {
 
     async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>> {
         let row = sqlx::query(
-            "SELECT p.uai, p.ine, s.name AS school_name, s.degree, c.name AS class_name, p.level \
+            "SELECT p.source_id, p.uai, p.ine, s.name AS school_name, s.degree, c.name AS class_name, p.level \
              FROM pupils p JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
              WHERE p.account_id = $1 AND p.left_at IS NULL \
@@ -212,6 +213,7 @@ impl AccountStore for SqlStore {
         row.map(|r| {
             let degree: String = r.try_get("degree").map_err(db_error)?;
             Ok(Placement {
+                source_id: r.try_get("source_id").map_err(db_error)?,
                 uai: r.try_get("uai").map_err(db_error)?,
                 degree: Degree::parse(&degree)
                     .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,

@@ -29,6 +29,17 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
 }
 
 const STYLESHEET: &str = include_str!("../../static/style.css");
+const SAML_POST_SCRIPT: &str = include_str!("../../static/saml-post.js");
+
+pub async fn saml_post_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SAML_POST_SCRIPT,
+    )
+}
 
 pub async fn stylesheet() -> impl IntoResponse {
     (

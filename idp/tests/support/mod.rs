@@ -143,11 +143,13 @@ impl TestServer {
         let rp_dir = dir.path().join("relying-parties");
         idp::demo::write_registrations(&rp_dir, port).unwrap();
         for (name, text) in clients {
-            std::fs::write(
-                rp_dir.join(format!("{name}.toml")),
-                text.replace("{port}", &port.to_string()),
-            )
-            .unwrap();
+            // a name with an extension is written as is (an SP's metadata XML)
+            let file = if name.contains('.') {
+                (*name).to_owned()
+            } else {
+                format!("{name}.toml")
+            };
+            std::fs::write(rp_dir.join(file), text.replace("{port}", &port.to_string())).unwrap();
         }
         table.insert(
             "relying_parties_dir".into(),

@@ -163,6 +163,7 @@ mod tests {
         let lea = Person {
             account: account(AccountKind::Eleve, "Léa"),
             placement: Some(Placement {
+                source_id: "E1".into(),
                 uai: "0141234A".into(),
                 degree: Degree::Secondary,
                 ine: Some("070123456AB".into()),
@@ -189,6 +190,7 @@ mod tests {
         let salt = SubjectSalt::new(vec![1; 32]);
         let child = |id, degree, uai: &str| ChildSummary {
             pupil_id: id,
+            source_id: format!("E{id}"),
             first_name: "Enfant".into(),
             last_name: "MARTIN".into(),
             birth_date: "2015-09-02".into(),

@@ -25,11 +25,12 @@ use super::token::{
 use super::*;
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
-use crate::domain::account::{AccountKind, AccountState};
+use crate::domain::account::AccountState;
 use crate::domain::identity::Person;
 use crate::domain::session::{AuthOrigin, SsoSession};
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
+use crate::protocol::load_person;
 use crate::registry::{GrantType, OidcClient};
 use crate::store::{Grant, NewRefreshToken, RefreshUse};
 use crate::web::http::{SESSION_COOKIE, cookie, csrf_token, verify_csrf};
@@ -262,7 +263,7 @@ async fn resume(
 }
 
 /// The browser's live SSO session, with its cookie value.
-pub(crate) async fn current_session(
+pub async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(String, SsoSession)>, AppError> {
@@ -612,24 +613,6 @@ fn json_no_store(body: &impl serde::Serialize) -> Response {
     r.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
-}
-
-async fn load_person(state: &AppState, account_id: i64) -> Result<Option<Person>, AppError> {
-    let Some(account) = state.accounts.by_id(account_id).await? else {
-        return Ok(None);
-    };
-    if account.state != AccountState::Active {
-        return Ok(None);
-    }
-    let (placement, children) = match account.kind {
-        AccountKind::Eleve => (state.accounts.placement_of(account.id).await?, Vec::new()),
-        AccountKind::Responsable => (None, state.accounts.children_of(account.id).await?),
-    };
-    Ok(Some(Person {
-        account,
-        placement,
-        children,
-    }))
 }
 
 /// Signs the tokens of a grant: access token, ID token, and the refresh token given.

@@ -1,0 +1,362 @@
+//! SAML web SSO end to end over HTTP: a service provider sends a signed AuthnRequest, the
+//! person signs in, and the signed Response is checked against the IdP's published
+//! certificate. (Third-party SP libraries are exercised by tests/interop.)
+
+mod support;
+
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::StatusCode;
+use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+use support::{TestServer, browser, hidden_field};
+
+struct ServiceProvider {
+    key_der: Vec<u8>,
+    entity_id: String,
+    acs: String,
+}
+
+impl ServiceProvider {
+    fn new() -> (Self, String) {
+        let idp = samael::idp::IdentityProvider::generate_new(samael::idp::KeyType::Rsa(
+            samael::idp::Rsa::Rsa2048,
+        ))
+        .unwrap();
+        let cert = idp
+            .create_certificate(&samael::idp::CertificateParams {
+                common_name: "sp",
+                issuer_name: "sp",
+                days_until_expiration: 30,
+            })
+            .unwrap();
+        let entity_id = "https://ent.example.fr/saml".to_owned();
+        let acs = "https://ent.example.fr/saml/acs".to_owned();
+        let metadata = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#,
+            STANDARD.encode(cert.der_data())
+        );
+        (
+            Self {
+                key_der: idp.export_private_key_der().unwrap(),
+                entity_id,
+                acs,
+            },
+            metadata,
+        )
+    }
+
+    fn registration(&self) -> String {
+        format!(
+            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"sp.xml\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduVecteur\"]\n",
+            self.entity_id
+        )
+    }
+
+    /// A signed HTTP-Redirect binding URL for an AuthnRequest.
+    fn redirect_url(&self, server: &TestServer, id: &str, acs: &str, force: bool) -> String {
+        let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ");
+        let xml = format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" ForceAuthn="{force}"><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>"#,
+            dest = server.url("/idp/profile/SAML2/Redirect/SSO"),
+            issuer = self.entity_id,
+        );
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, xml.as_bytes()).unwrap();
+        let e = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let signed = format!(
+            "SAMLRequest={}&RelayState={}&SigAlg={}",
+            e(&STANDARD.encode(enc.finish().unwrap())),
+            e("relay-1"),
+            e("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+        );
+        let key = openssl::pkey::PKey::from_rsa(
+            openssl::rsa::Rsa::private_key_from_der(&self.key_der).unwrap(),
+        )
+        .unwrap();
+        let mut signer =
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+        signer.update(signed.as_bytes()).unwrap();
+        let signature = STANDARD.encode(signer.sign_to_vec().unwrap());
+        format!(
+            "{}?{signed}&Signature={}",
+            server.url("/idp/profile/SAML2/Redirect/SSO"),
+            e(&signature)
+        )
+    }
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Follows the SSO through sign-in (if asked) to the page that posts to the SP.
+async fn sso(
+    server: &TestServer,
+    b: &reqwest::Client,
+    url: &str,
+    who: Option<(&str, &str, &str)>,
+) -> reqwest::Response {
+    let r = b.get(url).send().await.unwrap();
+    if r.status() != StatusCode::SEE_OTHER {
+        return r;
+    }
+    let resume = location(&r);
+    let r = b.get(server.url(&resume)).send().await.unwrap();
+    if r.status() != StatusCode::SEE_OTHER {
+        return r;
+    }
+    let login = location(&r);
+    assert!(login.starts_with("/login"), "{login}");
+    let (profile, identifier, password) = who.expect("a sign-in was asked");
+    let page = b
+        .get(server.url(&format!("{login}&profil={profile}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf", hidden_field(&page, "csrf").unwrap()),
+        ("typeUser", profile.to_owned()),
+        (
+            "next",
+            hidden_field(&page, "next").unwrap().replace("&amp;", "&"),
+        ),
+        ("identifier", identifier.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    let r = b
+        .post(server.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    b.get(server.url(&location(&r))).send().await.unwrap()
+}
+
+async fn idp_cert(server: &TestServer) -> CertificateDer {
+    let xml = reqwest::get(server.url("/idp/metadata"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let entity = samael::metadata::EntityDescriptor::from_str(&xml).unwrap();
+    let idp = &entity.idp_sso_descriptors.unwrap()[0];
+    let cert = idp.key_descriptors[0]
+        .key_info
+        .x509_data
+        .as_ref()
+        .unwrap()
+        .certificates[0]
+        .clone();
+    STANDARD
+        .decode(cert.split_whitespace().collect::<String>())
+        .unwrap()
+        .into()
+}
+
+async fn start() -> (TestServer, ServiceProvider) {
+    let (sp, metadata) = ServiceProvider::new();
+    let server =
+        TestServer::start_with_clients("", &[("sp", &sp.registration()), ("sp.xml", &metadata)])
+            .await;
+    (server, sp)
+}
+
+#[tokio::test]
+async fn signed_response_with_the_pupil_s_attributes() {
+    let (server, sp) = start().await;
+    let b = browser();
+    let page = sso(
+        &server,
+        &b,
+        &sp.redirect_url(&server, "_req1", &sp.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action https://ent.example.fr"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"action="https://ent.example.fr/saml/acs""#));
+    assert_eq!(
+        hidden_field(&html, "RelayState").as_deref(),
+        Some("relay-1")
+    );
+    let xml = String::from_utf8(
+        STANDARD
+            .decode(hidden_field(&html, "SAMLResponse").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+
+    // both the Response and the Assertion are signed with the published key
+    let cert = idp_cert(&server).await;
+    let verified =
+        Crypto::reduce_xml_to_signed(&xml, &[cert], ReduceMode::ValidateAndMarkNoAncestors)
+            .unwrap();
+    assert_eq!(
+        xml.matches("SignatureValue>").count(),
+        4,
+        "two signatures (open and close tags)"
+    );
+    for needle in [
+        r#"InResponseTo="_req1""#,
+        r#"Destination="https://ent.example.fr/saml/acs""#,
+        r#"Recipient="https://ent.example.fr/saml/acs""#,
+        "<saml2:Audience>https://ent.example.fr/saml</saml2:Audience>",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+        r#"FriendlyName="sn""#,
+        "MARTIN",
+        r#"Name="urn:oid:1.3.6.1.4.1.20326.10.999.1.72""#,
+        "0141234A",
+        "eleve2d",
+        "4|MARTIN|Léa|JM-E0001|0141234A",
+        "rsa-sha256",
+        "xmlenc#sha256",
+    ] {
+        assert!(verified.contains(needle), "missing {needle} in {verified}");
+    }
+    assert!(!xml.contains("xmldsig#sha1"), "no SHA-1 digest");
+    let response = samael::schema::Response::from_str(&xml).unwrap();
+    let assertion = response.assertion.unwrap();
+    let conditions = assertion.conditions.unwrap();
+    let lifetime = conditions.not_on_or_after.unwrap() - conditions.not_before.unwrap();
+    assert!(lifetime.num_seconds() <= 330);
+
+    // SSO: a second request in the same browser needs no sign-in
+    let page = sso(
+        &server,
+        &b,
+        &sp.redirect_url(&server, "_req2", &sp.acs, false),
+        None,
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("SAMLResponse"));
+    // ForceAuthn asks again
+    let r = b
+        .get(sp.redirect_url(&server, "_req3", &sp.acs, true))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert!(location(&r).starts_with("/login"));
+}
+
+#[tokio::test]
+async fn a_guardian_gets_one_vector_per_child() {
+    let (server, sp) = start().await;
+    let page = sso(
+        &server,
+        &browser(),
+        &sp.redirect_url(&server, "_g1", &sp.acs, false),
+        Some(("responsable", "claire.martin", "Parent-2026!")),
+    )
+    .await;
+    let html = page.text().await.unwrap();
+    let xml = String::from_utf8(
+        STANDARD
+            .decode(hidden_field(&html, "SAMLResponse").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(xml.contains("2|MARTIN|Claire|JM-E0001|0141234A"));
+    assert!(xml.contains("1|MARTIN|Claire|JF-E0001|0140001B"));
+    assert!(xml.contains("resp1d") && xml.contains("resp2d"));
+    assert!(
+        !xml.contains("urn:oid:1.3.6.1.4.1.20326.10.999.1.72"),
+        "no FrEduCtEleveUAI for a guardian"
+    );
+}
+
+#[tokio::test]
+async fn hostile_requests_are_refused_with_a_page() {
+    let (server, sp) = start().await;
+    let b = browser();
+    let ok = sp.redirect_url(&server, "_once", &sp.acs, false);
+    assert_eq!(
+        b.get(&ok).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    // replayed request ID
+    let r = b.get(&ok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("déjà été utilisée"));
+    // tampered signature
+    let good = sp.redirect_url(&server, "_tampered", &sp.acs, false);
+    let sig_at = good.find("&Signature=").unwrap() + 12;
+    let mut bad = good.clone();
+    let flipped = if &good[sig_at..sig_at + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    bad.replace_range(sig_at..sig_at + 1, flipped);
+    assert_eq!(
+        b.get(&bad).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    // unsigned, while the metadata says AuthnRequestsSigned
+    let unsigned = &good[..good.find("&SigAlg=").unwrap()];
+    assert_eq!(
+        b.get(unsigned).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    // an ACS that is not in the metadata
+    let r = b
+        .get(sp.redirect_url(&server, "_acs", "https://evil.example/acs", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+    // a DTD
+    let dtd = STANDARD.encode(r#"<!DOCTYPE x [<!ENTITY e "x">]><x/>"#);
+    let r = b
+        .post(server.url("/idp/profile/SAML2/POST/SSO"))
+        .form(&[("SAMLRequest", dtd.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // an unknown SP
+    let r = b
+        .get(server.url("/idp/profile/SAML2/Redirect/SSO?SAMLRequest=garbage"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn metadata_publishes_the_endpoints_and_certificate() {
+    let server = TestServer::start().await;
+    let r = reqwest::get(server.url("/idp/metadata")).await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/samlmetadata+xml");
+    let xml = r.text().await.unwrap();
+    let entity = samael::metadata::EntityDescriptor::from_str(&xml).unwrap();
+    assert_eq!(
+        entity.entity_id.as_deref(),
+        Some(format!("{}/idp", server.base).as_str())
+    );
+    assert!(xml.contains(&server.url("/idp/profile/SAML2/Redirect/SSO")));
+    assert!(xml.contains(&server.url("/idp/profile/SAML2/POST/SSO")));
+    assert!(!idp_cert(&server).await.der_data().is_empty());
+}
