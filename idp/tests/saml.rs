@@ -37,6 +37,8 @@ impl ServiceProvider {
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
   <md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://ent.example.fr/saml/slo"/>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://ent.example.fr/saml/slo"/>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"#,
@@ -52,23 +54,8 @@ impl ServiceProvider {
         )
     }
 
-    fn registration(&self) -> String {
-        format!(
-            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"sp.xml\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduVecteur\"]\n",
-            self.entity_id
-        )
-    }
-
-    /// A signed HTTP-Redirect binding URL for an AuthnRequest.
-    fn redirect_url(&self, server: &TestServer, id: &str, acs: &str, force: bool) -> String {
-        let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
-            .unwrap()
-            .format("%Y-%m-%dT%H:%M:%SZ");
-        let xml = format!(
-            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" ForceAuthn="{force}"><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>"#,
-            dest = server.url("/idp/profile/SAML2/Redirect/SSO"),
-            issuer = self.entity_id,
-        );
+    /// An HTTP-Redirect binding URL carrying `xml` as SAMLRequest, signed by the SP.
+    fn signed_redirect(&self, endpoint: &str, xml: &str) -> String {
         let mut enc =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut enc, xml.as_bytes()).unwrap();
@@ -87,11 +74,32 @@ impl ServiceProvider {
             openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
         signer.update(signed.as_bytes()).unwrap();
         let signature = STANDARD.encode(signer.sign_to_vec().unwrap());
+        format!("{endpoint}?{signed}&Signature={}", e(&signature))
+    }
+
+    fn registration(&self) -> String {
         format!(
-            "{}?{signed}&Signature={}",
-            server.url("/idp/profile/SAML2/Redirect/SSO"),
-            e(&signature)
+            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"sp.xml\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduVecteur\"]\n",
+            self.entity_id
         )
+    }
+
+    /// A signed HTTP-Redirect binding URL for an AuthnRequest.
+    fn redirect_url(&self, server: &TestServer, id: &str, acs: &str, force: bool) -> String {
+        self.redirect_url_with(server, id, acs, &format!(r#"ForceAuthn="{force}""#))
+    }
+
+    /// The same, with `attrs` added to the AuthnRequest element.
+    fn redirect_url_with(&self, server: &TestServer, id: &str, acs: &str, attrs: &str) -> String {
+        let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ");
+        let xml = format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" {attrs}><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>"#,
+            dest = server.url("/idp/profile/SAML2/Redirect/SSO"),
+            issuer = self.entity_id,
+        );
+        self.signed_redirect(&server.url("/idp/profile/SAML2/Redirect/SSO"), &xml)
     }
 }
 
@@ -359,4 +367,190 @@ async fn metadata_publishes_the_endpoints_and_certificate() {
     assert!(xml.contains(&server.url("/idp/profile/SAML2/Redirect/SSO")));
     assert!(xml.contains(&server.url("/idp/profile/SAML2/POST/SSO")));
     assert!(!idp_cert(&server).await.der_data().is_empty());
+}
+
+fn response_of(html: &str) -> String {
+    String::from_utf8(
+        STANDARD
+            .decode(hidden_field(html, "SAMLResponse").unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn is_passive_without_a_session_answers_no_passive() {
+    let (server, sp) = start().await;
+    let b = browser();
+    let r = b
+        .get(sp.redirect_url_with(&server, "_p1", &sp.acs, r#"IsPassive="true""#))
+        .send()
+        .await
+        .unwrap();
+    let page = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "answered to the SP, no login page"
+    );
+    let xml = response_of(&page.text().await.unwrap());
+    assert!(
+        xml.contains("urn:oasis:names:tc:SAML:2.0:status:NoPassive"),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"InResponseTo="_p1""#));
+    assert!(!xml.contains("Assertion"));
+    Crypto::reduce_xml_to_signed(
+        &xml,
+        &[idp_cert(&server).await],
+        ReduceMode::ValidateAndMarkNoAncestors,
+    )
+    .unwrap();
+    // with a session, IsPassive gets the assertion
+    sso(
+        &server,
+        &b,
+        &sp.redirect_url(&server, "_p2", &sp.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let r = b
+        .get(sp.redirect_url_with(&server, "_p3", &sp.acs, r#"IsPassive="true""#))
+        .send()
+        .await
+        .unwrap();
+    let page = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert!(response_of(&page.text().await.unwrap()).contains("Assertion"));
+}
+
+#[tokio::test]
+async fn idp_initiated_sso_answers_without_in_response_to() {
+    let (server, sp) = start().await;
+    let b = browser();
+    let url = format!(
+        "{}?providerId={}&target=portail",
+        server.url("/idp/profile/SAML2/Unsolicited/SSO"),
+        url::form_urlencoded::byte_serialize(sp.entity_id.as_bytes()).collect::<String>()
+    );
+    let page = sso(
+        &server,
+        &b,
+        &url,
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let html = page.text().await.unwrap();
+    assert_eq!(
+        hidden_field(&html, "RelayState").as_deref(),
+        Some("portail")
+    );
+    let xml = response_of(&html);
+    assert!(!xml.contains("InResponseTo"));
+    assert!(xml.contains("Recipient=\"https://ent.example.fr/saml/acs\""));
+    // an unknown SP or an ACS outside the metadata is refused
+    let r = b
+        .get(server.url("/idp/profile/SAML2/Unsolicited/SSO?providerId=https%3A%2F%2Fevil"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = b
+        .get(format!("{url}&shire=https%3A%2F%2Fevil.example%2Facs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sp_initiated_single_logout_ends_the_session_and_answers_signed() {
+    let (server, sp) = start().await;
+    let b = browser();
+    let page = sso(
+        &server,
+        &b,
+        &sp.redirect_url(&server, "_s1", &sp.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let response =
+        samael::schema::Response::from_str(&response_of(&page.text().await.unwrap())).unwrap();
+    let assertion = response.assertion.unwrap();
+    let session_index = assertion.authn_statements.unwrap()[0]
+        .session_index
+        .clone()
+        .unwrap();
+    let name_id = assertion.subject.unwrap().name_id.unwrap().value;
+
+    let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let logout = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lo1" Version="2.0" IssueInstant="{now}" Destination="{dest}"><saml:Issuer>{issuer}</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">{name_id}</saml:NameID><samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        dest = server.url("/idp/profile/SAML2/Redirect/SLO"),
+        issuer = sp.entity_id,
+    );
+    // unsigned: refused
+    let signed = sp.signed_redirect(&server.url("/idp/profile/SAML2/Redirect/SLO"), &logout);
+    let unsigned = &signed[..signed.find("&SigAlg=").unwrap()];
+    assert_eq!(
+        b.get(unsigned).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    // signed: the session ends and a signed LogoutResponse goes to the SP's SLO endpoint
+    let r = b.get(&signed).send().await.unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let back = location(&r);
+    assert!(
+        back.starts_with("https://ent.example.fr/saml/slo?SAMLResponse="),
+        "{back}"
+    );
+    let query = &back[back.find('?').unwrap() + 1..];
+    let (signed_part, signature) = query.split_once("&Signature=").unwrap();
+    let signature = url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let signature = STANDARD.decode(signature).unwrap();
+    let cert = openssl::x509::X509::from_der(idp_cert(&server).await.der_data()).unwrap();
+    let public_key = cert.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public_key).unwrap();
+    verifier.update(signed_part.as_bytes()).unwrap();
+    assert!(
+        verifier.verify(&signature).unwrap(),
+        "LogoutResponse signed with the published key"
+    );
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(params["RelayState"], "relay-1");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(
+            STANDARD.decode(&params["SAMLResponse"]).unwrap().as_slice(),
+        ),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(
+        xml.contains(r#"InResponseTo="_lo1""#) && xml.contains("status:Success"),
+        "{xml}"
+    );
+    // the SSO session is gone: the next request asks to sign in
+    let r = b
+        .get(sp.redirect_url(&server, "_s2", &sp.acs, false))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert!(location(&r).starts_with("/login"));
+    // the same logout request again: refused
+    assert_eq!(
+        b.get(&signed).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
 }

@@ -19,6 +19,14 @@ pub struct ConsumerService {
     pub is_default: bool,
 }
 
+/// A single logout service of an SP, from its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutService {
+    pub binding: String,
+    /// Where LogoutResponses go (ResponseLocation, else Location).
+    pub response_location: String,
+}
+
 /// What the IdP uses from an SP's metadata.
 #[derive(Debug, Clone)]
 pub struct SpMetadata {
@@ -30,6 +38,8 @@ pub struct SpMetadata {
     pub signing_certs: Vec<Vec<u8>>,
     /// DER certificate the SP wants assertions encrypted to, if any.
     pub encryption_cert: Option<Vec<u8>>,
+    /// Redirect and POST single logout services.
+    pub logout_services: Vec<LogoutService>,
 }
 
 impl SpMetadata {
@@ -109,6 +119,19 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
             }
         }
     }
+    let logout_services = sp
+        .single_logout_services
+        .iter()
+        .flatten()
+        .filter(|s| s.binding == BINDING_REDIRECT || s.binding == BINDING_POST)
+        .map(|s| LogoutService {
+            binding: s.binding.clone(),
+            response_location: s
+                .response_location
+                .clone()
+                .unwrap_or_else(|| s.location.clone()),
+        })
+        .collect();
     let authn_requests_signed = sp.authn_requests_signed.unwrap_or(false);
     if authn_requests_signed && signing_certs.is_empty() {
         return Err("metadata: AuthnRequestsSigned but no signing certificate".into());
@@ -119,6 +142,7 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
         authn_requests_signed,
         signing_certs,
         encryption_cert,
+        logout_services,
     })
 }
 
@@ -132,6 +156,8 @@ pub fn idp_metadata(entity_id: &str, base: &str, cert_der: &[u8]) -> String {
     <md:KeyDescriptor use="signing">
       <ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
     </md:KeyDescriptor>
+    <md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="{base}/idp/profile/SAML2/Redirect/SLO"/>
+    <md:SingleLogoutService Binding="{BINDING_POST}" Location="{base}/idp/profile/SAML2/POST/SLO"/>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location="{base}/idp/profile/SAML2/Redirect/SSO"/>

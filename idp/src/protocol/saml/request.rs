@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use samael::crypto::{AllowedSignatureAlgorithm, Crypto, CryptoProvider, ReduceMode};
-use samael::schema::AuthnRequest;
+use samael::schema::{AuthnRequest, LogoutRequest};
 
 use super::metadata::BINDING_POST;
 use crate::registry::{Registry, SamlServiceProvider};
@@ -230,6 +230,77 @@ pub fn validate(
         acs_url: acs,
         force_authn: request.force_authn.unwrap_or(false),
         is_passive: request.is_passive.unwrap_or(false),
+    })
+}
+
+/// A valid LogoutRequest from a registered SP.
+#[derive(Debug, Clone)]
+pub struct ValidLogout {
+    pub id: String,
+    pub sp: Arc<SamlServiceProvider>,
+    /// The SessionIndex the SP names (the SSO session's `sid`).
+    pub session_index: Option<String>,
+}
+
+pub fn parse_logout(xml: &str) -> Result<LogoutRequest, String> {
+    LogoutRequest::from_str(xml).map_err(|_| refuse("La demande de déconnexion est mal formée."))
+}
+
+/// The SP that sent a logout request, by its Issuer.
+pub fn logout_sender(
+    request: &LogoutRequest,
+    registry: &Registry,
+) -> Result<Arc<SamlServiceProvider>, String> {
+    let issuer = request
+        .issuer
+        .as_ref()
+        .and_then(|i| i.value.clone())
+        .ok_or_else(|| refuse("La demande ne dit pas de quel service elle vient."))?;
+    registry
+        .saml_provider(&issuer)
+        .ok_or_else(|| refuse("Ce service n'est pas enregistré auprès du fournisseur d'identité."))
+}
+
+/// Checks a LogoutRequest whose signature was verified.
+pub fn validate_logout(
+    request: &LogoutRequest,
+    sp: Arc<SamlServiceProvider>,
+    our_endpoints: &[String],
+    now: i64,
+) -> Result<ValidLogout, String> {
+    let id = request
+        .id
+        .clone()
+        .filter(|i| !i.is_empty() && i.len() <= 256)
+        .ok_or_else(|| refuse("La demande de déconnexion n'a pas d'identifiant valable."))?;
+    if request.version.as_deref() != Some("2.0") {
+        return Err(refuse("Version SAML non prise en charge."));
+    }
+    let instant = request
+        .issue_instant
+        .map(|i| i.timestamp())
+        .ok_or_else(|| refuse("La demande de déconnexion n'est pas datée."))?;
+    if (instant - now).abs() > CLOCK_SKEW {
+        return Err(refuse(
+            "La demande de déconnexion est trop ancienne ou datée dans le futur.",
+        ));
+    }
+    if let Some(d) = &request.destination
+        && !our_endpoints.iter().any(|e| e == d)
+    {
+        return Err(refuse(
+            "La demande de déconnexion n'est pas adressée à ce fournisseur d'identité.",
+        ));
+    }
+    if sp.metadata.logout_services.is_empty() {
+        return Err(refuse(
+            "Ce service n'a pas déclaré d'adresse de déconnexion.",
+        ));
+    }
+    Ok(ValidLogout {
+        id,
+        sp,
+        session_index: request.session_index.clone(),
     })
 }
 

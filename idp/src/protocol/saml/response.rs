@@ -164,3 +164,116 @@ pub fn signed_response(
     );
     sign(&spliced, key_der)
 }
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A signed Response without an assertion, with a second-level status code under Responder
+/// (e.g. `NoPassive` when IsPassive was asked and nobody is signed in).
+pub fn signed_status_response(
+    idp_entity_id: &str,
+    acs_url: &str,
+    in_response_to: Option<&str>,
+    second_level_status: &str,
+    now: i64,
+    cert: &CertificateDer,
+    key_der: &[u8],
+) -> Result<String, String> {
+    let response_id = id();
+    let signature = signature_template(&response_id, cert)
+        .to_string()
+        .map_err(|e| e.to_string())?;
+    let in_response_to = in_response_to
+        .map(|r| format!(r#" InResponseTo="{}""#, escape(r)))
+        .unwrap_or_default();
+    let xml = format!(
+        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{response_id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}"{in_response_to}><saml:Issuer>{issuer}</saml:Issuer>{signature}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:{status}"/></samlp:StatusCode></samlp:Status></samlp:Response>"#,
+        instant = at(now).format("%Y-%m-%dT%H:%M:%SZ"),
+        destination = escape(acs_url),
+        issuer = escape(idp_entity_id),
+        signature = without_declaration(&signature),
+        status = escape(second_level_status),
+    );
+    sign(&xml, key_der)
+}
+
+/// A LogoutResponse with status Success, unsigned (signed by the binding that carries it).
+pub fn logout_response(
+    idp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    now: i64,
+) -> (String, String) {
+    let response_id = id();
+    let xml = format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{response_id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        instant = at(now).format("%Y-%m-%dT%H:%M:%SZ"),
+        destination = escape(destination),
+        in_response_to = escape(in_response_to),
+        issuer = escape(idp_entity_id),
+    );
+    (response_id, xml)
+}
+
+/// The same LogoutResponse with an enveloped signature (HTTP-POST binding).
+pub fn signed_logout_response(
+    idp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    now: i64,
+    cert: &CertificateDer,
+    key_der: &[u8],
+) -> Result<String, String> {
+    let (response_id, xml) = logout_response(idp_entity_id, destination, in_response_to, now);
+    let signature = signature_template(&response_id, cert)
+        .to_string()
+        .map_err(|e| e.to_string())?;
+    // the signature goes right after the Issuer
+    let with_template = xml.replacen(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer>{}", without_declaration(&signature)),
+        1,
+    );
+    sign(&with_template, key_der)
+}
+
+/// The HTTP-Redirect binding URL of a message, signed with RSA-SHA256 over
+/// `SAMLResponse=…&RelayState=…&SigAlg=…` (SAML bindings §3.4.4.1).
+pub fn redirect_binding_url(
+    location: &str,
+    parameter: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key_der: &[u8],
+) -> Result<String, String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut deflater, xml.as_bytes()).map_err(|e| e.to_string())?;
+    let deflated = deflater.finish().map_err(|e| e.to_string())?;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut query = format!("{parameter}={}", enc(&STANDARD.encode(deflated)));
+    if let Some(r) = relay_state {
+        query.push_str(&format!("&RelayState={}", enc(r)));
+    }
+    query.push_str(&format!(
+        "&SigAlg={}",
+        enc("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+    ));
+    let rsa = openssl::rsa::Rsa::private_key_from_der(key_der).map_err(|e| e.to_string())?;
+    let key = openssl::pkey::PKey::from_rsa(rsa).map_err(|e| e.to_string())?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+        .map_err(|e| e.to_string())?;
+    signer.update(query.as_bytes()).map_err(|e| e.to_string())?;
+    let signature = signer.sign_to_vec().map_err(|e| e.to_string())?;
+    let separator = if location.contains('?') { '&' } else { '?' };
+    Ok(format!(
+        "{location}{separator}{query}&Signature={}",
+        enc(&STANDARD.encode(signature))
+    ))
+}
