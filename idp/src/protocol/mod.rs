@@ -5,10 +5,33 @@
 pub mod oidc;
 pub mod saml;
 
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
 use crate::app::AppState;
 use crate::domain::account::{AccountKind, AccountState};
 use crate::domain::identity::Person;
 use crate::error::AppError;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "protocol_error.html")]
+struct ProtocolErrorPage {
+    message: String,
+}
+
+/// A request from a relying party that cannot be trusted or served: a 400 page, never a
+/// redirect to an address that was not verified.
+pub fn error_page(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        ProtocolErrorPage {
+            message: message.into(),
+        },
+    )
+        .into_response()
+}
 
 /// The person behind an account, as released to relying parties; `None` if the account can
 /// no longer sign in.

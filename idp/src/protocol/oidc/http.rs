@@ -30,7 +30,7 @@ use crate::domain::identity::Person;
 use crate::domain::session::{AuthOrigin, SsoSession};
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
-use crate::protocol::load_person;
+use crate::protocol::{error_page, load_person};
 use crate::registry::{GrantType, OidcClient};
 use crate::store::{Grant, NewRefreshToken, RefreshUse};
 use crate::web::http::{SESSION_COOKIE, cookie, csrf_token, verify_csrf};
@@ -118,22 +118,6 @@ async fn jwks(State(state): State<SharedState>) -> impl IntoResponse {
                 .jwks(state.clock.now(), RETIRED_KEY_KEEP),
         ),
     )
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "oidc_error.html")]
-struct ErrorPage {
-    message: String,
-}
-
-fn error_page(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        ErrorPage {
-            message: message.into(),
-        },
-    )
-        .into_response()
 }
 
 fn flow_key(flow: &str) -> String {

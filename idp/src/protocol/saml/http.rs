@@ -11,7 +11,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{ConnectInfo, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -28,8 +28,8 @@ use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::AccountKind;
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
-use crate::protocol::load_person;
 use crate::protocol::oidc::{current_session, end_sso_session};
+use crate::protocol::{error_page, load_person};
 use crate::registry::NameIdFormat;
 use crate::web::http::{SESSION_COOKIE, clear_cookie};
 
@@ -68,22 +68,6 @@ async fn metadata(State(state): State<SharedState>) -> impl IntoResponse {
             state.saml.cert.der_data(),
         ),
     )
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "oidc_error.html")]
-struct ErrorPage {
-    message: String,
-}
-
-fn error_page(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        ErrorPage {
-            message: message.into(),
-        },
-    )
-        .into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,7 +110,7 @@ async fn sso_redirect(
     };
     let outcome = request::decode_redirect(saml_request).and_then(|xml| {
         let parsed = request::parse(&xml)?;
-        let sp = request::sender(&parsed, &state.registry)?;
+        let sp = request::sender(parsed.issuer.as_ref(), &state.registry)?;
         let signed = request::verify_redirect_signature(raw.as_deref().unwrap_or_default(), &sp)?;
         if sp.metadata.authn_requests_signed && !signed {
             return Err("Ce service doit signer ses demandes d'authentification.".to_owned());
@@ -145,7 +129,7 @@ async fn sso_post(
     };
     let outcome = request::decode_post(saml_request).and_then(|xml| {
         let claimed = request::parse(&xml)?;
-        let sp = request::sender(&claimed, &state.registry)?;
+        let sp = request::sender(claimed.issuer.as_ref(), &state.registry)?;
         let parsed = if xml.contains("SignatureValue") {
             // only what the signature covers is read
             request::parse(&request::verify_post_signature(&xml, &sp)?)?
@@ -448,7 +432,7 @@ async fn slo_redirect(
     };
     let outcome = request::decode_redirect(saml_request).and_then(|xml| {
         let parsed = request::parse_logout(&xml)?;
-        let sp = request::logout_sender(&parsed, &state.registry)?;
+        let sp = request::sender(parsed.issuer.as_ref(), &state.registry)?;
         if !request::verify_redirect_signature(raw.as_deref().unwrap_or_default(), &sp)? {
             return Err(LOGOUT_MUST_BE_SIGNED.to_owned());
         }
@@ -467,7 +451,7 @@ async fn slo_post(
     };
     let outcome = request::decode_post(saml_request).and_then(|xml| {
         let claimed = request::parse_logout(&xml)?;
-        let sp = request::logout_sender(&claimed, &state.registry)?;
+        let sp = request::sender(claimed.issuer.as_ref(), &state.registry)?;
         if !xml.contains("SignatureValue") {
             return Err(LOGOUT_MUST_BE_SIGNED.to_owned());
         }

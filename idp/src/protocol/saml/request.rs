@@ -165,14 +165,12 @@ pub fn parse(xml: &str) -> Result<AuthnRequest, String> {
     AuthnRequest::from_str(xml).map_err(|_| refuse("La demande d'authentification est mal formée."))
 }
 
-/// The SP that sent a request, by its Issuer.
+/// The registered SP named by a message's Issuer.
 pub fn sender(
-    request: &AuthnRequest,
+    issuer: Option<&samael::schema::Issuer>,
     registry: &Registry,
 ) -> Result<Arc<SamlServiceProvider>, String> {
-    let issuer = request
-        .issuer
-        .as_ref()
+    let issuer = issuer
         .and_then(|i| i.value.clone())
         .ok_or_else(|| refuse("La demande ne dit pas de quel service elle vient."))?;
     registry
@@ -244,21 +242,6 @@ pub struct ValidLogout {
 
 pub fn parse_logout(xml: &str) -> Result<LogoutRequest, String> {
     LogoutRequest::from_str(xml).map_err(|_| refuse("La demande de déconnexion est mal formée."))
-}
-
-/// The SP that sent a logout request, by its Issuer.
-pub fn logout_sender(
-    request: &LogoutRequest,
-    registry: &Registry,
-) -> Result<Arc<SamlServiceProvider>, String> {
-    let issuer = request
-        .issuer
-        .as_ref()
-        .and_then(|i| i.value.clone())
-        .ok_or_else(|| refuse("La demande ne dit pas de quel service elle vient."))?;
-    registry
-        .saml_provider(&issuer)
-        .ok_or_else(|| refuse("Ce service n'est pas enregistré auprès du fournisseur d'identité."))
 }
 
 /// Checks a LogoutRequest whose signature was verified.
