@@ -9,6 +9,15 @@ The script plays two roles:
 Nothing listens on the SP's port: the form the provider renders for the assertion consumer
 service is parsed and handed to python3-saml as the POST it would have received.
 
+Single logout: the SP metadata names an HTTP-Redirect SingleLogoutService (/sls);
+logoutRequestSigned and logoutResponseSigned are set (wantMessagesSigned already asks the IdP's
+LogoutResponse to be signed). After Léa's SSO, ``auth.logout`` builds a signed HTTP-Redirect
+LogoutRequest (NameID, format and SessionIndex of her assertion, RelayState relay-slo); the
+browser follows the provider (303 to /idp/profile/SAML2/logout?flow=..., then 303 to /sls with a
+signed SAMLResponse), and the query is handed to ``auth.process_slo`` (strict, signature
+checked over the query as received). Then a new AuthnRequest in the same browser must reach the
+login page, and an unsigned or replayed LogoutRequest must be refused (400).
+
 Two steps, because the provider loads the SP's registration when it starts:
 
   saml_python3saml.py prepare SP_DIR PORT RP_DIR
@@ -26,6 +35,7 @@ lines); exit status 0 only if every check passed.
 
 from __future__ import annotations
 
+import base64
 import copy
 import html
 import json
@@ -35,6 +45,7 @@ import sys
 import time
 import tomllib
 import warnings
+import zlib
 from urllib.parse import parse_qs, quote_plus, unquote_plus, urlencode, urljoin, urlsplit
 
 import requests
@@ -52,6 +63,7 @@ warnings.filterwarnings("ignore", message=".*server_port.*", category=Deprecatio
 HTTP_TIMEOUT = 20
 SP_FILE_STEM = "sp-python3-saml"
 RELAY_STATE = "relay-123"
+SLO_RELAY_STATE = "relay-slo"
 REGISTERED_ATTRIBUTES = [
     "sn",
     "givenName",
@@ -104,6 +116,10 @@ def read_sp_keys(sp_dir):
 def security_settings():
     return {
         "authnRequestsSigned": True,
+        # single logout: the SP signs its LogoutRequests (and LogoutResponses); the IdP's
+        # LogoutResponses must be signed too (wantMessagesSigned)
+        "logoutRequestSigned": True,
+        "logoutResponseSigned": True,
         "wantAssertionsSigned": True,
         "wantMessagesSigned": True,
         "wantAssertionsEncrypted": False,
@@ -181,6 +197,9 @@ def prepare(sp_dir, port, rp_dir):
         uses = [kd.get("use") for kd in spsso.findall("md:KeyDescriptor", NS)]
         if uses != ["signing"]:
             problems.append(f"KeyDescriptor uses {uses} (expected only a signing key)")
+        slo = [(s.get("Binding"), s.get("Location")) for s in spsso.findall("md:SingleLogoutService", NS)]
+        if slo != [(C.BINDING_HTTP_REDIRECT, state["sls_url"])]:
+            problems.append(f"SingleLogoutService {slo} (expected HTTP-Redirect at {state['sls_url']})")
     if problems:
         raise SystemExit("prepare: unexpected SP metadata: " + "; ".join(problems))
 
@@ -359,6 +378,8 @@ def main_run(sp_dir):
     metadata_url = f"{idp_base}/idp/metadata"
     redirect_sso = f"{idp_base}/idp/profile/SAML2/Redirect/SSO"
     post_sso = f"{idp_base}/idp/profile/SAML2/POST/SSO"
+    redirect_slo = f"{idp_base}/idp/profile/SAML2/Redirect/SLO"
+    post_slo = f"{idp_base}/idp/profile/SAML2/POST/SLO"
 
     # --- the IdP's metadata -------------------------------------------------------------------
 
@@ -401,6 +422,19 @@ def main_run(sp_dir):
         formats = [(n.text or "").strip() for n in idpsso.findall("md:NameIDFormat", NS)]
         note(f"WantAuthnRequestsSigned={idpsso.get('WantAuthnRequestsSigned')!r}; NameIDFormat {formats}")
 
+    def metadata_slo(root):
+        idpsso = root.find("md:IDPSSODescriptor", NS)
+        expect(idpsso is not None, "no IDPSSODescriptor")
+        slo = [(s.get("Binding"), s.get("Location"), s.get("ResponseLocation")) for s in idpsso.findall("md:SingleLogoutService", NS)]
+        by_binding = {b: loc for b, loc, _ in slo}
+        problems = []
+        if by_binding.get(C.BINDING_HTTP_REDIRECT) != redirect_slo:
+            problems.append(f"HTTP-Redirect SingleLogoutService {by_binding.get(C.BINDING_HTTP_REDIRECT)!r}, expected {redirect_slo!r}")
+        if by_binding.get(C.BINDING_HTTP_POST) != post_slo:
+            problems.append(f"HTTP-POST SingleLogoutService {by_binding.get(C.BINDING_HTTP_POST)!r}, expected {post_slo!r}")
+        if problems:
+            fail("; ".join(problems) + f" (SingleLogoutService elements: {slo})")
+
     def metadata_schema(xml_bytes):
         res = OneLogin_Saml2_XML.validate_xml(xml_bytes, "saml-schema-metadata-2.0.xsd")
         expect(not isinstance(res, str), f"python3-saml's schema check says: {res}")
@@ -413,6 +447,7 @@ def main_run(sp_dir):
         expect_equal(idp.get("entityId"), state["idp_entity_id"], "entityId")
         expect_equal(idp.get("singleSignOnService", {}).get("url"), redirect_sso, "HTTP-Redirect SSO URL")
         expect(idp.get("x509cert") or idp.get("x509certMulti"), f"no certificate in {idp}")
+        expect_equal(idp.get("singleLogoutService", {}).get("url"), redirect_slo, "HTTP-Redirect SLO URL")
         # Only the IdP part is taken: the parser would also impose the IdP's first NameIDFormat
         # on the SP, which keeps asking for transient identifiers.
         settings = settings_dict(state, cert, key, idp)
@@ -425,9 +460,13 @@ def main_run(sp_dir):
             "the IdP metadata names entity ID .../idp, SAML 2.0, SSO for HTTP-Redirect and HTTP-POST, a signing certificate",
             lambda: metadata_checks(xml_bytes, root),
         )
+        check(
+            "the IdP metadata lists SingleLogoutService for HTTP-Redirect (.../Redirect/SLO) and HTTP-POST (.../POST/SLO)",
+            lambda: metadata_slo(root),
+        )
         check("the IdP metadata is valid against saml-schema-metadata-2.0.xsd", lambda: metadata_schema(xml_bytes))
         return check(
-            "OneLogin_Saml2_IdPMetadataParser builds the idp settings (entityId, SSO URL, x509cert) and python3-saml accepts them",
+            "OneLogin_Saml2_IdPMetadataParser builds the idp settings (entityId, SSO URL, HTTP-Redirect SLO URL, x509cert) and python3-saml accepts them",
             lambda: idp_settings_from_metadata(xml_bytes),
             required=True,
         )
@@ -602,7 +641,7 @@ def main_run(sp_dir):
         if problems:
             fail("; ".join(problems))
 
-    def expect_refused(browser, url):
+    def expect_refused(browser, url, also_absent=()):
         resp, hops = follow_idp(browser, url)
         if hops:
             note(f"followed {len(hops)} redirect(s) within the provider first: {describe_hops(hops)}")
@@ -613,6 +652,9 @@ def main_run(sp_dir):
             problems.append(f"Content-Type {resp.headers.get('Content-Type')!r}, expected an HTML page")
         if saml_post_form(resp.text or "") is not None or state["acs_url"] in (resp.text or ""):
             problems.append("the page holds a SAMLResponse form or the ACS URL")
+        for text in also_absent:
+            if text in (resp.text or ""):
+                problems.append(f"the page holds {text}")
         if resp.headers.get("Location"):
             problems.append("it redirects")
         if problems:
@@ -713,6 +755,214 @@ def main_run(sp_dir):
             expect_refused(browser, url5)
 
         check("(d) a signed AuthnRequest asking an AssertionConsumerServiceURL not in the SP metadata is refused (400 HTML, no ACS form)", foreign_acs)
+
+        # --- single logout, SP-initiated over HTTP-Redirect (last: it ends Léa's session) ---------
+        single_logout(browser, auth)
+
+    def new_logout(sso_auth, the_settings=None, return_to=SLO_RELAY_STATE):
+        """python3-saml's LogoutRequest for the session of sso_auth (NameID, format, qualifiers, SessionIndex)."""
+        auth = OneLogin_Saml2_Auth(sp_request_data(state, "/logout"), copy.deepcopy(the_settings or settings))
+        url = auth.logout(
+            return_to=return_to,
+            name_id=sso_auth.get_nameid(),
+            session_index=sso_auth.get_session_index(),
+            nq=sso_auth.get_nameid_nq(),
+            name_id_format=sso_auth.get_nameid_format(),
+            spnq=sso_auth.get_nameid_spnq(),
+        )
+        return url, auth.get_last_request_id(), auth
+
+    def inflate_query_value(value):
+        return zlib.decompress(base64.b64decode(value), -15).decode("utf-8")
+
+    def single_logout(browser, sso_auth):
+        slo = {}
+
+        def logout_request():
+            url, logout_id, auth = new_logout(sso_auth)
+            expect_equal(url.split("?")[0], redirect_slo, "SLO URL")
+            pairs = dict(query_pairs(url))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLRequest", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["SigAlg"], C.RSA_SHA256, "SigAlg")
+            expect_equal(pairs["RelayState"], SLO_RELAY_STATE, "RelayState")
+            doc = etree.fromstring(inflate_query_value(pairs["SAMLRequest"]).encode("utf-8"))
+            problems = []
+            if doc.tag != f"{{{C.NS_SAMLP}}}LogoutRequest":
+                problems.append(f"root element {doc.tag}")
+            if doc.get("ID") != logout_id:
+                problems.append(f"ID {doc.get('ID')!r}, python3-saml says {logout_id!r}")
+            if doc.get("Destination") != redirect_slo:
+                problems.append(f"Destination {doc.get('Destination')!r}")
+            if (doc.findtext("saml:Issuer", namespaces=NS) or "").strip() != state["sp_entity_id"]:
+                problems.append(f"Issuer {doc.findtext('saml:Issuer', namespaces=NS)!r}")
+            name_id = doc.find("saml:NameID", NS)
+            if name_id is None or (name_id.text or "").strip() != sso_auth.get_nameid():
+                problems.append(f"NameID {None if name_id is None else name_id.text!r}, expected {sso_auth.get_nameid()!r}")
+            elif name_id.get("Format") != C.NAMEID_TRANSIENT:
+                problems.append(f"NameID Format {name_id.get('Format')!r}")
+            indexes = [(e.text or "").strip() for e in doc.findall("samlp:SessionIndex", NS)]
+            if indexes != [sso_auth.get_session_index()]:
+                problems.append(f"SessionIndex {indexes}, expected [{sso_auth.get_session_index()!r}]")
+            if problems:
+                fail("; ".join(problems) + f"\nLogoutRequest: {snippet(etree.tostring(doc).decode(), 2000)}")
+            slo.update(url=url, id=logout_id)
+
+        check(
+            "python3-saml builds a signed HTTP-Redirect LogoutRequest (Destination .../Redirect/SLO, Issuer, NameID, SessionIndex; SigAlg RSA-SHA256)",
+            logout_request,
+            required=True,
+        )
+
+        def unsigned_logout():
+            unsigned = copy.deepcopy(settings)
+            unsigned["security"]["logoutRequestSigned"] = False
+            url, _, _ = new_logout(sso_auth, the_settings=unsigned)
+            keys = [k for k, _ in query_pairs(url)]
+            expect("Signature" not in keys and "SigAlg" not in keys, f"python3-saml signed it anyway: {keys}")
+            expect_refused(browser, url, also_absent=(state["sls_url"],))
+
+        check("an unsigned LogoutRequest (logoutRequestSigned false) is refused (400 HTML, no LogoutResponse)", unsigned_logout)
+
+        def idp_logout():
+            slo["cookies"] = browser.cookies.copy()  # the session cookie before the logout
+            resp, hops = follow_idp(browser, slo["url"])
+            expect(hops, f"the SLO endpoint did not redirect within the provider: {describe_response(resp)}")
+            first = hops[0]
+            expect_equal(first.status_code, 303, f"status of the SLO endpoint ({describe_response(first)})")
+            step = urlsplit(urljoin(first.url, first.headers["Location"]))
+            expect(
+                step.netloc == idp_netloc and step.path == "/idp/profile/SAML2/logout" and parse_qs(step.query).get("flow"),
+                f"the SLO endpoint redirected elsewhere than /idp/profile/SAML2/logout?flow=...: {describe_response(first)}",
+            )
+            if len(hops) > 1:
+                note(f"{len(hops)} redirect(s) within the provider: {describe_hops(hops)}")
+            expect(resp.is_redirect, f"no redirect to the SP's SingleLogoutService: {describe_response(resp)}")
+            expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+            location = urljoin(resp.url, resp.headers["Location"])
+            expect_equal(location.split("?")[0], state["sls_url"], "LogoutResponse redirect target")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLResponse", "SigAlg", "Signature"], "query parameters")
+            note(f"Set-Cookie on the redirect to the SP: {snippet(resp.headers.get('Set-Cookie') or '(none)', 300)}")
+            slo.update(location=location, query=urlsplit(location).query, pairs=pairs)
+
+        check(
+            "the signed LogoutRequest: 303 to /idp/profile/SAML2/logout?flow=..., then 303 to the SP's /sls with SAMLResponse, RelayState, SigAlg, Signature",
+            idp_logout,
+            required=True,
+        )
+
+        def process_logout_response(from_query_string=True):
+            request_data = sp_request_data(state, "/sls", get_data=slo["pairs"])
+            if from_query_string:
+                # the signature is checked over the query exactly as received (saml-bindings §3.4.4.1)
+                request_data["query_string"] = slo["query"]
+                request_data["validate_signature_from_qs"] = True
+            auth = OneLogin_Saml2_Auth(request_data, copy.deepcopy(settings))
+            ended = []
+            auth.process_slo(request_id=slo["id"], delete_session_cb=lambda: ended.append(True))
+            errors, reason = auth.get_errors(), auth.get_last_error_reason()
+            if errors or reason is not None:
+                xml = auth.get_last_response_xml()
+                fail(f"errors={errors} reason={reason!r}\nLogoutResponse: {snippet(xml.decode() if isinstance(xml, bytes) else xml, 3000)}")
+            expect(ended, "python3-saml did not end the local session (delete_session_cb not called)")
+            return auth
+
+        slo_auth = check(
+            "python3-saml (strict, wantMessagesSigned, signature over the query as received) accepts the LogoutResponse for the LogoutRequest ID",
+            process_logout_response,
+            required=True,
+        )
+        try:
+            process_logout_response(from_query_string=False)
+            note("python3-saml's default check (the query rebuilt from the decoded values) accepts it too")
+        except Exception as err:  # noqa: BLE001 - reported, not failed: the bindings sign the query as sent
+            note(f"python3-saml's default check (the query rebuilt from the decoded values) refuses it: {describe_error(err)}")
+
+        def logout_response_checks():
+            xml = slo_auth.get_last_response_xml()
+            doc = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
+            problems = []
+            if doc.tag != f"{{{C.NS_SAMLP}}}LogoutResponse":
+                problems.append(f"root element {doc.tag}")
+            if doc.get("InResponseTo") != slo["id"]:
+                problems.append(f"InResponseTo {doc.get('InResponseTo')!r}, expected {slo['id']!r}")
+            if doc.get("Destination") != state["sls_url"]:
+                problems.append(f"Destination {doc.get('Destination')!r}, expected {state['sls_url']!r}")
+            if doc.get("Version") != "2.0":
+                problems.append(f"Version {doc.get('Version')!r}")
+            issuer = (doc.findtext("saml:Issuer", namespaces=NS) or "").strip()
+            if issuer != state["idp_entity_id"]:
+                problems.append(f"Issuer {issuer!r}")
+            status = doc.find("samlp:Status/samlp:StatusCode", NS)
+            if status is None or status.get("Value") != C.STATUS_SUCCESS:
+                problems.append(f"StatusCode {None if status is None else status.get('Value')!r}")
+            if slo["pairs"].get("RelayState") != SLO_RELAY_STATE:
+                problems.append(f"RelayState {slo['pairs'].get('RelayState')!r}, expected {SLO_RELAY_STATE!r}")
+            if slo["pairs"].get("SigAlg") != C.RSA_SHA256:
+                problems.append(f"SigAlg {slo['pairs'].get('SigAlg')!r}")
+            if slo_auth.get_last_message_id() != doc.get("ID"):
+                problems.append(f"python3-saml's last message ID {slo_auth.get_last_message_id()!r}")
+            if problems:
+                fail("; ".join(problems) + f"\nLogoutResponse: {snippet(etree.tostring(doc).decode(), 2000)}")
+            if doc.find("ds:Signature", NS) is not None:
+                note("the LogoutResponse also carries an enveloped signature (the Redirect binding signs the query)")
+
+        check(
+            "the LogoutResponse: status Success, InResponseTo = the LogoutRequest ID, Destination = the SP's /sls, Issuer = the IdP; RelayState relay-slo, SigAlg RSA-SHA256",
+            logout_response_checks,
+        )
+
+
+        def altered_signature_pairs():
+            sig = slo["pairs"]["Signature"]
+            i = len(sig) // 2
+            bad = sig[:i] + ("B" if sig[i] != "B" else "C") + sig[i + 1:]
+            query = "&".join(f"Signature={quote_plus(bad)}" if p.startswith("Signature=") else p for p in slo["query"].split("&"))
+            return {**slo["pairs"], "Signature": bad}, query
+
+        def altered_logout_response():
+            pairs, query = altered_signature_pairs()
+            request_data = sp_request_data(state, "/sls", get_data=pairs)
+            request_data["query_string"] = query
+            request_data["validate_signature_from_qs"] = True
+            auth = OneLogin_Saml2_Auth(request_data, copy.deepcopy(settings))
+            ended = []
+            auth.process_slo(request_id=slo["id"], delete_session_cb=lambda: ended.append(True))
+            errors = auth.get_errors()
+            expect("invalid_logout_response_signature" in errors and not ended, f"python3-saml did not refuse it for its signature: errors={errors}")
+            note(f"python3-saml: {errors} {auth.get_last_error_reason()!r}")
+
+        check("(control) the same LogoutResponse with its Signature altered is refused by python3-saml", altered_logout_response)
+
+        def session_gone(browser=browser):
+            url, _, _ = new_login(return_to="relay-after-slo")
+            resp, hops = follow_idp(browser, with_profile(url, LEA["profile"]))
+            if hops:
+                note(f"{len(hops)} redirect(s) within the provider: {describe_hops(hops)}")
+            expect(resp.is_redirect, f"not redirected to the login page (is the SSO session still there?): {describe_response(resp)}")
+            parts = urlsplit(urljoin(resp.url, resp.headers["Location"]))
+            expect(
+                parts.netloc == idp_netloc and parts.path == "/login",
+                f"redirected elsewhere than {idp_base}/login: {describe_response(resp)}",
+            )
+
+        check("after SLO, a new AuthnRequest in the same browser leads to the login page (the SSO session is gone)", session_gone)
+
+        def old_cookie():
+            other = new_browser()
+            other.cookies.update(slo["cookies"])
+            expect(len(other.cookies), "no cookie was set by the provider before the logout")
+            session_gone(other)
+
+        check(
+            "the session cookie from before the SLO, sent again in another browser, leads to the login page too (ended on the IdP, not only cleared)",
+            old_cookie,
+        )
+
+        check(
+            "the same signed LogoutRequest URL replayed is refused (400 HTML, no LogoutResponse)",
+            lambda: expect_refused(browser, slo["url"], also_absent=(state["sls_url"],)),
+        )
 
     def check_subject(auth):
         check("NameID present with format transient", lambda: (

@@ -1,0 +1,1182 @@
+"""Interoperability test: the identity provider's SAML 2.0 side as seen by pysaml2.
+
+The script plays two roles:
+  - the service provider ``sp-pysaml2``, through pysaml2's ``Saml2Client`` (signature checks by
+    the ``xmlsec1`` program): AuthnRequests signed (HTTP-Redirect binding, RSA-SHA256), Response
+    and Assertion signatures required, unsolicited responses refused, transient NameID;
+  - the user's browser, a plain ``requests.Session`` that never follows redirects, signs in on
+    the provider's HTML login page and reads the auto-submitted HTTP-POST form.
+Nothing listens on the SP's port: the form the provider renders for the assertion consumer
+service is parsed and handed to pysaml2 as the POST it would have received.
+
+Single logout: the SP metadata names an HTTP-Redirect SingleLogoutService (/pysaml2/slo) and
+``logout_requests_signed`` is set. After Léa's SSO, ``do_logout`` builds a signed HTTP-Redirect
+LogoutRequest (NameID and SessionIndex of her assertion); the browser follows the provider
+(303 to /idp/profile/SAML2/logout?flow=..., then 303 to /pysaml2/slo with a signed
+SAMLResponse), and the query is handed to pysaml2: ``verify_redirect_signature`` with the IdP's
+metadata certificate, ``parse_logout_request_response`` (HTTP-Redirect), then
+``handle_logout_response``. Then a new AuthnRequest in the same browser must reach the login
+page, and an unsigned or replayed LogoutRequest must be refused (400).
+
+Two steps, because the provider loads the SP's registration when it starts:
+
+  saml_pysaml2.py prepare SP_DIR PORT RP_DIR
+      SP_DIR holds sp.key and sp.crt (RSA 2048, made with openssl by run-pysaml2.sh); PORT is
+      the provider's port P (the SP's addresses use P+5). Writes the SP metadata
+      (RP_DIR/sp-pysaml2.xml, made by saml2.metadata.entity_descriptor) and the registration
+      (RP_DIR/sp-pysaml2.toml), and SP_DIR/sp-state.json for the second step.
+
+  saml_pysaml2.py run SP_DIR
+      Runs the checks against the provider at http://127.0.0.1:P.
+
+pysaml2 does not raise on every problem: for some (a Destination that is not one of the SP's
+ACS URLs, an InResponseTo it does not expect...) it only logs and returns no response or no
+assertion. Every acceptance check therefore asserts that an assertion came back, and the
+warnings pysaml2 logged are shown when a check fails.
+
+Output of ``run``: one line per check, ``ok - ...`` or ``not ok - ...`` (details on ``  # ``
+lines); exit status 0 only if every check passed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+import zlib
+from urllib.parse import parse_qs, quote_plus, unquote_plus, urlencode, urljoin, urlsplit
+
+import requests
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.metadata import entity_descriptor
+from saml2.saml import NAMEID_FORMAT_TRANSIENT
+from saml2.sigver import verify_redirect_signature
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+HTTP_TIMEOUT = 20
+SP_FILE_STEM = "sp-pysaml2"
+RELAY_STATE = "relay-pysaml2-123"
+REGISTERED_ATTRIBUTES = [
+    "sn",
+    "givenName",
+    "FrEduCtPersonAffiliation",
+    "FrEduCtEleveUAI",
+    "FrEduCtId",
+    "FrEduVecteur",
+]
+DEFAULT_XMLSEC1 = "/usr/bin/xmlsec1"
+
+NS = {
+    "md": "urn:oasis:names:tc:SAML:2.0:metadata",
+    "ds": "http://www.w3.org/2000/09/xmldsig#",
+    "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
+    "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
+}
+CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+
+LEA = {"identifier": "lea.martin", "password": "Cartable-2026", "profile": "eleve"}
+CLAIRE = {"identifier": "claire.martin", "password": "Parent-2026!", "profile": "responsable"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The service provider's configuration
+
+
+def sp_addresses(port):
+    sp_base = f"http://127.0.0.1:{port + 5}"
+    return {
+        "port": port,
+        "sp_port": port + 5,
+        "idp_base": f"http://127.0.0.1:{port}",
+        "idp_entity_id": f"http://127.0.0.1:{port}/idp",
+        "sp_entity_id": f"{sp_base}/pysaml2/metadata/",
+        "acs_url": f"{sp_base}/pysaml2/acs",
+        "slo_url": f"{sp_base}/pysaml2/slo",
+    }
+
+
+def xmlsec1_path():
+    path = os.environ.get("XMLSEC1") or DEFAULT_XMLSEC1
+    if not os.access(path, os.X_OK):
+        path = shutil.which("xmlsec1") or path
+    return path
+
+
+def sp_config(state, sp_dir, idp_metadata_file=None, acs_url=None):
+    """A pysaml2 SPConfig for the SP; without IdP metadata for the prepare step."""
+    conf = {
+        "entityid": state["sp_entity_id"],
+        "xmlsec_binary": xmlsec1_path(),
+        "key_file": os.path.join(sp_dir, "sp.key"),
+        "cert_file": os.path.join(sp_dir, "sp.crt"),
+        # no encryption_keypairs: the metadata holds only the signing key
+        "metadata_key_usage": "signing",
+        "allow_unknown_attributes": True,
+        "service": {
+            "sp": {
+                "name": "pysaml2 interop SP",
+                "endpoints": {
+                    "assertion_consumer_service": [(acs_url or state["acs_url"], BINDING_HTTP_POST)],
+                    "single_logout_service": [(state["slo_url"], BINDING_HTTP_REDIRECT)],
+                },
+                "authn_requests_signed": True,
+                "logout_requests_signed": True,
+                "want_response_signed": True,
+                "want_assertions_signed": True,
+                "allow_unsolicited": False,
+                "name_id_format": [NAMEID_FORMAT_TRANSIENT],
+                "signing_algorithm": SIG_RSA_SHA256,
+                "digest_algorithm": DIGEST_SHA256,
+            }
+        },
+    }
+    if idp_metadata_file:
+        conf["metadata"] = {"local": [idp_metadata_file]}
+    config = SPConfig()
+    config.load(conf)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 1: prepare (before the provider starts)
+
+
+def toml_string(value):
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def prepare(sp_dir, port, rp_dir):
+    state = sp_addresses(port)
+    config = sp_config(state, sp_dir)
+    metadata = str(entity_descriptor(config))
+
+    root = ET.fromstring(metadata.encode("utf-8"))
+    problems = []
+    if root.get("entityID") != state["sp_entity_id"]:
+        problems.append(f"entityID {root.get('entityID')!r}")
+    spsso = root.find("md:SPSSODescriptor", NS)
+    if spsso is None:
+        problems.append("no SPSSODescriptor")
+    else:
+        if spsso.get("AuthnRequestsSigned") != "true":
+            problems.append(f"AuthnRequestsSigned={spsso.get('AuthnRequestsSigned')!r}")
+        if spsso.get("WantAssertionsSigned") != "true":
+            problems.append(f"WantAssertionsSigned={spsso.get('WantAssertionsSigned')!r}")
+        uses = [kd.get("use") for kd in spsso.findall("md:KeyDescriptor", NS)]
+        if uses != ["signing"]:
+            problems.append(f"KeyDescriptor uses {uses} (expected only a signing key)")
+        acs = [(a.get("Binding"), a.get("Location")) for a in spsso.findall("md:AssertionConsumerService", NS)]
+        if acs != [(BINDING_HTTP_POST, state["acs_url"])]:
+            problems.append(f"AssertionConsumerService {acs}")
+        slo = [(s.get("Binding"), s.get("Location")) for s in spsso.findall("md:SingleLogoutService", NS)]
+        if slo != [(BINDING_HTTP_REDIRECT, state["slo_url"])]:
+            problems.append(f"SingleLogoutService {slo} (expected HTTP-Redirect at {state['slo_url']})")
+    if problems:
+        raise SystemExit("prepare: unexpected SP metadata from pysaml2: " + "; ".join(problems))
+
+    os.makedirs(rp_dir, exist_ok=True)
+    xml_name = f"{SP_FILE_STEM}.xml"
+    with open(os.path.join(rp_dir, xml_name), "w", encoding="utf-8") as f:
+        f.write(metadata)
+    registration = "\n".join(
+        [
+            "# The pysaml2 interoperability SP (written by tests/interop/python/saml_pysaml2.py).",
+            'protocol = "saml"',
+            f"entity_id = {toml_string(state['sp_entity_id'])}",
+            f"metadata_file = {toml_string(xml_name)}",
+            "attributes = [" + ", ".join(toml_string(a) for a in REGISTERED_ATTRIBUTES) + "]",
+            'name_id_format = "transient"',
+            "",
+        ]
+    )
+    parsed = tomllib.loads(registration)  # the file must be what it says
+    assert parsed["entity_id"] == state["sp_entity_id"] and parsed["attributes"] == REGISTERED_ATTRIBUTES
+    with open(os.path.join(rp_dir, f"{SP_FILE_STEM}.toml"), "w", encoding="utf-8") as f:
+        f.write(registration)
+    with open(os.path.join(sp_dir, "sp-state.json"), "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+    print(f"prepare: SP {state['sp_entity_id']} registered in {rp_dir} ({xml_name}, {SP_FILE_STEM}.toml)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+passed = 0
+failed = 0
+
+
+class CheckFailed(Exception):
+    pass
+
+
+class GroupAborted(Exception):
+    pass
+
+
+def fail(message):
+    raise CheckFailed(message)
+
+
+def expect(condition, message):
+    if not condition:
+        fail(message)
+
+
+def expect_equal(actual, expected, what):
+    if actual != expected:
+        fail(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def describe_error(err):
+    if isinstance(err, CheckFailed):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def check(name, fn, required=False):
+    global passed, failed
+    try:
+        value = fn()
+    except Exception as err:  # noqa: BLE001 - every failure is reported
+        failed += 1
+        print(f"not ok - {name}")
+        for line in describe_error(err).splitlines() or [""]:
+            print(f"  # {line}")
+        if required:
+            raise GroupAborted(name) from err
+        return None
+    passed += 1
+    print(f"ok - {name}")
+    return value
+
+
+def group(title, fn):
+    global failed
+    print(f"# {title}")
+    try:
+        return fn()
+    except GroupAborted as aborted:
+        print(f'  # remaining checks of "{title}" skipped: "{aborted}" failed')
+    except Exception as err:  # noqa: BLE001
+        failed += 1
+        print(f"not ok - {title}: unexpected error")
+        print(f"  # {describe_error(err)}")
+        import traceback
+
+        for line in traceback.format_exc().splitlines():
+            print(f"  # {line}")
+    return None
+
+
+def note(text):
+    print(f"  # {text}")
+
+
+class LogCapture(logging.Handler):
+    """Keeps what pysaml2 logs at WARNING and above (it logs some refusals instead of raising)."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        try:
+            self.records.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001
+            self.records.append(f"{record.levelname} {record.name}: {record.msg}")
+
+    def take(self):
+        records, self.records = self.records, []
+        return records
+
+
+SAML2_LOG = LogCapture()
+
+
+def install_log_capture():
+    logger = logging.getLogger("saml2")
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(SAML2_LOG)
+    logger.propagate = False  # nothing on stderr: the messages go into the checks' details
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser
+
+
+def snippet(text, limit=400):
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def describe_response(resp):
+    location = resp.headers.get("Location")
+    text = f"{resp.request.method} {resp.request.url} -> {resp.status_code}"
+    ctype = resp.headers.get("Content-Type")
+    if ctype:
+        text += f" ({ctype})"
+    if location:
+        text += f" Location: {location}"
+    if resp.text:
+        text += f" body: {snippet(resp.text)}"
+    return text
+
+
+def new_browser():
+    browser = requests.Session()
+    browser.headers["User-Agent"] = "idp-interop-pysaml2-browser"
+    browser.headers["Accept"] = "text/html,*/*"
+    return browser
+
+
+def get(browser, url):
+    return browser.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+
+
+def input_value(page, name):
+    """The value of the <input> named name in page (attributes in any order), or None."""
+    for tag in re.findall(r"<input\b[^>]*>", page, flags=re.IGNORECASE):
+        attrs = tag_attributes(tag)
+        if attrs.get("name") == name:
+            return attrs.get("value", "")
+    return None
+
+
+def tag_attributes(tag):
+    return {k.lower(): html.unescape(v) for k, v in re.findall(r'([\w:-]+)\s*=\s*"([^"]*)"', tag)}
+
+
+def saml_post_form(page):
+    """The HTTP-POST binding form in a page: {action, method, SAMLResponse, RelayState} or None."""
+    if input_value(page, "SAMLResponse") is None:
+        return None
+    forms = [tag_attributes(tag) for tag in re.findall(r"<form\b[^>]*>", page, flags=re.IGNORECASE)]
+    form = next((f for f in forms if f.get("method", "").lower() == "post"), forms[0] if forms else {})
+    return {
+        "action": form.get("action"),
+        "method": form.get("method"),
+        "SAMLResponse": input_value(page, "SAMLResponse"),
+        "RelayState": input_value(page, "RelayState"),
+    }
+
+
+def with_profile(url, profile):
+    return f"{url}&profil={quote_plus(profile)}" if profile else url
+
+
+def is_html(resp):
+    return "text/html" in resp.headers.get("Content-Type", "").lower()
+
+
+def query_pairs(url):
+    return [(unquote_plus(k), unquote_plus(v)) for k, _, v in (p.partition("=") for p in urlsplit(url).query.split("&") if p)]
+
+
+def short_url(url):  # the long encoded values are elided in notes
+    return re.sub(r"((?:SAMLRequest|Signature)=)[^&]*", r"\1…", url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 2: run
+
+
+def main_run(sp_dir):
+    with open(os.path.join(sp_dir, "sp-state.json"), encoding="utf-8") as f:
+        state = json.load(f)
+    idp_base = state["idp_base"]
+    idp_entity_id = state["idp_entity_id"]
+    idp_netloc = urlsplit(idp_base).netloc
+    metadata_url = f"{idp_base}/idp/metadata"
+    redirect_sso = f"{idp_base}/idp/profile/SAML2/Redirect/SSO"
+    post_sso = f"{idp_base}/idp/profile/SAML2/POST/SSO"
+    redirect_slo = f"{idp_base}/idp/profile/SAML2/Redirect/SLO"
+    post_slo = f"{idp_base}/idp/profile/SAML2/POST/SLO"
+    metadata_file = os.path.join(sp_dir, "idp-metadata.xml")
+    install_log_capture()
+    note(f"xmlsec1: {xmlsec1_path()}")
+
+    # --- the IdP's metadata, loaded by pysaml2 ---------------------------------------------------
+
+    def fetch_metadata():
+        resp = requests.get(metadata_url, timeout=HTTP_TIMEOUT)
+        expect_equal(resp.status_code, 200, f"status ({describe_response(resp)})")
+        ctype = resp.headers.get("Content-Type", "")
+        expect("xml" in ctype.lower(), f"Content-Type {ctype!r} is not XML")
+        try:
+            root = ET.fromstring(resp.content)
+        except ET.ParseError as err:
+            fail(f"not well-formed XML: {err}; body: {snippet(resp.text)}")
+        expect_equal(root.tag, f"{{{NS['md']}}}EntityDescriptor", "root element")
+        expect_equal(root.get("entityID"), idp_entity_id, "entityID")
+        with open(metadata_file, "wb") as f:
+            f.write(resp.content)
+        return root
+
+    def load_client():
+        config = sp_config(state, sp_dir, metadata_file)
+        client = Saml2Client(config)
+        expect(idp_entity_id in client.metadata.identity_providers(), f"IdPs in pysaml2's metadata store: {client.metadata.identity_providers()}")
+        sso = {}
+        for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
+            sso[binding] = [s.get("location") for s in client.metadata.single_sign_on_service(idp_entity_id, binding)]
+        problems = []
+        if sso[BINDING_HTTP_REDIRECT] != [redirect_sso]:
+            problems.append(f"HTTP-Redirect SSO {sso[BINDING_HTTP_REDIRECT]}, expected [{redirect_sso!r}]")
+        if sso[BINDING_HTTP_POST] != [post_sso]:
+            problems.append(f"HTTP-POST SSO {sso[BINDING_HTTP_POST]}, expected [{post_sso!r}]")
+        certs = client.metadata.certs(idp_entity_id, "idpsso", use="signing")
+        if not certs:
+            problems.append("no signing certificate")
+        if problems:
+            fail("; ".join(problems))
+        idpsso = client.metadata[idp_entity_id]["idpsso_descriptor"][0]
+        formats = [f.get("text") for f in idpsso.get("name_id_format", [])]
+        note(f"WantAuthnRequestsSigned={idpsso.get('want_authn_requests_signed')!r}; NameIDFormat {formats}")
+        return client
+
+    def idp_slo_services(client):
+        try:
+            services = client.metadata.single_logout_service(idp_entity_id, None, "idpsso")
+        except Exception as err:  # noqa: BLE001 - pysaml2 raises UnsupportedBinding when there is none
+            fail(f"pysaml2 finds no SingleLogoutService: {type(err).__name__}: {err}")
+        found = {binding: [s.get("location") for s in srvs] for binding, srvs in (services or {}).items()}
+        problems = []
+        if found.get(BINDING_HTTP_REDIRECT) != [redirect_slo]:
+            problems.append(f"HTTP-Redirect SLO {found.get(BINDING_HTTP_REDIRECT)}, expected [{redirect_slo!r}]")
+        if found.get(BINDING_HTTP_POST) != [post_slo]:
+            problems.append(f"HTTP-POST SLO {found.get(BINDING_HTTP_POST)}, expected [{post_slo!r}]")
+        if problems:
+            fail("; ".join(problems) + f" (all: {found})")
+
+    def metadata_group():
+        check(f"GET {metadata_url} returns an XML EntityDescriptor for {idp_entity_id}", fetch_metadata, required=True)
+        loaded = check(
+            "pysaml2 loads the IdP metadata (metadata: local): SSO for HTTP-Redirect and HTTP-POST, a signing certificate",
+            load_client,
+            required=True,
+        )
+        check(
+            "pysaml2 finds the IdP's SingleLogoutService for HTTP-Redirect (.../Redirect/SLO) and HTTP-POST (.../POST/SLO)",
+            lambda: idp_slo_services(loaded),
+        )
+        return loaded
+
+    client = group("IdP metadata", metadata_group)
+    if not client:
+        return
+
+    # --- helpers around pysaml2 ------------------------------------------------------------------
+
+    def new_login(relay_state=RELAY_STATE, sign=True, the_client=None):
+        request_id, info = (the_client or client).prepare_for_authenticate(
+            entityid=idp_entity_id,
+            relay_state=relay_state,
+            binding=BINDING_HTTP_REDIRECT,
+            sign=sign,
+            sigalg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
+        )
+        location = dict(info["headers"]).get("Location")
+        expect(location, f"no Location in pysaml2's http info: {info}")
+        return location, request_id
+
+    def follow_idp(browser, url):
+        """GETs url, following the provider's redirects to its own pages other than /login.
+
+        Returns (last response, [the redirects followed]).
+        """
+        hops = []
+        for _ in range(8):
+            resp = get(browser, url)
+            if not resp.is_redirect:
+                return resp, hops
+            target = urljoin(resp.url, resp.headers["Location"])
+            parts = urlsplit(target)
+            if parts.netloc != idp_netloc or parts.path == "/login":
+                return resp, hops
+            hops.append(resp)
+            url = target
+        fail(f"more than 8 redirects: {[describe_response(h) for h in hops]}")
+
+    def describe_hops(hops):
+        return " ; ".join(
+            f"{h.request.method} {short_url(h.request.url)} -> {h.status_code} Location: {h.headers.get('Location')}" for h in hops
+        )
+
+    def sign_in(browser, sso_url, user):
+        """From the SSO URL to the POST page, signing in on the login page. Returns the trace."""
+        trace = {}
+        resp, hops = follow_idp(browser, sso_url)
+        trace["sso"], trace["sso_hops"] = resp, hops
+        expect(resp.is_redirect, f"the SSO endpoint did not redirect to the login page: {describe_hops(hops)} ; {describe_response(resp)}")
+        location = urljoin(resp.url, resp.headers["Location"])
+        parts = urlsplit(location)
+        expect(
+            parts.netloc == idp_netloc and parts.path == "/login",
+            f"the SSO endpoint redirected elsewhere than {idp_base}/login: {describe_response(resp)}",
+        )
+        query = parse_qs(parts.query)
+        expect("next" in query, f"no next parameter: {describe_response(resp)}")
+        trace["sso_location"] = location
+        login_url = location
+        if query.get("profil") != [user["profile"]]:
+            trace["profil_not_kept"] = True
+            login_url = f"{idp_base}/login?" + urlencode({"profil": user["profile"], "next": query["next"][0]})
+        page = get(browser, login_url)
+        expect(page.status_code == 200 and is_html(page), f"login page: {describe_response(page)}")
+        fields = {name: input_value(page.text, name) for name in ("csrf", "typeUser", "next")}
+        missing = [name for name, value in fields.items() if value is None]
+        expect(not missing, f"login page without hidden input(s) {missing}: {describe_response(page)}")
+        trace["typeUser"] = fields["typeUser"]
+        posted = browser.post(
+            f"{idp_base}/login",
+            data={**fields, "identifier": user["identifier"], "password": user["password"]},
+            allow_redirects=False,
+            timeout=HTTP_TIMEOUT,
+        )
+        trace["login_post"] = posted
+        expect(posted.is_redirect, f"sign-in did not redirect: {describe_response(posted)}")
+        after = urljoin(posted.url, posted.headers["Location"])
+        expect_equal(after, urljoin(f"{idp_base}/", fields["next"]), f"sign-in redirect ({describe_response(posted)})")
+        final, hops = follow_idp(browser, after)
+        trace["post_page"], trace["post_hops"] = final, hops
+        return trace
+
+    def report_trace(trace, user):
+        def statuses():
+            for resp in trace["sso_hops"] + [trace["sso"]]:
+                expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+
+        check(f"the SSO endpoint answers 303 towards /login?...next=... (SSO URL with profil={user['profile']})", statuses)
+        if trace["sso_hops"]:
+            note(f"{len(trace['sso_hops'])} redirect(s) within the provider before /login: {describe_hops(trace['sso_hops'])}")
+        if trace["post_hops"]:
+            note(f"after sign-in, {len(trace['post_hops'])} redirect(s) before the POST page: {describe_hops(trace['post_hops'])}")
+        if trace.get("profil_not_kept"):
+            note(f"deviation: the login redirect does not carry profil={user['profile']}: {trace['sso_location']}")
+        note(f"typeUser on the login page: {trace['typeUser']!r}")
+
+    def expect_post_page(resp):
+        expect(resp.status_code == 200 and is_html(resp), f"not the POST page: {describe_response(resp)}")
+        form = saml_post_form(resp.text)
+        expect(form is not None, f"no SAMLResponse form: {describe_response(resp)}")
+        expect_equal(form["action"], state["acs_url"], "form action")
+        expect_equal((form["method"] or "").lower(), "post", "form method")
+        expect(form["SAMLResponse"], "empty SAMLResponse")
+        return form
+
+    def conv_info(acs_url=None):
+        acs = acs_url or state["acs_url"]
+        return {
+            "remote_addr": "127.0.0.1",
+            "request_uri": acs,
+            "entity_id": state["sp_entity_id"],
+            "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
+        }
+
+    def decoded_xml(saml_response):
+        return base64.b64decode(saml_response).decode("utf-8")
+
+    def consume(saml_response, request_id, return_to=RELAY_STATE, the_client=None, acs_url=None):
+        """pysaml2 parses and verifies the Response; fails unless an assertion comes back."""
+        SAML2_LOG.take()
+        try:
+            response = (the_client or client).parse_authn_request_response(
+                saml_response,
+                BINDING_HTTP_POST,
+                outstanding={request_id: return_to},
+                conv_info=conv_info(acs_url),
+            )
+        except Exception as err:  # noqa: BLE001
+            logged = SAML2_LOG.take()
+            fail(
+                f"pysaml2 raised {type(err).__name__}: {err}\npysaml2 logged: {logged}\n"
+                f"Response: {snippet(decoded_xml(saml_response), 4000)}"
+            )
+        logged = SAML2_LOG.take()
+        if response is None or getattr(response, "assertion", None) is None:
+            fail(
+                f"pysaml2 returned {'no response' if response is None else 'a response without assertion'}"
+                f"\npysaml2 logged: {logged}\nResponse: {snippet(decoded_xml(saml_response), 4000)}"
+            )
+        if logged:
+            note(f"pysaml2 logged: {logged}")
+        return response
+
+    def attributes_by_friendly_name(response):
+        """{FriendlyName (or Name): [values]} from the verified assertion's AttributeStatements."""
+        attrs = {}
+        for statement in response.assertion.attribute_statement:
+            for attribute in statement.attribute:
+                key = attribute.friendly_name or attribute.name
+                attrs.setdefault(key, []).extend((v.text or "") for v in attribute.attribute_value)
+        return attrs
+
+    def describe_attribute_names(response):
+        return [
+            (a.friendly_name, a.name, a.name_format)
+            for statement in response.assertion.attribute_statement
+            for a in statement.attribute
+        ]
+
+    def response_profile_checks(saml_response, response, request_id):
+        """Web Browser SSO profile (saml-profiles §4.1.4.2) on the raw XML and on pysaml2's view."""
+        doc = ET.fromstring(base64.b64decode(saml_response))
+        problems = []
+        if doc.get("Destination") != state["acs_url"]:
+            problems.append(f"Response Destination {doc.get('Destination')!r}")
+        if doc.get("InResponseTo") != request_id:
+            problems.append(f"Response InResponseTo {doc.get('InResponseTo')!r}, expected {request_id!r}")
+        if response.in_response_to != request_id:
+            problems.append(f"pysaml2's in_response_to {response.in_response_to!r}")
+        assertions = doc.findall("saml:Assertion", NS)
+        if len(assertions) != 1:
+            fail(f"{len(assertions)} Assertion elements directly in the Response")
+        assertion = assertions[0]
+        for where, elem in (("Response", doc), ("Assertion", assertion)):
+            sig = elem.find("ds:Signature", NS)
+            if sig is None:
+                problems.append(f"{where} not signed")
+                continue
+            method = sig.find("ds:SignedInfo/ds:SignatureMethod", NS)
+            digest = sig.find("ds:SignedInfo/ds:Reference/ds:DigestMethod", NS)
+            if method is None or method.get("Algorithm") != SIG_RSA_SHA256:
+                problems.append(f"{where} SignatureMethod {None if method is None else method.get('Algorithm')}")
+            if digest is None or digest.get("Algorithm") != DIGEST_SHA256:
+                problems.append(f"{where} DigestMethod {None if digest is None else digest.get('Algorithm')}")
+        issuer = (assertion.findtext("saml:Issuer", default="", namespaces=NS) or "").strip()
+        if issuer != idp_entity_id:
+            problems.append(f"Assertion Issuer {issuer!r}")
+        bearer = [sc for sc in assertion.findall("saml:Subject/saml:SubjectConfirmation", NS) if sc.get("Method") == CM_BEARER]
+        if not bearer:
+            problems.append("no bearer SubjectConfirmation")
+        else:
+            data = bearer[0].find("saml:SubjectConfirmationData", NS)
+            if data is None:
+                problems.append("bearer SubjectConfirmation without SubjectConfirmationData")
+            else:
+                if data.get("Recipient") != state["acs_url"]:
+                    problems.append(f"SubjectConfirmationData Recipient {data.get('Recipient')!r}")
+                if data.get("InResponseTo") != request_id:
+                    problems.append(f"SubjectConfirmationData InResponseTo {data.get('InResponseTo')!r}")
+                if not data.get("NotOnOrAfter"):
+                    problems.append("SubjectConfirmationData without NotOnOrAfter")
+        audiences = [(a.text or "").strip() for a in assertion.findall("saml:Conditions/saml:AudienceRestriction/saml:Audience", NS)]
+        if state["sp_entity_id"] not in audiences:
+            problems.append(f"Audience {audiences}, expected {state['sp_entity_id']!r}")
+        if problems:
+            fail("; ".join(problems))
+
+    def check_subject(response, request_id):
+        def name_id():
+            nid = response.name_id
+            expect(nid is not None and (nid.text or "").strip(), f"no NameID: {nid}")
+            expect_equal(nid.format, NAMEID_FORMAT_TRANSIENT, "NameID Format")
+
+        check("NameID present with format transient", name_id)
+
+        def session_index():
+            info = response.session_info()
+            expect(info.get("session_index"), f"session index {info.get('session_index')!r}")
+
+        check("session index present (AuthnStatement SessionIndex)", session_index)
+        check(
+            "InResponseTo matches the AuthnRequest ID (Response and pysaml2's session_id)",
+            lambda: (
+                expect_equal(response.in_response_to, request_id, "in_response_to"),
+                expect_equal(response.session_id(), request_id, "session_id()"),
+            ),
+        )
+
+    def single(attrs, name):
+        values = attrs.get(name)
+        expect(values is not None, f"no {name} attribute (received: {sorted(attrs)})")
+        expect(len(values) == 1, f"{name}: expected one value, got {values!r}")
+        return values[0]
+
+    def check_ava(response, sn, given_name):
+        """sn and givenName through pysaml2's attribute maps (urn:oid:2.5.4.4, urn:oid:2.5.4.42)."""
+        ava = response.ava or {}
+        expect_equal(ava.get("sn"), [sn], f"ava['sn'] (ava keys: {sorted(ava)})")
+        expect_equal(ava.get("givenName"), [given_name], f"ava['givenName'] (ava keys: {sorted(ava)})")
+
+    def check_registered_only(attrs):
+        extra = sorted(set(attrs) - set(REGISTERED_ATTRIBUTES))
+        expect(not extra, f"attributes outside the SP's registration: {extra}")
+
+    def check_fr_edu_ct_id(attrs):
+        value = single(attrs, "FrEduCtId")
+        expect(re.fullmatch(r"[0-9a-fA-F]{96}", value), f"FrEduCtId {value!r} is not 96 hex characters")
+
+    def expect_refused(browser, url, also_absent=()):
+        resp, hops = follow_idp(browser, url)
+        if hops:
+            note(f"followed {len(hops)} redirect(s) within the provider first: {describe_hops(hops)}")
+        problems = []
+        if resp.status_code != 400:
+            problems.append(f"status {resp.status_code}, expected 400")
+        if not is_html(resp):
+            problems.append(f"Content-Type {resp.headers.get('Content-Type')!r}, expected an HTML page")
+        if saml_post_form(resp.text or "") is not None or state["acs_url"] in (resp.text or ""):
+            problems.append("the page holds a SAMLResponse form or the ACS URL")
+        for text in also_absent:
+            if text in (resp.text or ""):
+                problems.append(f"the page holds {text}")
+        if resp.headers.get("Location"):
+            problems.append("it redirects")
+        if problems:
+            fail("; ".join(problems) + f"\n{describe_response(resp)}")
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", resp.text, flags=re.S | re.I)
+        note(f"{resp.status_code}: {snippet(html.unescape(re.sub(r'<[^>]+>', ' ', text)), 200)}")
+
+    # --- Léa, pupil ------------------------------------------------------------------------------
+
+    outcome = {}
+
+    def lea_group():
+        browser = new_browser()
+        url, request_id = new_login()
+
+        def request_url():
+            expect_equal(url.split("?")[0], redirect_sso, "SSO URL")
+            pairs = dict(query_pairs(url))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLRequest", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["SigAlg"], SIG_RSA_SHA256, "SigAlg")
+            expect_equal(pairs["RelayState"], RELAY_STATE, "RelayState")
+
+        check("pysaml2 builds a signed HTTP-Redirect AuthnRequest (SAMLRequest, RelayState, SigAlg RSA-SHA256, Signature)", request_url)
+        sso_url = with_profile(url, LEA["profile"])
+        trace = check("Léa (eleve) signs in: SSO -> /login -> POST /login -> next", lambda: sign_in(browser, sso_url, LEA), required=True)
+        report_trace(trace, LEA)
+        form = check("next renders the HTTP-POST form to the ACS with SAMLResponse", lambda: expect_post_page(trace["post_page"]), required=True)
+        check("RelayState comes back unchanged", lambda: expect_equal(form["RelayState"], RELAY_STATE, "RelayState"))
+        response = check(
+            "pysaml2 (signed Response and Assertion required, no unsolicited, conv_info) accepts the Response with an assertion",
+            lambda: consume(form["SAMLResponse"], request_id),
+            required=True,
+        )
+        check("pysaml2 gives back the outstanding request's return_to (came_from)", lambda: expect_equal(response.came_from, RELAY_STATE, "came_from"))
+        check(
+            "the Response follows the Web SSO profile (Destination, InResponseTo, RSA-SHA256 signatures, bearer Recipient, Audience)",
+            lambda: response_profile_checks(form["SAMLResponse"], response, request_id),
+        )
+        check_subject(response, request_id)
+        attrs = attributes_by_friendly_name(response)
+        note(f"ava: {response.ava}")
+        note(f"attributes by FriendlyName: {attrs}")
+        note(f"attribute names (FriendlyName, Name, NameFormat): {describe_attribute_names(response)}")
+        check("Léa: ava (pysaml2's attribute maps) has sn = MARTIN, givenName = Léa", lambda: check_ava(response, "MARTIN", "Léa"))
+        for name, expected in (
+            ("sn", "MARTIN"),
+            ("givenName", "Léa"),
+            ("FrEduCtPersonAffiliation", "eleve2d"),
+            ("FrEduCtEleveUAI", "0141234A"),
+        ):
+            check(f"Léa: {name} = {expected}", lambda name=name, expected=expected: expect_equal(single(attrs, name), expected, name))
+        check("Léa: FrEduCtId is 96 hex characters", lambda: check_fr_edu_ct_id(attrs))
+
+        def vecteur():
+            value = single(attrs, "FrEduVecteur")
+            expect(value.startswith("4|MARTIN|Léa|") and value.endswith("|0141234A"), f"FrEduVecteur {value!r}")
+            expect_equal(value.count("|"), 4, f"fields of {value!r}")
+
+        check("Léa: one FrEduVecteur 4|MARTIN|Léa|<id>|0141234A", vecteur)
+        check("Léa: only registered attributes", lambda: check_registered_only(attrs))
+        outcome["lea"] = attrs
+
+        def tampered():
+            xml = decoded_xml(form["SAMLResponse"])
+            expect(xml.count(">0141234A<") == 1, "FrEduCtEleveUAI value 0141234A not found once in the Response XML")
+            altered = base64.b64encode(xml.replace(">0141234A<", ">0149999Z<").encode("utf-8")).decode("ascii")
+            SAML2_LOG.take()
+            try:
+                result = client.parse_authn_request_response(
+                    altered, BINDING_HTTP_POST, outstanding={request_id: RELAY_STATE}, conv_info=conv_info()
+                )
+            except Exception as err:  # noqa: BLE001 - a refusal is what is expected
+                logged = SAML2_LOG.take()
+                kind = type(err).__name__
+                expect(
+                    "signature" in kind.lower() or "signed" in kind.lower() or "signature" in str(err).lower(),
+                    f"refused, but not for its signature: {kind}: {err}; pysaml2 logged: {logged}",
+                )
+                note(f"pysaml2 raised {kind}: {snippet(str(err), 200)}")
+                return
+            logged = SAML2_LOG.take()
+            expect(
+                result is None or getattr(result, "assertion", None) is None,
+                f"pysaml2 accepted the altered Response; ava: {getattr(result, 'ava', None)}",
+            )
+            note(f"pysaml2 returned no assertion; logged: {logged}")
+
+        check("a SAMLResponse altered after signing (FrEduCtEleveUAI value changed) is rejected by pysaml2 (signature)", tampered)
+
+        def other_acs():
+            other = Saml2Client(sp_config(state, sp_dir, metadata_file, acs_url=f"http://127.0.0.1:{state['sp_port']}/pysaml2/other-acs"))
+            SAML2_LOG.take()
+            try:
+                result = other.parse_authn_request_response(
+                    form["SAMLResponse"],
+                    BINDING_HTTP_POST,
+                    outstanding={request_id: RELAY_STATE},
+                    conv_info=conv_info(f"http://127.0.0.1:{state['sp_port']}/pysaml2/other-acs"),
+                )
+            except Exception as err:  # noqa: BLE001
+                note(f"pysaml2 raised {type(err).__name__}: {snippet(str(err), 200)}")
+                return
+            logged = SAML2_LOG.take()
+            expect(
+                result is None or getattr(result, "assertion", None) is None,
+                "pysaml2 accepted a Response whose Destination is not its ACS",
+            )
+            note(f"pysaml2 returned no assertion; logged: {logged}")
+
+        check("(control) the same Response is not accepted by a pysaml2 SP whose ACS URL differs (Destination/Recipient checked)", other_acs)
+
+        def sso_again():
+            url2, request_id2 = new_login(relay_state="relay-sso")
+            resp, hops = follow_idp(browser, with_profile(url2, LEA["profile"]))
+            if hops:
+                note(f"SSO: {len(hops)} redirect(s) within the provider before the POST page: {describe_hops(hops)}")
+            expect(not resp.is_redirect, f"redirected to the login page: {describe_response(resp)}")
+            form2 = expect_post_page(resp)
+            expect_equal(form2["RelayState"], "relay-sso", "RelayState")
+            response2 = consume(form2["SAMLResponse"], request_id2, return_to="relay-sso")
+            expect_equal(attributes_by_friendly_name(response2).get("FrEduCtId"), attrs.get("FrEduCtId"), "FrEduCtId")
+
+        check("SSO: a second AuthnRequest in the same browser reaches the POST page without the login page, accepted by pysaml2", sso_again)
+
+        check(
+            "the first signed AuthnRequest URL replayed in the same browser is refused (400 HTML, no ACS form)",
+            lambda: expect_refused(browser, sso_url),
+        )
+
+        def unsigned():
+            url3, _ = new_login(sign=False)
+            keys = [k for k, _ in query_pairs(url3)]
+            expect("Signature" not in keys and "SigAlg" not in keys, f"pysaml2 signed it anyway: {keys}")
+            expect_refused(browser, with_profile(url3, LEA["profile"]))
+
+        check("an unsigned AuthnRequest (pysaml2, sign=False) is refused (400 HTML, no ACS form)", unsigned)
+
+        # --- single logout, SP-initiated over HTTP-Redirect (last: it ends Léa's session) ---------
+        single_logout(browser, response)
+
+    def inflate(value):
+        return zlib.decompress(base64.b64decode(value), -15).decode("utf-8")
+
+    def single_logout(browser, sso_response):
+        slo = {}
+        name_id = sso_response.name_id
+        session_index = sso_response.session_info().get("session_index")
+
+        def logout_request():
+            SAML2_LOG.take()
+            responses = client.do_logout(
+                name_id,
+                [idp_entity_id],
+                reason="",
+                expire=None,
+                sign=True,
+                expected_binding=BINDING_HTTP_REDIRECT,
+                sign_alg=SIG_RSA_SHA256,
+                digest_alg=DIGEST_SHA256,
+            )
+            logged = SAML2_LOG.take()
+            expect(isinstance(responses, dict) and idp_entity_id in responses, f"do_logout returned {responses!r}; pysaml2 logged: {logged}")
+            binding, info = responses[idp_entity_id]
+            expect_equal(binding, BINDING_HTTP_REDIRECT, "binding chosen by do_logout")
+            location = dict(info["headers"]).get("Location")
+            expect(location, f"no Location in pysaml2's http info: {info}")
+            expect_equal(location.split("?")[0], redirect_slo, "SLO URL")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLRequest", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["SigAlg"], SIG_RSA_SHA256, "SigAlg")
+            doc = ET.fromstring(inflate(pairs["SAMLRequest"]))
+            problems = []
+            if doc.tag != f"{{{NS['samlp']}}}LogoutRequest":
+                problems.append(f"root element {doc.tag}")
+            if doc.get("Destination") != redirect_slo:
+                problems.append(f"Destination {doc.get('Destination')!r}")
+            if (doc.findtext("saml:Issuer", default="", namespaces=NS) or "").strip() != state["sp_entity_id"]:
+                problems.append(f"Issuer {doc.findtext('saml:Issuer', namespaces=NS)!r}")
+            nid = doc.find("saml:NameID", NS)
+            if nid is None or (nid.text or "").strip() != (name_id.text or "").strip():
+                problems.append(f"NameID {None if nid is None else nid.text!r}, expected {name_id.text!r}")
+            elif nid.get("Format") != NAMEID_FORMAT_TRANSIENT:
+                problems.append(f"NameID Format {nid.get('Format')!r}")
+            indexes = [(e.text or "").strip() for e in doc.findall("samlp:SessionIndex", NS)]
+            if indexes != [session_index]:
+                problems.append(f"SessionIndex {indexes}, expected [{session_index!r}]")
+            request_id = doc.get("ID")
+            pending = client.state.get(request_id) if request_id else None
+            if not pending or pending.get("operation") != "SLO":
+                problems.append(f"pysaml2 keeps no pending SLO for the request ID {request_id!r}")
+            if problems:
+                fail("; ".join(problems) + f"\nLogoutRequest: {snippet(ET.tostring(doc, encoding='unicode'), 2000)}")
+            slo.update(url=location, id=request_id, relay_state=pairs["RelayState"])
+
+        check(
+            "pysaml2 (do_logout, logout_requests_signed) builds a signed HTTP-Redirect LogoutRequest (Destination .../Redirect/SLO, Issuer, NameID, SessionIndex; SigAlg RSA-SHA256)",
+            logout_request,
+            required=True,
+        )
+
+        def unsigned_logout():
+            _, request = client.create_logout_request(
+                redirect_slo, idp_entity_id, name_id=name_id, session_indexes=[session_index], sign=False
+            )
+            info = client.apply_binding(BINDING_HTTP_REDIRECT, str(request), redirect_slo, "relay-unsigned", sign=False)
+            location = dict(info["headers"])["Location"]
+            keys = [k for k, _ in query_pairs(location)]
+            expect("Signature" not in keys and "SigAlg" not in keys, f"pysaml2 signed it anyway: {keys}")
+            expect_refused(browser, location, also_absent=(state["slo_url"],))
+
+        check("an unsigned LogoutRequest (pysaml2, sign=False) is refused (400 HTML, no LogoutResponse)", unsigned_logout)
+
+        def idp_logout():
+            slo["cookies"] = browser.cookies.copy()  # the session cookie before the logout
+            resp, hops = follow_idp(browser, slo["url"])
+            expect(hops, f"the SLO endpoint did not redirect within the provider: {describe_response(resp)}")
+            first = hops[0]
+            expect_equal(first.status_code, 303, f"status of the SLO endpoint ({describe_response(first)})")
+            step = urlsplit(urljoin(first.url, first.headers["Location"]))
+            expect(
+                step.netloc == idp_netloc and step.path == "/idp/profile/SAML2/logout" and parse_qs(step.query).get("flow"),
+                f"the SLO endpoint redirected elsewhere than /idp/profile/SAML2/logout?flow=...: {describe_response(first)}",
+            )
+            if len(hops) > 1:
+                note(f"{len(hops)} redirect(s) within the provider: {describe_hops(hops)}")
+            expect(resp.is_redirect, f"no redirect to the SP's SingleLogoutService: {describe_response(resp)}")
+            expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+            location = urljoin(resp.url, resp.headers["Location"])
+            expect_equal(location.split("?")[0], state["slo_url"], "LogoutResponse redirect target")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLResponse", "SigAlg", "Signature"], "query parameters")
+            note(f"Set-Cookie on the redirect to the SP: {snippet(resp.headers.get('Set-Cookie') or '(none)', 300)}")
+            slo.update(location=location, query=urlsplit(location).query, pairs=pairs)
+
+        check(
+            "the signed LogoutRequest: 303 to /idp/profile/SAML2/logout?flow=..., then 303 to the SP's /pysaml2/slo with SAMLResponse, RelayState, SigAlg, Signature",
+            idp_logout,
+            required=True,
+        )
+
+        def redirect_signature():
+            pairs = slo["pairs"]
+            certs = client.metadata.certs(idp_entity_id, "idpsso", "signing")
+            expect(certs, "no signing certificate for the IdP in pysaml2's metadata store")
+            if any(verify_redirect_signature(dict(pairs), client.sec.sec_backend, cert) for _, cert in certs):
+                return
+            # pysaml2 rebuilds the signed string from the decoded values: say whether it differs
+            # from the query as received (which is what saml-bindings §3.4.4.1 signs)
+            rebuilt = "&".join(urlencode({k: pairs[k]}) for k in ("SAMLResponse", "RelayState", "SigAlg") if k in pairs)
+            received = "&".join(p for k in ("SAMLResponse=", "RelayState=", "SigAlg=") for p in slo["query"].split("&") if p.startswith(k))
+            fail(
+                "pysaml2's verify_redirect_signature refuses the Signature with the IdP's signing certificate(s)"
+                + ("" if rebuilt == received else f"\nthe query as received differs from pysaml2's re-encoding:\n received: {received}\n rebuilt:  {rebuilt}")
+            )
+
+        check(
+            "the LogoutResponse's Redirect-binding signature (RSA-SHA256 over SAMLResponse, RelayState, SigAlg) verifies with pysaml2's verify_redirect_signature and the IdP's metadata certificate",
+            redirect_signature,
+        )
+
+        def process_logout_response():
+            SAML2_LOG.take()
+            try:
+                result = client.parse_logout_request_response(slo["pairs"]["SAMLResponse"], BINDING_HTTP_REDIRECT)
+            except Exception as err:  # noqa: BLE001
+                fail(
+                    f"pysaml2 raised {type(err).__name__}: {err}\npysaml2 logged: {SAML2_LOG.take()}\n"
+                    f"LogoutResponse: {snippet(inflate(slo['pairs']['SAMLResponse']), 3000)}"
+                )
+            logged = SAML2_LOG.take()
+            expect(result is not None, f"pysaml2 returned no response; logged: {logged}")
+            # pysaml2 only logs some refusals (a Destination not among its SLO endpoints...)
+            expect(not logged, f"pysaml2 logged: {logged}")
+            expect(result.verify(), f"pysaml2's verify() refuses it; logged: {SAML2_LOG.take()}")
+            expect_equal(result.in_response_to, slo["id"], "in_response_to")
+            expect_equal(result.issuer(), idp_entity_id, "issuer")
+            expect(result.status_ok(), "status_ok() is False")
+            outcome = client.handle_logout_response(result, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+            expect(isinstance(outcome, tuple) and outcome[:2] == (0, "200 Ok"), f"handle_logout_response: {outcome!r}")
+            expect(not client.is_logged_in(name_id), "pysaml2 still holds Léa's session")
+            return result
+
+        check(
+            "pysaml2 (parse_logout_request_response, HTTP-Redirect; handle_logout_response) accepts the LogoutResponse for its pending LogoutRequest and ends the local session",
+            process_logout_response,
+            required=True,
+        )
+
+        def logout_response_checks():
+            doc = ET.fromstring(inflate(slo["pairs"]["SAMLResponse"]))
+            problems = []
+            if doc.tag != f"{{{NS['samlp']}}}LogoutResponse":
+                problems.append(f"root element {doc.tag}")
+            if doc.get("InResponseTo") != slo["id"]:
+                problems.append(f"InResponseTo {doc.get('InResponseTo')!r}, expected {slo['id']!r}")
+            if doc.get("Destination") != state["slo_url"]:
+                problems.append(f"Destination {doc.get('Destination')!r}, expected {state['slo_url']!r}")
+            if doc.get("Version") != "2.0":
+                problems.append(f"Version {doc.get('Version')!r}")
+            issuer = (doc.findtext("saml:Issuer", default="", namespaces=NS) or "").strip()
+            if issuer != idp_entity_id:
+                problems.append(f"Issuer {issuer!r}")
+            status = doc.find("samlp:Status/samlp:StatusCode", NS)
+            if status is None or status.get("Value") != "urn:oasis:names:tc:SAML:2.0:status:Success":
+                problems.append(f"StatusCode {None if status is None else status.get('Value')!r}")
+            if slo["pairs"].get("RelayState") != slo["relay_state"]:
+                problems.append(f"RelayState {slo['pairs'].get('RelayState')!r}, expected pysaml2's {slo['relay_state']!r}")
+            if slo["pairs"].get("SigAlg") != SIG_RSA_SHA256:
+                problems.append(f"SigAlg {slo['pairs'].get('SigAlg')!r}")
+            if problems:
+                fail("; ".join(problems) + f"\nLogoutResponse: {snippet(ET.tostring(doc, encoding='unicode'), 2000)}")
+            if doc.find("ds:Signature", NS) is not None:
+                note("the LogoutResponse also carries an enveloped signature (the Redirect binding signs the query)")
+
+        check(
+            "the LogoutResponse: status Success, InResponseTo = the LogoutRequest ID, Destination = the SP's /pysaml2/slo, Issuer = the IdP; RelayState unchanged, SigAlg RSA-SHA256",
+            logout_response_checks,
+        )
+
+
+        def altered_signature_pairs():
+            sig = slo["pairs"]["Signature"]
+            i = len(sig) // 2
+            bad = sig[:i] + ("B" if sig[i] != "B" else "C") + sig[i + 1:]
+            query = "&".join(f"Signature={quote_plus(bad)}" if p.startswith("Signature=") else p for p in slo["query"].split("&"))
+            return {**slo["pairs"], "Signature": bad}, query
+
+        def altered_logout_response():
+            pairs, _ = altered_signature_pairs()
+            certs = client.metadata.certs(idp_entity_id, "idpsso", "signing")
+            expect(certs, "no signing certificate for the IdP in pysaml2's metadata store")
+            for _, cert in certs:
+                try:
+                    verified = verify_redirect_signature(dict(pairs), client.sec.sec_backend, cert)
+                except Exception as err:  # noqa: BLE001 - a refusal
+                    note(f"pysaml2 raised {type(err).__name__}: {err}")
+                    continue
+                expect(not verified, "pysaml2's verify_redirect_signature accepts an altered Signature")
+
+        check("(control) the same LogoutResponse with its Signature altered fails pysaml2's verify_redirect_signature", altered_logout_response)
+
+        def session_gone(browser=browser):
+            url, _ = new_login(relay_state="relay-after-slo")
+            resp, hops = follow_idp(browser, with_profile(url, LEA["profile"]))
+            if hops:
+                note(f"{len(hops)} redirect(s) within the provider: {describe_hops(hops)}")
+            expect(resp.is_redirect, f"not redirected to the login page (is the SSO session still there?): {describe_response(resp)}")
+            parts = urlsplit(urljoin(resp.url, resp.headers["Location"]))
+            expect(
+                parts.netloc == idp_netloc and parts.path == "/login",
+                f"redirected elsewhere than {idp_base}/login: {describe_response(resp)}",
+            )
+
+        check("after SLO, a new AuthnRequest in the same browser leads to the login page (the SSO session is gone)", session_gone)
+
+        def old_cookie():
+            other = new_browser()
+            other.cookies.update(slo["cookies"])
+            expect(len(other.cookies), "no cookie was set by the provider before the logout")
+            session_gone(other)
+
+        check(
+            "the session cookie from before the SLO, sent again in another browser, leads to the login page too (ended on the IdP, not only cleared)",
+            old_cookie,
+        )
+
+        check(
+            "the same signed LogoutRequest URL replayed is refused (400 HTML, no LogoutResponse)",
+            lambda: expect_refused(browser, slo["url"], also_absent=(state["slo_url"],)),
+        )
+
+    group("Léa (eleve): signed AuthnRequest, sign-in, POST binding, pysaml2; tampering, SSO and refused requests", lea_group)
+
+    # --- Claire, guardian ------------------------------------------------------------------------
+
+    def claire_group():
+        browser = new_browser()
+        url, request_id = new_login()
+        trace = check(
+            "Claire (responsable) signs in in a fresh browser",
+            lambda: sign_in(browser, with_profile(url, CLAIRE["profile"]), CLAIRE),
+            required=True,
+        )
+        report_trace(trace, CLAIRE)
+        form = check("next renders the HTTP-POST form to the ACS", lambda: expect_post_page(trace["post_page"]), required=True)
+        check("RelayState comes back unchanged", lambda: expect_equal(form["RelayState"], RELAY_STATE, "RelayState"))
+        response = check("pysaml2 accepts the Response with an assertion", lambda: consume(form["SAMLResponse"], request_id), required=True)
+        check("the Response follows the Web SSO profile", lambda: response_profile_checks(form["SAMLResponse"], response, request_id))
+        check_subject(response, request_id)
+        attrs = attributes_by_friendly_name(response)
+        note(f"ava: {response.ava}")
+        note(f"attributes by FriendlyName: {attrs}")
+        check("Claire: ava (pysaml2's attribute maps) has sn = MARTIN, givenName = Claire", lambda: check_ava(response, "MARTIN", "Claire"))
+        check("Claire: sn = MARTIN", lambda: expect_equal(single(attrs, "sn"), "MARTIN", "sn"))
+        check("Claire: givenName = Claire", lambda: expect_equal(single(attrs, "givenName"), "Claire", "givenName"))
+        check(
+            "Claire: FrEduCtPersonAffiliation = resp1d, resp2d",
+            lambda: expect_equal(sorted(attrs.get("FrEduCtPersonAffiliation") or []), ["resp1d", "resp2d"], "FrEduCtPersonAffiliation"),
+        )
+
+        def vecteurs():
+            values = attrs.get("FrEduVecteur") or []
+            expect_equal(len(values), 2, f"number of FrEduVecteur values in {values!r}")
+            first = [v for v in values if v.startswith("1|MARTIN|Claire|")]
+            second = [v for v in values if v.startswith("2|MARTIN|Claire|")]
+            expect(len(first) == 1, f"no value starting 1|MARTIN|Claire| in {values!r}")
+            expect(len(second) == 1, f"no value starting 2|MARTIN|Claire| in {values!r}")
+
+        check("Claire: two FrEduVecteur values, 1|MARTIN|Claire|… and 2|MARTIN|Claire|…", vecteurs)
+        check("Claire: no FrEduCtEleveUAI", lambda: expect("FrEduCtEleveUAI" not in attrs, f"FrEduCtEleveUAI {attrs.get('FrEduCtEleveUAI')!r}"))
+        check("Claire: FrEduCtId is 96 hex characters", lambda: check_fr_edu_ct_id(attrs))
+        check("Claire: only registered attributes", lambda: check_registered_only(attrs))
+        outcome["claire"] = attrs
+
+    group("Claire (responsable): fresh browser, multi-valued attributes", claire_group)
+
+    if outcome.get("lea") and outcome.get("claire"):
+        check(
+            "Léa and Claire have different FrEduCtId values",
+            lambda: expect(outcome["lea"].get("FrEduCtId") != outcome["claire"].get("FrEduCtId"), "same FrEduCtId"),
+        )
+
+
+def main(argv):
+    global failed
+    if len(argv) == 5 and argv[1] == "prepare":
+        prepare(argv[2], int(argv[3]), argv[4])
+        return 0
+    if len(argv) == 3 and argv[1] == "run":
+        started = time.monotonic()
+        try:
+            main_run(argv[2])
+        except Exception as err:  # noqa: BLE001
+            failed += 1
+            print("not ok - unexpected error")
+            print(f"  # {describe_error(err)}")
+            import traceback
+
+            for line in traceback.format_exc().splitlines():
+                print(f"  # {line}")
+        print(f"# pysaml2: {passed} checks ok, {failed} not ok ({time.monotonic() - started:.1f} s)")
+        return 0 if failed == 0 and passed > 0 else 1
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
