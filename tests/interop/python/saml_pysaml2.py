@@ -48,13 +48,33 @@ import os
 import re
 import shutil
 import sys
-import time
 import tomllib
 import xml.etree.ElementTree as ET
 import zlib
-from urllib.parse import parse_qs, quote_plus, unquote_plus, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urljoin, urlsplit
 
 import requests
+from interop_common import (
+    HTTP_TIMEOUT,
+    check,
+    describe_response,
+    expect,
+    expect_equal,
+    fail,
+    get,
+    group,
+    input_value,
+    is_html,
+    new_browser,
+    note,
+    query_pairs,
+    run_main,
+    saml_post_form,
+    short_url,
+    snippet,
+    toml_string,
+    with_profile,
+)
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -63,7 +83,6 @@ from saml2.saml import NAMEID_FORMAT_TRANSIENT
 from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-HTTP_TIMEOUT = 20
 SP_FILE_STEM = "sp-pysaml2"
 RELAY_STATE = "relay-pysaml2-123"
 REGISTERED_ATTRIBUTES = [
@@ -151,10 +170,6 @@ def sp_config(state, sp_dir, idp_metadata_file=None, acs_url=None):
 # Step 1: prepare (before the provider starts)
 
 
-def toml_string(value):
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
 def prepare(sp_dir, port, rp_dir):
     state = sp_addresses(port)
     config = sp_config(state, sp_dir)
@@ -211,76 +226,6 @@ def prepare(sp_dir, port, rp_dir):
 # ---------------------------------------------------------------------------------------------
 # Reporting
 
-passed = 0
-failed = 0
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class GroupAborted(Exception):
-    pass
-
-
-def fail(message):
-    raise CheckFailed(message)
-
-
-def expect(condition, message):
-    if not condition:
-        fail(message)
-
-
-def expect_equal(actual, expected, what):
-    if actual != expected:
-        fail(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def describe_error(err):
-    if isinstance(err, CheckFailed):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
-
-
-def check(name, fn, required=False):
-    global passed, failed
-    try:
-        value = fn()
-    except Exception as err:  # noqa: BLE001 - every failure is reported
-        failed += 1
-        print(f"not ok - {name}")
-        for line in describe_error(err).splitlines() or [""]:
-            print(f"  # {line}")
-        if required:
-            raise GroupAborted(name) from err
-        return None
-    passed += 1
-    print(f"ok - {name}")
-    return value
-
-
-def group(title, fn):
-    global failed
-    print(f"# {title}")
-    try:
-        return fn()
-    except GroupAborted as aborted:
-        print(f'  # remaining checks of "{title}" skipped: "{aborted}" failed')
-    except Exception as err:  # noqa: BLE001
-        failed += 1
-        print(f"not ok - {title}: unexpected error")
-        print(f"  # {describe_error(err)}")
-        import traceback
-
-        for line in traceback.format_exc().splitlines():
-            print(f"  # {line}")
-    return None
-
-
-def note(text):
-    print(f"  # {text}")
-
 
 class LogCapture(logging.Handler):
     """Keeps what pysaml2 logs at WARNING and above (it logs some refusals instead of raising)."""
@@ -312,78 +257,6 @@ def install_log_capture():
 
 # ---------------------------------------------------------------------------------------------
 # The browser
-
-
-def snippet(text, limit=400):
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
-def describe_response(resp):
-    location = resp.headers.get("Location")
-    text = f"{resp.request.method} {resp.request.url} -> {resp.status_code}"
-    ctype = resp.headers.get("Content-Type")
-    if ctype:
-        text += f" ({ctype})"
-    if location:
-        text += f" Location: {location}"
-    if resp.text:
-        text += f" body: {snippet(resp.text)}"
-    return text
-
-
-def new_browser():
-    browser = requests.Session()
-    browser.headers["User-Agent"] = "idp-interop-pysaml2-browser"
-    browser.headers["Accept"] = "text/html,*/*"
-    return browser
-
-
-def get(browser, url):
-    return browser.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
-
-
-def input_value(page, name):
-    """The value of the <input> named name in page (attributes in any order), or None."""
-    for tag in re.findall(r"<input\b[^>]*>", page, flags=re.IGNORECASE):
-        attrs = tag_attributes(tag)
-        if attrs.get("name") == name:
-            return attrs.get("value", "")
-    return None
-
-
-def tag_attributes(tag):
-    return {k.lower(): html.unescape(v) for k, v in re.findall(r'([\w:-]+)\s*=\s*"([^"]*)"', tag)}
-
-
-def saml_post_form(page):
-    """The HTTP-POST binding form in a page: {action, method, SAMLResponse, RelayState} or None."""
-    if input_value(page, "SAMLResponse") is None:
-        return None
-    forms = [tag_attributes(tag) for tag in re.findall(r"<form\b[^>]*>", page, flags=re.IGNORECASE)]
-    form = next((f for f in forms if f.get("method", "").lower() == "post"), forms[0] if forms else {})
-    return {
-        "action": form.get("action"),
-        "method": form.get("method"),
-        "SAMLResponse": input_value(page, "SAMLResponse"),
-        "RelayState": input_value(page, "RelayState"),
-    }
-
-
-def with_profile(url, profile):
-    return f"{url}&profil={quote_plus(profile)}" if profile else url
-
-
-def is_html(resp):
-    return "text/html" in resp.headers.get("Content-Type", "").lower()
-
-
-def query_pairs(url):
-    return [(unquote_plus(k), unquote_plus(v)) for k, _, v in (p.partition("=") for p in urlsplit(url).query.split("&") if p)]
-
-
-def short_url(url):  # the long encoded values are elided in notes
-    return re.sub(r"((?:SAMLRequest|Signature)=)[^&]*", r"\1…", url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -744,7 +617,7 @@ def main_run(sp_dir):
     outcome = {}
 
     def lea_group():
-        browser = new_browser()
+        browser = new_browser("idp-interop-pysaml2-browser")
         url, request_id = new_login()
 
         def request_url():
@@ -1088,7 +961,7 @@ def main_run(sp_dir):
         check("after SLO, a new AuthnRequest in the same browser leads to the login page (the SSO session is gone)", session_gone)
 
         def old_cookie():
-            other = new_browser()
+            other = new_browser("idp-interop-pysaml2-browser")
             other.cookies.update(slo["cookies"])
             expect(len(other.cookies), "no cookie was set by the provider before the logout")
             session_gone(other)
@@ -1108,7 +981,7 @@ def main_run(sp_dir):
     # --- Claire, guardian ------------------------------------------------------------------------
 
     def claire_group():
-        browser = new_browser()
+        browser = new_browser("idp-interop-pysaml2-browser")
         url, request_id = new_login()
         trace = check(
             "Claire (responsable) signs in in a fresh browser",
@@ -1155,27 +1028,9 @@ def main_run(sp_dir):
         )
 
 
-def main(argv):
-    global failed
-    if len(argv) == 5 and argv[1] == "prepare":
-        prepare(argv[2], int(argv[3]), argv[4])
-        return 0
-    if len(argv) == 3 and argv[1] == "run":
-        started = time.monotonic()
-        try:
-            main_run(argv[2])
-        except Exception as err:  # noqa: BLE001
-            failed += 1
-            print("not ok - unexpected error")
-            print(f"  # {describe_error(err)}")
-            import traceback
 
-            for line in traceback.format_exc().splitlines():
-                print(f"  # {line}")
-        print(f"# pysaml2: {passed} checks ok, {failed} not ok ({time.monotonic() - started:.1f} s)")
-        return 0 if failed == 0 and passed > 0 else 1
-    print(__doc__, file=sys.stderr)
-    return 2
+def main(argv):
+    return run_main("pysaml2", argv, __doc__, prepare, main_run)
 
 
 if __name__ == "__main__":

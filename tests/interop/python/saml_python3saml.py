@@ -42,13 +42,32 @@ import json
 import os
 import re
 import sys
-import time
 import tomllib
 import warnings
 import zlib
 from urllib.parse import parse_qs, quote_plus, unquote_plus, urlencode, urljoin, urlsplit
 
 import requests
+from interop_common import (
+    HTTP_TIMEOUT,
+    check,
+    describe_error,
+    describe_response,
+    expect,
+    expect_equal,
+    fail,
+    get,
+    group,
+    input_value,
+    is_html,
+    new_browser,
+    note,
+    run_main,
+    saml_post_form,
+    snippet,
+    toml_string,
+    with_profile,
+)
 from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
@@ -60,7 +79,6 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 # describes the ACS request with it, and the warning says nothing about the provider.
 warnings.filterwarnings("ignore", message=".*server_port.*", category=DeprecationWarning)
 
-HTTP_TIMEOUT = 20
 SP_FILE_STEM = "sp-python3-saml"
 RELAY_STATE = "relay-123"
 SLO_RELAY_STATE = "relay-slo"
@@ -168,10 +186,6 @@ def sp_request_data(state, path, post_data=None, get_data=None):
 # Step 1: prepare (before the provider starts)
 
 
-def toml_string(value):
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
 def prepare(sp_dir, port, rp_dir):
     state = sp_addresses(port)
     cert, key = read_sp_keys(sp_dir)
@@ -230,139 +244,9 @@ def prepare(sp_dir, port, rp_dir):
 # ---------------------------------------------------------------------------------------------
 # Reporting
 
-passed = 0
-failed = 0
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class GroupAborted(Exception):
-    pass
-
-
-def fail(message):
-    raise CheckFailed(message)
-
-
-def expect(condition, message):
-    if not condition:
-        fail(message)
-
-
-def expect_equal(actual, expected, what):
-    if actual != expected:
-        fail(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def describe_error(err):
-    if isinstance(err, CheckFailed):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
-
-
-def check(name, fn, required=False):
-    global passed, failed
-    try:
-        value = fn()
-    except Exception as err:  # noqa: BLE001 - every failure is reported
-        failed += 1
-        print(f"not ok - {name}")
-        for line in describe_error(err).splitlines() or [""]:
-            print(f"  # {line}")
-        if required:
-            raise GroupAborted(name) from err
-        return None
-    passed += 1
-    print(f"ok - {name}")
-    return value
-
-
-def group(title, fn):
-    global failed
-    print(f"# {title}")
-    try:
-        return fn()
-    except GroupAborted as aborted:
-        print(f'  # remaining checks of "{title}" skipped: "{aborted}" failed')
-    except Exception as err:  # noqa: BLE001
-        failed += 1
-        print(f"not ok - {title}: unexpected error")
-        print(f"  # {describe_error(err)}")
-        import traceback
-
-        for line in traceback.format_exc().splitlines():
-            print(f"  # {line}")
-    return None
-
-
-def note(text):
-    print(f"  # {text}")
-
 
 # ---------------------------------------------------------------------------------------------
 # The browser
-
-
-def snippet(text, limit=400):
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
-def describe_response(resp):
-    location = resp.headers.get("Location")
-    text = f"{resp.request.method} {resp.request.url} -> {resp.status_code}"
-    ctype = resp.headers.get("Content-Type")
-    if ctype:
-        text += f" ({ctype})"
-    if location:
-        text += f" Location: {location}"
-    if resp.text:
-        text += f" body: {snippet(resp.text)}"
-    return text
-
-
-def new_browser():
-    browser = requests.Session()
-    browser.headers["User-Agent"] = "idp-interop-python3-saml-browser"
-    browser.headers["Accept"] = "text/html,*/*"
-    return browser
-
-
-def get(browser, url):
-    return browser.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
-
-
-def hidden_input(page, name):
-    match = re.search(rf'name="{re.escape(name)}"\s+value="([^"]*)"', page)
-    return html.unescape(match.group(1)) if match else None
-
-
-def tag_attributes(tag):
-    return {k.lower(): html.unescape(v) for k, v in re.findall(r'([\w:-]+)\s*=\s*"([^"]*)"', tag)}
-
-
-def saml_post_form(page):
-    """The HTTP-POST binding form in a page: {action, method, SAMLResponse, RelayState} or None."""
-    if 'name="SAMLResponse"' not in page:
-        return None
-    forms = [tag_attributes(tag) for tag in re.findall(r"<form\b[^>]*>", page, flags=re.IGNORECASE)]
-    form = next((f for f in forms if f.get("method", "").lower() == "post"), forms[0] if forms else {})
-    return {
-        "action": form.get("action"),
-        "method": form.get("method"),
-        "SAMLResponse": hidden_input(page, "SAMLResponse"),
-        "RelayState": hidden_input(page, "RelayState"),
-    }
-
-
-def with_profile(url, profile):
-    return f"{url}&profil={quote_plus(profile)}" if profile else url
-
-
-def is_html(resp):
-    return "text/html" in resp.headers.get("Content-Type", "").lower()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +417,7 @@ def main_run(sp_dir):
         page = get(browser, login_url)
         trace["login_page"] = page
         expect(page.status_code == 200 and is_html(page), f"login page: {describe_response(page)}")
-        fields = {name: hidden_input(page.text, name) for name in ("csrf", "typeUser", "next")}
+        fields = {name: input_value(page.text, name) for name in ("csrf", "typeUser", "next")}
         missing = [name for name, value in fields.items() if value is None]
         expect(not missing, f"login page without hidden input(s) {missing}: {describe_response(page)}")
         trace["typeUser"] = fields["typeUser"]
@@ -667,7 +551,7 @@ def main_run(sp_dir):
     outcome = {}
 
     def lea_group():
-        browser = new_browser()
+        browser = new_browser("idp-interop-python3-saml-browser")
         url, request_id, _ = new_login()
         keys = [k for k, _ in query_pairs(url)]
 
@@ -949,7 +833,7 @@ def main_run(sp_dir):
         check("after SLO, a new AuthnRequest in the same browser leads to the login page (the SSO session is gone)", session_gone)
 
         def old_cookie():
-            other = new_browser()
+            other = new_browser("idp-interop-python3-saml-browser")
             other.cookies.update(slo["cookies"])
             expect(len(other.cookies), "no cookie was set by the provider before the logout")
             session_gone(other)
@@ -1010,7 +894,7 @@ def main_run(sp_dir):
     # --- Claire, guardian ------------------------------------------------------------------------
 
     def claire_group():
-        browser = new_browser()
+        browser = new_browser("idp-interop-python3-saml-browser")
         url, request_id, _ = new_login()
         trace = check(
             "Claire (responsable) signs in in a fresh browser",
@@ -1055,27 +939,9 @@ def main_run(sp_dir):
         )
 
 
-def main(argv):
-    global failed
-    if len(argv) == 5 and argv[1] == "prepare":
-        prepare(argv[2], int(argv[3]), argv[4])
-        return 0
-    if len(argv) == 3 and argv[1] == "run":
-        started = time.monotonic()
-        try:
-            main_run(argv[2])
-        except Exception as err:  # noqa: BLE001
-            failed += 1
-            print("not ok - unexpected error")
-            print(f"  # {describe_error(err)}")
-            import traceback
 
-            for line in traceback.format_exc().splitlines():
-                print(f"  # {line}")
-        print(f"# python3-saml: {passed} checks ok, {failed} not ok ({time.monotonic() - started:.1f} s)")
-        return 0 if failed == 0 and passed > 0 else 1
-    print(__doc__, file=sys.stderr)
-    return 2
+def main(argv):
+    return run_main("python3-saml", argv, __doc__, prepare, main_run)
 
 
 if __name__ == "__main__":
