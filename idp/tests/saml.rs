@@ -38,7 +38,6 @@ impl ServiceProvider {
   <md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
     <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://ent.example.fr/saml/slo"/>
-    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://ent.example.fr/saml/slo"/>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"#,
@@ -553,4 +552,74 @@ async fn sp_initiated_single_logout_ends_the_session_and_answers_signed() {
         b.get(&signed).send().await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn assertions_are_encrypted_to_sps_that_publish_an_encryption_key() {
+    let (sp, metadata) = ServiceProvider::new();
+    // the same key also for encryption, listing CBC then GCM
+    let enc = metadata.replacen(
+        "<md:SingleLogoutService",
+        &format!(
+            r#"<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo><md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/><md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/></md:KeyDescriptor>
+    <md:SingleLogoutService"#,
+            metadata.split("<ds:X509Certificate>").nth(1).unwrap().split("</ds:X509Certificate>").next().unwrap()
+        ),
+        1,
+    );
+    let server =
+        TestServer::start_with_clients("", &[("sp", &sp.registration()), ("sp.xml", &enc)]).await;
+    let page = sso(
+        &server,
+        &browser(),
+        &sp.redirect_url(&server, "_e1", &sp.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let xml = response_of(&page.text().await.unwrap());
+    assert!(
+        xml.contains("EncryptedAssertion") && !xml.contains("<saml2:Assertion"),
+        "no clear assertion"
+    );
+    assert!(!xml.contains("MARTIN"), "no attribute in clear");
+    assert!(xml.contains("http://www.w3.org/2009/xmlenc11#aes256-gcm"));
+    // the Response signature covers the encrypted assertion
+    let cert = idp_cert(&server).await;
+    Crypto::reduce_xml_to_signed(
+        &xml,
+        std::slice::from_ref(&cert),
+        ReduceMode::ValidateAndMarkNoAncestors,
+    )
+    .unwrap();
+    // the SP decrypts with its key and finds a signed assertion
+    let values: Vec<Vec<u8>> = xml
+        .split("<xenc:CipherValue>")
+        .skip(1)
+        .map(|v| {
+            STANDARD
+                .decode(v.split("</xenc:CipherValue>").next().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let rsa = openssl::rsa::Rsa::private_key_from_der(&sp.key_der).unwrap();
+    let mut key = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .private_decrypt(&values[0], &mut key, openssl::rsa::Padding::PKCS1_OAEP)
+        .unwrap();
+    key.truncate(n);
+    let (iv, rest) = values[1].split_at(12);
+    let (ciphertext, tag) = rest.split_at(rest.len() - 16);
+    let plain = openssl::symm::decrypt_aead(
+        openssl::symm::Cipher::aes_256_gcm(),
+        &key,
+        Some(iv),
+        &[],
+        ciphertext,
+        tag,
+    )
+    .unwrap();
+    let assertion = String::from_utf8(plain).unwrap();
+    assert!(assertion.contains("MARTIN") && assertion.contains(r#"InResponseTo="_e1""#));
+    Crypto::reduce_xml_to_signed(&assertion, &[cert], ReduceMode::ValidateAndMarkNoAncestors)
+        .unwrap();
 }

@@ -345,6 +345,12 @@ async fn resume(
         auth_instant: session.auth_time,
         attributes: attrs,
         now,
+        encrypt_for: sp.metadata.encryption_cert.as_deref().map(|cert| {
+            (
+                cert,
+                super::encryption::choose_algorithm(&sp.metadata.encryption_methods),
+            )
+        }),
     };
     let xml = response::signed_response(&content, &state.saml.cert, state.saml.key_der())
         .map_err(AppError::Internal)?;

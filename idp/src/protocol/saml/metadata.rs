@@ -38,6 +38,8 @@ pub struct SpMetadata {
     pub signing_certs: Vec<Vec<u8>>,
     /// DER certificate the SP wants assertions encrypted to, if any.
     pub encryption_cert: Option<Vec<u8>>,
+    /// Data-encryption algorithms the SP lists for that key (empty: it did not say).
+    pub encryption_methods: Vec<String>,
     /// Redirect and POST single logout services.
     pub logout_services: Vec<LogoutService>,
 }
@@ -99,6 +101,7 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
     }
     let mut signing_certs = Vec::new();
     let mut encryption_cert = None;
+    let mut encryption_methods = Vec::new();
     for key in sp.key_descriptors.iter().flatten() {
         let certs = key
             .key_info
@@ -106,6 +109,14 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
             .as_ref()
             .map(|d| d.certificates.clone())
             .unwrap_or_default();
+        if key.key_use.as_deref() != Some("signing") {
+            encryption_methods.extend(
+                key.encryption_methods
+                    .iter()
+                    .flatten()
+                    .map(|m| m.algorithm.clone()),
+            );
+        }
         for cert in certs {
             let der = decode_cert(&cert)?;
             match key.key_use.as_deref() {
@@ -142,6 +153,7 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
         authn_requests_signed,
         signing_certs,
         encryption_cert,
+        encryption_methods,
         logout_services,
     })
 }
@@ -166,4 +178,47 @@ pub fn idp_metadata(entity_id: &str, base: &str, cert_der: &[u8]) -> String {
 </md:EntityDescriptor>
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CERT: &str = "MIIBszCCAVmgAwIBAgIUZTe0";
+
+    fn sp(keys: &str) -> String {
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://sp">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    {keys}
+    <md:AssertionConsumerService Binding="{BINDING_POST}" Location="https://sp/acs" index="1"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#
+        )
+    }
+
+    fn key(usage: &str, methods: &str) -> String {
+        format!(
+            r#"<md:KeyDescriptor use="{usage}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{CERT}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}</md:KeyDescriptor>"#
+        )
+    }
+
+    #[test]
+    fn signing_and_encryption_keys() {
+        let xml = sp(&format!(
+            "{}\n    {}",
+            key("signing", ""),
+            key(
+                "encryption",
+                r#"<md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/>"#
+            )
+        ));
+        let m = parse_sp_metadata(&xml).unwrap();
+        assert_eq!(m.signing_certs.len(), 1);
+        assert!(m.encryption_cert.is_some());
+        assert_eq!(
+            m.encryption_methods,
+            vec!["http://www.w3.org/2001/04/xmlenc#aes256-cbc"]
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! HTTP-POST bindings with signed Response and Assertion, and ÉduConnect's attribute profile.
 
 pub mod attributes;
+pub mod encryption;
 mod http;
 pub mod metadata;
 pub mod request;

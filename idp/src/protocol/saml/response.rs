@@ -32,6 +32,8 @@ pub struct ResponseContent<'a> {
     pub auth_instant: i64,
     pub attributes: Vec<Attribute>,
     pub now: i64,
+    /// The SP's encryption certificate and algorithm: the assertion is then encrypted.
+    pub encrypt_for: Option<(&'a [u8], &'static str)>,
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -156,10 +158,18 @@ pub fn signed_response(
     let close = response_xml
         .rfind("</")
         .ok_or("malformed response template")?;
+    let assertion_element = match c.encrypt_for {
+        Some((cert_der, algorithm)) => super::encryption::encrypted_assertion(
+            without_declaration(&signed_assertion),
+            cert_der,
+            algorithm,
+        )?,
+        None => without_declaration(&signed_assertion).to_owned(),
+    };
     let spliced = format!(
         "{}{}{}",
         &response_xml[..close],
-        without_declaration(&signed_assertion),
+        assertion_element,
         &response_xml[close..]
     );
     sign(&spliced, key_der)
