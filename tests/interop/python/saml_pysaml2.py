@@ -3,7 +3,10 @@
 The script plays two roles:
   - the service provider ``sp-pysaml2``, through pysaml2's ``Saml2Client`` (signature checks by
     the ``xmlsec1`` program): AuthnRequests signed (HTTP-Redirect binding, RSA-SHA256), Response
-    and Assertion signatures required, unsolicited responses refused, transient NameID;
+    and Assertion signatures required, unsolicited responses refused, transient NameID; its
+    metadata publishes an encryption key (``encryption_keypairs``, the same RSA key pair), so
+    the IdP encrypts every Assertion (AES-256-GCM, key wrapped with RSA-OAEP) and pysaml2
+    decrypts it and checks the signature of the decrypted Assertion;
   - the user's browser, a plain ``requests.Session`` that never follows redirects, signs in on
     the provider's HTML login page and reads the auto-submitted HTTP-POST form.
 Nothing listens on the SP's port: the form the provider renders for the assertion consumer
@@ -18,13 +21,19 @@ metadata certificate, ``parse_logout_request_response`` (HTTP-Redirect), then
 ``handle_logout_response``. Then a new AuthnRequest in the same browser must reach the login
 page, and an unsigned or replayed LogoutRequest must be refused (400).
 
+AES-256-CBC: a second registration, ``sp-pysaml2-cbc`` (entity ID, ACS and SLO under
+/pysaml2-cbc/ on P+5, the same key pair), whose encryption KeyDescriptor lists only
+``EncryptionMethod`` aes256-cbc: one more SSO for Léa must come encrypted with AES-256-CBC and be
+decrypted and accepted by pysaml2.
+
 Two steps, because the provider loads the SP's registration when it starts:
 
   saml_pysaml2.py prepare SP_DIR PORT RP_DIR
       SP_DIR holds sp.key and sp.crt (RSA 2048, made with openssl by run-pysaml2.sh); PORT is
       the provider's port P (the SP's addresses use P+5). Writes the SP metadata
       (RP_DIR/sp-pysaml2.xml, made by saml2.metadata.entity_descriptor) and the registration
-      (RP_DIR/sp-pysaml2.toml), and SP_DIR/sp-state.json for the second step.
+      (RP_DIR/sp-pysaml2.toml), the same for sp-pysaml2-cbc, and SP_DIR/sp-state.json for the
+      second step.
 
   saml_pysaml2.py run SP_DIR
       Runs the checks against the provider at http://127.0.0.1:P.
@@ -75,7 +84,7 @@ from interop_common import (
     toml_string,
     with_profile,
 )
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, md
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
@@ -84,6 +93,9 @@ from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 SP_FILE_STEM = "sp-pysaml2"
+# a second registration of the same SP software (own entity ID and paths on P+5) whose metadata
+# lists only AES-256-CBC in its encryption KeyDescriptor
+CBC_FILE_STEM = "sp-pysaml2-cbc"
 RELAY_STATE = "relay-pysaml2-123"
 REGISTERED_ATTRIBUTES = [
     "sn",
@@ -100,8 +112,17 @@ NS = {
     "ds": "http://www.w3.org/2000/09/xmldsig#",
     "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
     "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
+    "xenc": "http://www.w3.org/2001/04/xmlenc#",
 }
 CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+# XML Encryption of the Assertion (saml-core §2.3.4): the data algorithm, and the AES key
+# wrapped to the SP's certificate with RSA-OAEP (MGF1 and digest SHA-1)
+XENC_ELEMENT = "http://www.w3.org/2001/04/xmlenc#Element"
+AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+DIGEST_SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
+ASSERTION_NODE = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
 
 LEA = {"identifier": "lea.martin", "password": "Cartable-2026", "profile": "eleve"}
 CLAIRE = {"identifier": "claire.martin", "password": "Parent-2026!", "profile": "responsable"}
@@ -121,7 +142,15 @@ def sp_addresses(port):
         "sp_entity_id": f"{sp_base}/pysaml2/metadata/",
         "acs_url": f"{sp_base}/pysaml2/acs",
         "slo_url": f"{sp_base}/pysaml2/slo",
+        "cbc_entity_id": f"{sp_base}/pysaml2-cbc/metadata/",
+        "cbc_acs_url": f"{sp_base}/pysaml2-cbc/acs",
+        "cbc_slo_url": f"{sp_base}/pysaml2-cbc/slo",
     }
+
+
+def cbc_state(state):
+    """The addresses of the AES-256-CBC registration, in the shape sp_config expects."""
+    return {**state, "sp_entity_id": state["cbc_entity_id"], "acs_url": state["cbc_acs_url"], "slo_url": state["cbc_slo_url"]}
 
 
 def xmlsec1_path():
@@ -138,8 +167,11 @@ def sp_config(state, sp_dir, idp_metadata_file=None, acs_url=None):
         "xmlsec_binary": xmlsec1_path(),
         "key_file": os.path.join(sp_dir, "sp.key"),
         "cert_file": os.path.join(sp_dir, "sp.crt"),
-        # no encryption_keypairs: the metadata holds only the signing key
-        "metadata_key_usage": "signing",
+        # the same key pair for encryption: the metadata gets a KeyDescriptor use="encryption"
+        # (metadata_key_usage "both": cert_file for signing, encryption_keypairs for encryption),
+        # the IdP encrypts the Assertion to it and pysaml2 decrypts with key_file here
+        "encryption_keypairs": [{"key_file": os.path.join(sp_dir, "sp.key"), "cert_file": os.path.join(sp_dir, "sp.crt")}],
+        "metadata_key_usage": "both",
         "allow_unknown_attributes": True,
         "service": {
             "sp": {
@@ -170,11 +202,19 @@ def sp_config(state, sp_dir, idp_metadata_file=None, acs_url=None):
 # Step 1: prepare (before the provider starts)
 
 
-def prepare(sp_dir, port, rp_dir):
-    state = sp_addresses(port)
-    config = sp_config(state, sp_dir)
-    metadata = str(entity_descriptor(config))
+def sp_metadata(state, sp_dir, only_algorithm=None):
+    """pysaml2's metadata for the SP; with only_algorithm, the encryption KeyDescriptor lists
+    that one EncryptionMethod (pysaml2 writes none by itself)."""
+    descriptor = entity_descriptor(sp_config(state, sp_dir))
+    if only_algorithm:
+        spsso = descriptor.spsso_descriptor
+        for kd in (spsso if isinstance(spsso, list) else [spsso])[0].key_descriptor:
+            if kd.use == "encryption":
+                kd.encryption_method = [md.EncryptionMethod(algorithm=only_algorithm)]
+    return str(descriptor)
 
+
+def check_sp_metadata(metadata, state, sp_dir, only_algorithm=None):
     root = ET.fromstring(metadata.encode("utf-8"))
     problems = []
     if root.get("entityID") != state["sp_entity_id"]:
@@ -187,9 +227,18 @@ def prepare(sp_dir, port, rp_dir):
             problems.append(f"AuthnRequestsSigned={spsso.get('AuthnRequestsSigned')!r}")
         if spsso.get("WantAssertionsSigned") != "true":
             problems.append(f"WantAssertionsSigned={spsso.get('WantAssertionsSigned')!r}")
-        uses = [kd.get("use") for kd in spsso.findall("md:KeyDescriptor", NS)]
-        if uses != ["signing"]:
-            problems.append(f"KeyDescriptor uses {uses} (expected only a signing key)")
+        uses = sorted(kd.get("use") or "" for kd in spsso.findall("md:KeyDescriptor", NS))
+        if uses != ["encryption", "signing"]:
+            problems.append(f"KeyDescriptor uses {uses} (expected a signing and an encryption key)")
+        with open(os.path.join(sp_dir, "sp.crt"), encoding="ascii") as f:
+            own_cert = "".join(line for line in f.read().splitlines() if "-----" not in line)
+        for kd in spsso.findall("md:KeyDescriptor[@use='encryption']", NS):
+            certs = ["".join((c.text or "").split()) for c in kd.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)]
+            if certs != [own_cert]:
+                problems.append("the encryption KeyDescriptor does not hold the SP's certificate")
+            methods = [m.get("Algorithm") for m in kd.findall("md:EncryptionMethod", NS)]
+            if methods != ([only_algorithm] if only_algorithm else []):
+                problems.append(f"encryption KeyDescriptor EncryptionMethod {methods}")
         acs = [(a.get("Binding"), a.get("Location")) for a in spsso.findall("md:AssertionConsumerService", NS)]
         if acs != [(BINDING_HTTP_POST, state["acs_url"])]:
             problems.append(f"AssertionConsumerService {acs}")
@@ -197,15 +246,31 @@ def prepare(sp_dir, port, rp_dir):
         if slo != [(BINDING_HTTP_REDIRECT, state["slo_url"])]:
             problems.append(f"SingleLogoutService {slo} (expected HTTP-Redirect at {state['slo_url']})")
     if problems:
-        raise SystemExit("prepare: unexpected SP metadata from pysaml2: " + "; ".join(problems))
+        raise SystemExit(f"prepare: unexpected SP metadata from pysaml2 for {state['sp_entity_id']}: " + "; ".join(problems))
 
+
+def prepare(sp_dir, port, rp_dir):
+    state = sp_addresses(port)
     os.makedirs(rp_dir, exist_ok=True)
-    xml_name = f"{SP_FILE_STEM}.xml"
+    for stem, the_state, only_algorithm in (
+        (SP_FILE_STEM, state, None),
+        (CBC_FILE_STEM, cbc_state(state), AES256_CBC),
+    ):
+        metadata = sp_metadata(the_state, sp_dir, only_algorithm)
+        check_sp_metadata(metadata, the_state, sp_dir, only_algorithm)
+        register(rp_dir, stem, the_state, metadata, only_algorithm)
+    with open(os.path.join(sp_dir, "sp-state.json"), "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+
+
+def register(rp_dir, stem, state, metadata, only_algorithm):
+    xml_name = f"{stem}.xml"
     with open(os.path.join(rp_dir, xml_name), "w", encoding="utf-8") as f:
         f.write(metadata)
+    what = "encryption key listing only AES-256-CBC" if only_algorithm else "encryption key"
     registration = "\n".join(
         [
-            "# The pysaml2 interoperability SP (written by tests/interop/python/saml_pysaml2.py).",
+            f"# The pysaml2 interoperability SP, {what} (written by tests/interop/python/saml_pysaml2.py).",
             'protocol = "saml"',
             f"entity_id = {toml_string(state['sp_entity_id'])}",
             f"metadata_file = {toml_string(xml_name)}",
@@ -216,11 +281,9 @@ def prepare(sp_dir, port, rp_dir):
     )
     parsed = tomllib.loads(registration)  # the file must be what it says
     assert parsed["entity_id"] == state["sp_entity_id"] and parsed["attributes"] == REGISTERED_ATTRIBUTES
-    with open(os.path.join(rp_dir, f"{SP_FILE_STEM}.toml"), "w", encoding="utf-8") as f:
+    with open(os.path.join(rp_dir, f"{stem}.toml"), "w", encoding="utf-8") as f:
         f.write(registration)
-    with open(os.path.join(sp_dir, "sp-state.json"), "w", encoding="utf-8") as f:
-        json.dump(state, f, indent=2)
-    print(f"prepare: SP {state['sp_entity_id']} registered in {rp_dir} ({xml_name}, {SP_FILE_STEM}.toml)")
+    print(f"prepare: SP {state['sp_entity_id']} registered in {rp_dir} ({xml_name}, {stem}.toml; {what})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,11 +502,11 @@ def main_run(sp_dir):
             note(f"deviation: the login redirect does not carry profil={user['profile']}: {trace['sso_location']}")
         note(f"typeUser on the login page: {trace['typeUser']!r}")
 
-    def expect_post_page(resp):
+    def expect_post_page(resp, acs_url=None):
         expect(resp.status_code == 200 and is_html(resp), f"not the POST page: {describe_response(resp)}")
         form = saml_post_form(resp.text)
         expect(form is not None, f"no SAMLResponse form: {describe_response(resp)}")
-        expect_equal(form["action"], state["acs_url"], "form action")
+        expect_equal(form["action"], acs_url or state["acs_url"], "form action")
         expect_equal((form["method"] or "").lower(), "post", "form method")
         expect(form["SAMLResponse"], "empty SAMLResponse")
         return form
@@ -461,10 +524,23 @@ def main_run(sp_dir):
         return base64.b64decode(saml_response).decode("utf-8")
 
     def consume(saml_response, request_id, return_to=RELAY_STATE, the_client=None, acs_url=None):
-        """pysaml2 parses and verifies the Response; fails unless an assertion comes back."""
+        """pysaml2 parses and verifies the Response; fails unless an assertion comes back, and
+        unless pysaml2 checked the signature of the Assertion it decrypted (its check_signature
+        is watched: the Response's own signature is checked elsewhere, by _check_signature)."""
         SAML2_LOG.take()
+        the_client = the_client or client
+        checked = []
+        original = the_client.sec.check_signature
+
+        def watched(item, *args, **kwargs):
+            node_name = kwargs.get("node_name", args[0] if args else None)
+            result = original(item, *args, **kwargs)
+            checked.append((node_name, bool(result)))
+            return result
+
+        the_client.sec.check_signature = watched
         try:
-            response = (the_client or client).parse_authn_request_response(
+            response = the_client.parse_authn_request_response(
                 saml_response,
                 BINDING_HTTP_POST,
                 outstanding={request_id: return_to},
@@ -476,6 +552,8 @@ def main_run(sp_dir):
                 f"pysaml2 raised {type(err).__name__}: {err}\npysaml2 logged: {logged}\n"
                 f"Response: {snippet(decoded_xml(saml_response), 4000)}"
             )
+        finally:
+            the_client.sec.check_signature = original
         logged = SAML2_LOG.take()
         if response is None or getattr(response, "assertion", None) is None:
             fail(
@@ -484,6 +562,10 @@ def main_run(sp_dir):
             )
         if logged:
             note(f"pysaml2 logged: {logged}")
+        expect(
+            (ASSERTION_NODE, True) in checked,
+            f"pysaml2 did not check the decrypted Assertion's signature (check_signature calls: {checked})",
+        )
         return response
 
     def attributes_by_friendly_name(response):
@@ -502,22 +584,23 @@ def main_run(sp_dir):
             for a in statement.attribute
         ]
 
-    def response_profile_checks(saml_response, response, request_id):
-        """Web Browser SSO profile (saml-profiles §4.1.4.2) on the raw XML and on pysaml2's view."""
+    def response_profile_checks(saml_response, response, request_id, acs_url=None, sp_entity_id=None):
+        """Web Browser SSO profile (saml-profiles §4.1.4.2): the Response on the XML as sent, the
+        Assertion on what pysaml2 decrypted and verified (response.assertion)."""
+        acs_url = acs_url or state["acs_url"]
+        sp_entity_id = sp_entity_id or state["sp_entity_id"]
         doc = ET.fromstring(base64.b64decode(saml_response))
         problems = []
-        if doc.get("Destination") != state["acs_url"]:
+        if doc.get("Destination") != acs_url:
             problems.append(f"Response Destination {doc.get('Destination')!r}")
         if doc.get("InResponseTo") != request_id:
             problems.append(f"Response InResponseTo {doc.get('InResponseTo')!r}, expected {request_id!r}")
         if response.in_response_to != request_id:
             problems.append(f"pysaml2's in_response_to {response.in_response_to!r}")
-        assertions = doc.findall("saml:Assertion", NS)
-        if len(assertions) != 1:
-            fail(f"{len(assertions)} Assertion elements directly in the Response")
-        assertion = assertions[0]
-        for where, elem in (("Response", doc), ("Assertion", assertion)):
-            sig = elem.find("ds:Signature", NS)
+        expect_equal(len(response.assertions), 1, "assertions decrypted by pysaml2")
+        assertion = response.assertion
+        signatures = [("Response", doc.find("ds:Signature", NS))]
+        for where, sig in signatures:
             if sig is None:
                 problems.append(f"{where} not signed")
                 continue
@@ -527,28 +610,104 @@ def main_run(sp_dir):
                 problems.append(f"{where} SignatureMethod {None if method is None else method.get('Algorithm')}")
             if digest is None or digest.get("Algorithm") != DIGEST_SHA256:
                 problems.append(f"{where} DigestMethod {None if digest is None else digest.get('Algorithm')}")
-        issuer = (assertion.findtext("saml:Issuer", default="", namespaces=NS) or "").strip()
+        if assertion.signature is None:
+            problems.append("the decrypted Assertion is not signed")
+        else:
+            info = assertion.signature.signed_info
+            method = info.signature_method.algorithm if info.signature_method else None
+            digests = [r.digest_method.algorithm for r in info.reference if r.digest_method]
+            refs = [r.uri for r in info.reference]
+            if method != SIG_RSA_SHA256:
+                problems.append(f"Assertion SignatureMethod {method}")
+            if digests != [DIGEST_SHA256]:
+                problems.append(f"Assertion DigestMethod {digests}")
+            if refs != [f"#{assertion.id}"]:
+                problems.append(f"Assertion signature references {refs}, expected ['#{assertion.id}']")
+        issuer = ((assertion.issuer.text if assertion.issuer else "") or "").strip()
         if issuer != idp_entity_id:
             problems.append(f"Assertion Issuer {issuer!r}")
-        bearer = [sc for sc in assertion.findall("saml:Subject/saml:SubjectConfirmation", NS) if sc.get("Method") == CM_BEARER]
+        bearer = [sc for sc in assertion.subject.subject_confirmation if sc.method == CM_BEARER] if assertion.subject else []
         if not bearer:
             problems.append("no bearer SubjectConfirmation")
         else:
-            data = bearer[0].find("saml:SubjectConfirmationData", NS)
+            data = bearer[0].subject_confirmation_data
             if data is None:
                 problems.append("bearer SubjectConfirmation without SubjectConfirmationData")
             else:
-                if data.get("Recipient") != state["acs_url"]:
-                    problems.append(f"SubjectConfirmationData Recipient {data.get('Recipient')!r}")
-                if data.get("InResponseTo") != request_id:
-                    problems.append(f"SubjectConfirmationData InResponseTo {data.get('InResponseTo')!r}")
-                if not data.get("NotOnOrAfter"):
+                if data.recipient != acs_url:
+                    problems.append(f"SubjectConfirmationData Recipient {data.recipient!r}")
+                if data.in_response_to != request_id:
+                    problems.append(f"SubjectConfirmationData InResponseTo {data.in_response_to!r}")
+                if not data.not_on_or_after:
                     problems.append("SubjectConfirmationData without NotOnOrAfter")
-        audiences = [(a.text or "").strip() for a in assertion.findall("saml:Conditions/saml:AudienceRestriction/saml:Audience", NS)]
-        if state["sp_entity_id"] not in audiences:
-            problems.append(f"Audience {audiences}, expected {state['sp_entity_id']!r}")
+        audiences = [
+            (a.text or "").strip()
+            for restriction in (assertion.conditions.audience_restriction if assertion.conditions else [])
+            for a in restriction.audience
+        ]
+        if sp_entity_id not in audiences:
+            problems.append(f"Audience {audiences}, expected {sp_entity_id!r}")
+        if not assertion.authn_statement or not assertion.authn_statement[0].session_index:
+            problems.append("no AuthnStatement with a SessionIndex")
         if problems:
             fail("; ".join(problems))
+
+    def encrypted_response_checks(saml_response, clear_values, data_algorithm=AES256_GCM):
+        """The Response as it travels (before pysaml2 decrypts it): signed over the encrypted
+        assertion, one EncryptedAssertion (xenc:EncryptedData Type Element, the data algorithm,
+        the AES key in an xenc:EncryptedKey with RSA-OAEP in its ds:KeyInfo), and no Assertion
+        nor attribute value in clear."""
+        raw = base64.b64decode(saml_response)
+        text = raw.decode("utf-8")
+        doc = ET.fromstring(raw)
+        problems = []
+        encrypted = doc.findall("saml:EncryptedAssertion", NS)
+        if len(encrypted) != 1:
+            fail(f"{len(encrypted)} EncryptedAssertion elements directly in the Response\nResponse: {snippet(text, 3000)}")
+        clear = doc.findall(".//saml:Assertion", NS)
+        if clear:
+            problems.append(f"{len(clear)} Assertion element(s) in clear")
+        for value in clear_values:
+            if value in text:
+                problems.append(f"{value!r} appears in clear in the Response")
+        signature = doc.find("ds:Signature", NS)
+        if signature is None:
+            problems.append("the Response is not signed")
+        else:
+            refs = [r.get("URI") for r in signature.findall("ds:SignedInfo/ds:Reference", NS)]
+            if refs != ["#" + (doc.get("ID") or "")]:
+                problems.append(f"the Response signature references {refs}, expected ['#{doc.get('ID')}']")
+        data = encrypted[0].find("xenc:EncryptedData", NS)
+        if data is None:
+            fail(f"no xenc:EncryptedData in the EncryptedAssertion\nResponse: {snippet(text, 3000)}")
+        if data.get("Type") != XENC_ELEMENT:
+            problems.append(f"EncryptedData Type {data.get('Type')!r}, expected {XENC_ELEMENT!r}")
+        method = data.find("xenc:EncryptionMethod", NS)
+        algorithm = None if method is None else method.get("Algorithm")
+        if algorithm != data_algorithm:
+            problems.append(f"EncryptedData EncryptionMethod {algorithm!r}, expected {data_algorithm!r}")
+        cipher = base64.b64decode("".join((data.findtext("xenc:CipherData/xenc:CipherValue", default="", namespaces=NS)).split()))
+        if data_algorithm == AES256_GCM and len(cipher) < 12 + 16 + 1:
+            problems.append(f"GCM CipherValue of {len(cipher)} bytes (IV 12 || ciphertext || tag 16 expected)")
+        if data_algorithm == AES256_CBC and (len(cipher) < 32 or len(cipher) % 16):
+            problems.append(f"CBC CipherValue of {len(cipher)} bytes (IV 16 || whole blocks expected)")
+        keys = data.findall("ds:KeyInfo/xenc:EncryptedKey", NS)
+        if not keys:
+            problems.append(f"no xenc:EncryptedKey in the EncryptedData's ds:KeyInfo (siblings: {len(encrypted[0].findall('xenc:EncryptedKey', NS))})")
+        else:
+            key_method = keys[0].find("xenc:EncryptionMethod", NS)
+            key_algorithm = None if key_method is None else key_method.get("Algorithm")
+            if key_algorithm != RSA_OAEP_MGF1P:
+                problems.append(f"EncryptedKey EncryptionMethod {key_algorithm!r}, expected {RSA_OAEP_MGF1P!r}")
+            digest = None if key_method is None else key_method.find("ds:DigestMethod", NS)
+            if digest is not None and digest.get("Algorithm") != DIGEST_SHA1:
+                problems.append(f"EncryptedKey DigestMethod {digest.get('Algorithm')!r}, expected SHA-1")
+            wrapped = base64.b64decode("".join((keys[0].findtext("xenc:CipherData/xenc:CipherValue", default="", namespaces=NS)).split()))
+            if len(wrapped) != 256:
+                problems.append(f"wrapped key of {len(wrapped)} bytes (RSA 2048: 256 expected)")
+        if problems:
+            fail("; ".join(problems) + f"\nResponse: {snippet(text, 3000)}")
+        note(f"EncryptedData {algorithm} ({len(cipher)} bytes), key wrapped with {RSA_OAEP_MGF1P}")
 
     def check_subject(response, request_id):
         def name_id():
@@ -633,14 +792,18 @@ def main_run(sp_dir):
         report_trace(trace, LEA)
         form = check("next renders the HTTP-POST form to the ACS with SAMLResponse", lambda: expect_post_page(trace["post_page"]), required=True)
         check("RelayState comes back unchanged", lambda: expect_equal(form["RelayState"], RELAY_STATE, "RelayState"))
+        check(
+            "the Response as sent holds one EncryptedAssertion (EncryptedData Type Element, AES-256-GCM; key in ds:KeyInfo/xenc:EncryptedKey, RSA-OAEP), is signed, and has no Assertion nor MARTIN/Léa in clear",
+            lambda: encrypted_response_checks(form["SAMLResponse"], ("MARTIN", "Léa", "0141234A")),
+        )
         response = check(
-            "pysaml2 (signed Response and Assertion required, no unsolicited, conv_info) accepts the Response with an assertion",
+            "pysaml2 (encryption_keypairs; signed Response and Assertion required, no unsolicited, conv_info) decrypts the assertion, checks its signature and accepts the Response",
             lambda: consume(form["SAMLResponse"], request_id),
             required=True,
         )
         check("pysaml2 gives back the outstanding request's return_to (came_from)", lambda: expect_equal(response.came_from, RELAY_STATE, "came_from"))
         check(
-            "the Response follows the Web SSO profile (Destination, InResponseTo, RSA-SHA256 signatures, bearer Recipient, Audience)",
+            "the Response and its decrypted Assertion follow the Web SSO profile (Destination, InResponseTo, RSA-SHA256 signatures, bearer Recipient, Audience, SessionIndex)",
             lambda: response_profile_checks(form["SAMLResponse"], response, request_id),
         )
         check_subject(response, request_id)
@@ -668,9 +831,17 @@ def main_run(sp_dir):
         outcome["lea"] = attrs
 
         def tampered():
+            # the attribute values travel encrypted: a character of the EncryptedData's
+            # CipherValue (under the Response signature) is changed instead
             xml = decoded_xml(form["SAMLResponse"])
-            expect(xml.count(">0141234A<") == 1, "FrEduCtEleveUAI value 0141234A not found once in the Response XML")
-            altered = base64.b64encode(xml.replace(">0141234A<", ">0149999Z<").encode("utf-8")).decode("ascii")
+            matches = list(re.finditer(r"<(?:\w+:)?CipherValue>([^<]+)<", xml))
+            # in document order: the wrapped key (in KeyInfo) first, then the encrypted assertion
+            expect(len(matches) == 2, f"{len(matches)} CipherValue elements, expected 2 (wrapped key, encrypted assertion)")
+            value = matches[-1].group(1)
+            i = len(value) // 2
+            changed = value[:i] + ("A" if value[i] != "A" else "B") + value[i + 1:]
+            altered_xml = xml[: matches[-1].start(1)] + changed + xml[matches[-1].end(1):]
+            altered = base64.b64encode(altered_xml.encode("utf-8")).decode("ascii")
             SAML2_LOG.take()
             try:
                 result = client.parse_authn_request_response(
@@ -692,7 +863,7 @@ def main_run(sp_dir):
             )
             note(f"pysaml2 returned no assertion; logged: {logged}")
 
-        check("a SAMLResponse altered after signing (FrEduCtEleveUAI value changed) is rejected by pysaml2 (signature)", tampered)
+        check("a SAMLResponse altered after signing (a character of the encrypted assertion's CipherValue changed) is rejected by pysaml2 (signature)", tampered)
 
         def other_acs():
             other = Saml2Client(sp_config(state, sp_dir, metadata_file, acs_url=f"http://127.0.0.1:{state['sp_port']}/pysaml2/other-acs"))
@@ -724,10 +895,11 @@ def main_run(sp_dir):
             expect(not resp.is_redirect, f"redirected to the login page: {describe_response(resp)}")
             form2 = expect_post_page(resp)
             expect_equal(form2["RelayState"], "relay-sso", "RelayState")
+            encrypted_response_checks(form2["SAMLResponse"], ("MARTIN", "Léa", "0141234A"))
             response2 = consume(form2["SAMLResponse"], request_id2, return_to="relay-sso")
             expect_equal(attributes_by_friendly_name(response2).get("FrEduCtId"), attrs.get("FrEduCtId"), "FrEduCtId")
 
-        check("SSO: a second AuthnRequest in the same browser reaches the POST page without the login page, accepted by pysaml2", sso_again)
+        check("SSO: a second AuthnRequest in the same browser reaches the POST page without the login page, encrypted (AES-256-GCM), decrypted and accepted by pysaml2", sso_again)
 
         check(
             "the first signed AuthnRequest URL replayed in the same browser is refused (400 HTML, no ACS form)",
@@ -991,8 +1163,16 @@ def main_run(sp_dir):
         report_trace(trace, CLAIRE)
         form = check("next renders the HTTP-POST form to the ACS", lambda: expect_post_page(trace["post_page"]), required=True)
         check("RelayState comes back unchanged", lambda: expect_equal(form["RelayState"], RELAY_STATE, "RelayState"))
-        response = check("pysaml2 accepts the Response with an assertion", lambda: consume(form["SAMLResponse"], request_id), required=True)
-        check("the Response follows the Web SSO profile", lambda: response_profile_checks(form["SAMLResponse"], response, request_id))
+        check(
+            "the Response as sent holds one EncryptedAssertion (AES-256-GCM, RSA-OAEP), is signed, and has no Assertion nor MARTIN/Claire in clear",
+            lambda: encrypted_response_checks(form["SAMLResponse"], ("MARTIN", "Claire", "0140001B")),
+        )
+        response = check(
+            "pysaml2 decrypts the assertion, checks its signature and accepts the Response",
+            lambda: consume(form["SAMLResponse"], request_id),
+            required=True,
+        )
+        check("the Response and its decrypted Assertion follow the Web SSO profile", lambda: response_profile_checks(form["SAMLResponse"], response, request_id))
         check_subject(response, request_id)
         attrs = attributes_by_friendly_name(response)
         note(f"ava: {response.ava}")
@@ -1020,6 +1200,49 @@ def main_run(sp_dir):
         outcome["claire"] = attrs
 
     group("Claire (responsable): fresh browser, multi-valued attributes", claire_group)
+
+    # --- an SP whose encryption key lists only AES-256-CBC ------------------------------------------
+
+    def cbc_group():
+        cbc = cbc_state(state)
+        cbc_client = check(
+            f"pysaml2 SP {cbc['sp_entity_id']} (registered with an encryption KeyDescriptor listing only AES-256-CBC) loads the IdP metadata",
+            lambda: Saml2Client(sp_config(cbc, sp_dir, metadata_file)),
+            required=True,
+        )
+        browser = new_browser("idp-interop-pysaml2-browser")
+        url, request_id = new_login(relay_state="relay-cbc", the_client=cbc_client)
+        trace = check(
+            "Léa (eleve) signs in for the CBC SP in a fresh browser",
+            lambda: sign_in(browser, with_profile(url, LEA["profile"]), LEA),
+            required=True,
+        )
+        form = check(
+            "next renders the HTTP-POST form to the CBC SP's ACS",
+            lambda: expect_post_page(trace["post_page"], acs_url=cbc["acs_url"]),
+            required=True,
+        )
+        check(
+            "the Response as sent holds one EncryptedAssertion with AES-256-CBC (the only algorithm the SP lists), key wrapped with RSA-OAEP, no Assertion nor MARTIN/Léa in clear",
+            lambda: encrypted_response_checks(form["SAMLResponse"], ("MARTIN", "Léa", "0141234A"), data_algorithm=AES256_CBC),
+        )
+        response = check(
+            "pysaml2 (CBC SP) decrypts the AES-256-CBC assertion, checks its signature and accepts the Response",
+            lambda: consume(form["SAMLResponse"], request_id, return_to="relay-cbc", the_client=cbc_client, acs_url=cbc["acs_url"]),
+            required=True,
+        )
+        check(
+            "the Response and its decrypted Assertion follow the Web SSO profile (for the CBC SP's ACS and entity ID)",
+            lambda: response_profile_checks(form["SAMLResponse"], response, request_id, acs_url=cbc["acs_url"], sp_entity_id=cbc["sp_entity_id"]),
+        )
+        attrs = attributes_by_friendly_name(response)
+        check("CBC SP: sn = MARTIN, givenName = Léa, FrEduCtEleveUAI = 0141234A", lambda: (
+            expect_equal(single(attrs, "sn"), "MARTIN", "sn"),
+            expect_equal(single(attrs, "givenName"), "Léa", "givenName"),
+            expect_equal(single(attrs, "FrEduCtEleveUAI"), "0141234A", "FrEduCtEleveUAI"),
+        ))
+
+    group("AES-256-CBC: a second SP registration whose metadata lists only aes256-cbc", cbc_group)
 
     if outcome.get("lea") and outcome.get("claire"):
         check(

@@ -3,7 +3,10 @@
 The script plays two roles:
   - the service provider ``sp-python3-saml``, through OneLogin's python3-saml in strict mode:
     AuthnRequests signed (HTTP-Redirect binding, RSA-SHA256), Response and Assertion signatures
-    required, deprecated algorithms refused, transient NameID;
+    required, deprecated algorithms refused, transient NameID; encrypted assertions required
+    (wantAssertionsEncrypted: the metadata publishes the SP certificate as an encryption key
+    too), so the IdP encrypts every Assertion (AES-256-GCM, key wrapped with RSA-OAEP) and
+    python3-saml decrypts it in process_response;
   - the user's browser, a plain ``requests.Session`` that never follows redirects, signs in on
     the provider's HTML login page and reads the auto-submitted HTTP-POST form.
 Nothing listens on the SP's port: the form the provider renders for the assertion consumer
@@ -100,7 +103,15 @@ NS = {
     "ds": C.NS_DS,
     "saml": C.NS_SAML,
     "samlp": C.NS_SAMLP,
+    "xenc": "http://www.w3.org/2001/04/xmlenc#",
 }
+# XML Encryption of the Assertion (saml-core §2.3.4): the data algorithm, and the AES key
+# wrapped to the SP's certificate with RSA-OAEP (MGF1 and digest SHA-1)
+XENC_ELEMENT = "http://www.w3.org/2001/04/xmlenc#Element"
+AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+DIGEST_SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
 
 LEA = {"identifier": "lea.martin", "password": "Cartable-2026", "profile": "eleve"}
 CLAIRE = {"identifier": "claire.martin", "password": "Parent-2026!", "profile": "responsable"}
@@ -140,7 +151,9 @@ def security_settings():
         "logoutResponseSigned": True,
         "wantAssertionsSigned": True,
         "wantMessagesSigned": True,
-        "wantAssertionsEncrypted": False,
+        # the IdP encrypts the Assertion to the SP's encryption key (KeyDescriptor use="encryption"
+        # in the metadata below); python3-saml then refuses a Response without EncryptedAssertion
+        "wantAssertionsEncrypted": True,
         "wantNameId": True,
         "wantNameIdEncrypted": False,
         "wantAttributeStatement": True,
@@ -208,9 +221,14 @@ def prepare(sp_dir, port, rp_dir):
             problems.append(f"AuthnRequestsSigned={spsso.get('AuthnRequestsSigned')!r}")
         if spsso.get("WantAssertionsSigned") != "true":
             problems.append(f"WantAssertionsSigned={spsso.get('WantAssertionsSigned')!r}")
-        uses = [kd.get("use") for kd in spsso.findall("md:KeyDescriptor", NS)]
-        if uses != ["signing"]:
-            problems.append(f"KeyDescriptor uses {uses} (expected only a signing key)")
+        uses = sorted(kd.get("use") or "" for kd in spsso.findall("md:KeyDescriptor", NS))
+        if uses != ["encryption", "signing"]:
+            problems.append(f"KeyDescriptor uses {uses} (expected a signing and an encryption key)")
+        own_cert = "".join(l for l in cert.splitlines() if "-----" not in l).replace(" ", "")
+        for kd in spsso.findall("md:KeyDescriptor[@use='encryption']", NS):
+            certs = ["".join((c.text or "").split()) for c in kd.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)]
+            if certs != [own_cert]:
+                problems.append("the encryption KeyDescriptor does not hold the SP's certificate")
         slo = [(s.get("Binding"), s.get("Location")) for s in spsso.findall("md:SingleLogoutService", NS)]
         if slo != [(C.BINDING_HTTP_REDIRECT, state["sls_url"])]:
             problems.append(f"SingleLogoutService {slo} (expected HTTP-Redirect at {state['sls_url']})")
@@ -471,9 +489,29 @@ def main_run(sp_dir):
         errors, reason = auth.get_errors(), auth.get_last_error_reason()
         if errors or reason is not None:
             xml = auth.get_last_response_xml()
-            fail(f"errors={errors} reason={reason!r}\nResponse: {snippet(xml.decode() if isinstance(xml, bytes) else xml, 3000)}")
+            details = ""
+            if "schema" in (reason or ""):
+                # python3-saml checks the Response as received, then the decrypted one: say which fails and why
+                details = (
+                    f"\nschema errors of the Response as received: {schema_errors(base64.b64decode(form['SAMLResponse']))}"
+                    f"\nschema errors of python3-saml's decrypted Response: {schema_errors(xml) if xml is not None else '(none decrypted)'}"
+                )
+            fail(f"errors={errors} reason={reason!r}{details}\nResponse (decrypted by python3-saml): {snippet(xml.decode() if isinstance(xml, bytes) else xml, 3000)}")
         expect(auth.is_authenticated(), "is_authenticated() is False")
         return auth
+
+    def consume_checked(title, form, request_id):
+        return check(title, lambda: consume(form, request_id), required=True)
+
+    def schema_errors(xml):
+        """The messages of lxml's validation against python3-saml's saml-schema-protocol-2.0.xsd."""
+        doc = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
+        schema_file = os.path.join(os.path.dirname(OneLogin_Saml2_XML.__module__ and sys.modules[OneLogin_Saml2_XML.__module__].__file__), "schemas", "saml-schema-protocol-2.0.xsd")
+        with open(schema_file, "rb") as f:
+            schema = etree.XMLSchema(etree.parse(f))
+        if schema.validate(doc):
+            return "none"
+        return [f"line {e.line}: {e.message}" for e in schema.error_log]
 
     def response_profile_checks(auth, request_id):
         """SAML 2.0 Web Browser SSO profile (saml-profiles §4.1.4.2) and bindings (§3.5.5.2)."""
@@ -524,6 +562,71 @@ def main_run(sp_dir):
             problems.append("no AuthnStatement")
         if problems:
             fail("; ".join(problems))
+
+    def encrypted_response_checks(form, clear_values, data_algorithm=AES256_GCM):
+        """The Response as it travels (before python3-saml decrypts it): signed, with one
+        EncryptedAssertion (xenc:EncryptedData Type Element, the data algorithm, the AES key in
+        an xenc:EncryptedKey with RSA-OAEP) and no Assertion nor attribute value in clear."""
+        raw = base64.b64decode(form["SAMLResponse"])
+        text = raw.decode("utf-8")
+        doc = etree.fromstring(raw)
+        problems = []
+        encrypted = doc.findall("saml:EncryptedAssertion", NS)
+        if len(encrypted) != 1:
+            fail(f"{len(encrypted)} EncryptedAssertion elements directly in the Response\nResponse: {snippet(text, 3000)}")
+        clear = doc.findall(".//saml:Assertion", NS)
+        if clear:
+            problems.append(f"{len(clear)} Assertion element(s) in clear")
+        for value in clear_values:
+            if value in text:
+                problems.append(f"{value!r} appears in clear in the Response")
+        signature = doc.find("ds:Signature", NS)
+        if signature is None:
+            problems.append("the Response is not signed")
+        else:
+            refs = [r.get("URI") for r in signature.findall("ds:SignedInfo/ds:Reference", NS)]
+            if refs != ["#" + (doc.get("ID") or "")]:
+                problems.append(f"the Response signature references {refs}, expected ['#{doc.get('ID')}'] (enveloped, over the encrypted assertion)")
+        data = encrypted[0].find("xenc:EncryptedData", NS)
+        if data is None:
+            fail(f"no xenc:EncryptedData in the EncryptedAssertion\nResponse: {snippet(text, 3000)}")
+        if data.get("Type") != XENC_ELEMENT:
+            problems.append(f"EncryptedData Type {data.get('Type')!r}, expected {XENC_ELEMENT!r}")
+        method = data.find("xenc:EncryptionMethod", NS)
+        algorithm = None if method is None else method.get("Algorithm")
+        if algorithm != data_algorithm:
+            problems.append(f"EncryptedData EncryptionMethod {algorithm!r}, expected {data_algorithm!r}")
+        cipher = base64.b64decode("".join(data.findtext("xenc:CipherData/xenc:CipherValue", default="", namespaces=NS).split()))
+        if data_algorithm == AES256_GCM and len(cipher) < 12 + 16 + 1:
+            problems.append(f"GCM CipherValue of {len(cipher)} bytes (IV 12 || ciphertext || tag 16 expected)")
+        if data_algorithm == AES256_CBC and (len(cipher) < 32 or len(cipher) % 16):
+            problems.append(f"CBC CipherValue of {len(cipher)} bytes (IV 16 || whole blocks expected)")
+        keys = data.findall("ds:KeyInfo/xenc:EncryptedKey", NS)
+        if not keys:
+            # a sibling EncryptedKey (saml-core §6.2) would be allowed, but the contract puts it in KeyInfo
+            problems.append(f"no xenc:EncryptedKey in the EncryptedData's ds:KeyInfo (siblings: {len(encrypted[0].findall('xenc:EncryptedKey', NS))})")
+        else:
+            key_method = keys[0].find("xenc:EncryptionMethod", NS)
+            key_algorithm = None if key_method is None else key_method.get("Algorithm")
+            if key_algorithm != RSA_OAEP_MGF1P:
+                problems.append(f"EncryptedKey EncryptionMethod {key_algorithm!r}, expected {RSA_OAEP_MGF1P!r}")
+            digest = None if key_method is None else key_method.find("ds:DigestMethod", NS)
+            if digest is not None and digest.get("Algorithm") != DIGEST_SHA1:
+                problems.append(f"EncryptedKey DigestMethod {digest.get('Algorithm')!r}, expected SHA-1")
+            wrapped = base64.b64decode("".join(keys[0].findtext("xenc:CipherData/xenc:CipherValue", default="", namespaces=NS).split()))
+            if len(wrapped) != 256:
+                problems.append(f"wrapped key of {len(wrapped)} bytes (RSA 2048: 256 expected)")
+        if problems:
+            fail("; ".join(problems) + f"\nResponse: {snippet(text, 3000)}")
+        note(f"EncryptedData {algorithm} ({len(cipher)} bytes), key wrapped with {RSA_OAEP_MGF1P}")
+
+    def decrypted_checks(auth):
+        """What python3-saml decrypted: the Response now holds the Assertion, and no EncryptedAssertion."""
+        xml = auth.get_last_response_xml()
+        doc = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
+        expect(not doc.findall("saml:EncryptedAssertion", NS), "python3-saml's decrypted document still holds an EncryptedAssertion")
+        expect_equal(len(doc.findall("saml:Assertion", NS)), 1, "Assertion elements in python3-saml's decrypted document")
+        expect(auth.get_last_assertion_id(), f"python3-saml gives no assertion ID: {auth.get_last_assertion_id()!r}")
 
     def expect_refused(browser, url, also_absent=()):
         resp, hops = follow_idp(browser, url)
@@ -579,12 +682,17 @@ def main_run(sp_dir):
             ),
         )
         check("RelayState comes back unchanged", lambda: expect_equal(form["RelayState"], RELAY_STATE, "RelayState"))
-        auth = check(
-            "python3-saml (strict, signed Response and Assertion, RSA-SHA256) accepts the Response for the AuthnRequest ID",
-            lambda: consume(form, request_id),
-            required=True,
+        check(
+            "the Response as sent holds one EncryptedAssertion (EncryptedData Type Element, AES-256-GCM; key in ds:KeyInfo/xenc:EncryptedKey, RSA-OAEP), is signed, and has no Assertion nor MARTIN/Léa in clear",
+            lambda: encrypted_response_checks(form, ("MARTIN", "Léa", "0141234A")),
         )
-        check("the Response follows the Web SSO profile (Destination, InResponseTo, bearer Recipient/NotOnOrAfter, Audience)", lambda: response_profile_checks(auth, request_id))
+        auth = consume_checked(
+            "python3-saml (strict, wantAssertionsEncrypted, signed Response and Assertion, RSA-SHA256) decrypts and accepts the Response for the AuthnRequest ID",
+            form,
+            request_id,
+        )
+        check("python3-saml's decrypted Response holds the Assertion in place of the EncryptedAssertion", lambda: decrypted_checks(auth))
+        check("the decrypted Response follows the Web SSO profile (Destination, InResponseTo, both signed RSA-SHA256, bearer Recipient/NotOnOrAfter, Audience)", lambda: response_profile_checks(auth, request_id))
         check_subject(auth)
         attrs = auth.get_friendlyname_attributes()
         note(f"attributes: {attrs}")
@@ -599,10 +707,11 @@ def main_run(sp_dir):
             expect(not resp.is_redirect, f"redirected to the login page: {describe_response(resp)}")
             form2 = expect_post_page(resp)
             expect_equal(form2["RelayState"], "relay-sso", "RelayState")
+            encrypted_response_checks(form2, ("MARTIN", "Léa", "0141234A"))
             auth2 = consume(form2, request_id2)
             expect_equal(auth2.get_friendlyname_attributes().get("FrEduCtId"), attrs.get("FrEduCtId"), "FrEduCtId")
 
-        check("(e) SSO: a second AuthnRequest in the same browser goes to the POST page without the login page, accepted by python3-saml", sso_again)
+        check("(e) SSO: a second AuthnRequest in the same browser goes to the POST page without the login page, encrypted (AES-256-GCM), decrypted and accepted by python3-saml", sso_again)
 
         check(
             "(a) the first signed AuthnRequest URL replayed in the same browser is refused (400 HTML, no ACS form)",
@@ -904,8 +1013,13 @@ def main_run(sp_dir):
         check_login_redirect(trace, CLAIRE)
         form = check("next renders the HTTP-POST form to the ACS", lambda: expect_post_page(trace["post_page"]), required=True)
         check("RelayState comes back unchanged", lambda: expect_equal(form["RelayState"], RELAY_STATE, "RelayState"))
-        auth = check("python3-saml accepts the Response", lambda: consume(form, request_id), required=True)
-        check("the Response follows the Web SSO profile", lambda: response_profile_checks(auth, request_id))
+        check(
+            "the Response as sent holds one EncryptedAssertion (AES-256-GCM, RSA-OAEP), is signed, and has no Assertion nor MARTIN/Claire in clear",
+            lambda: encrypted_response_checks(form, ("MARTIN", "Claire", "0140001B")),
+        )
+        auth = consume_checked("python3-saml decrypts and accepts the Response", form, request_id)
+        check("python3-saml's decrypted Response holds the Assertion in place of the EncryptedAssertion", lambda: decrypted_checks(auth))
+        check("the decrypted Response follows the Web SSO profile", lambda: response_profile_checks(auth, request_id))
         check_subject(auth)
         attrs = auth.get_friendlyname_attributes()
         note(f"attributes: {attrs}")

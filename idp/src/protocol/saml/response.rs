@@ -73,6 +73,18 @@ fn without_declaration(xml: &str) -> &str {
     }
 }
 
+/// samael declares the XML Schema namespace twice: `xsd` on the Assertion (unused) and `xs` on
+/// each AttributeValue (used by `xsi:type="xs:string"`). An SP that moves a decrypted assertion
+/// with lxml (python3-saml) keeps only the first prefix and leaves `xs:string` unbound, so the
+/// unused declaration is removed before signing.
+fn single_schema_prefix(assertion_xml: &str) -> String {
+    const UNUSED: &str = r#" xmlns:xsd="http://www.w3.org/2001/XMLSchema""#;
+    if assertion_xml.contains("xsd:") {
+        return assertion_xml.to_owned();
+    }
+    assertion_xml.replacen(UNUSED, "", 1)
+}
+
 /// The signed response, as XML.
 pub fn signed_response(
     c: &ResponseContent<'_>,
@@ -131,7 +143,7 @@ pub fn signed_response(
             }]
         }),
     };
-    let assertion_xml = assertion.to_string().map_err(|e| e.to_string())?;
+    let assertion_xml = single_schema_prefix(&assertion.to_string().map_err(|e| e.to_string())?);
     let signed_assertion = sign(&assertion_xml, key_der)?;
 
     let response_id = id();
