@@ -623,3 +623,88 @@ async fn assertions_are_encrypted_to_sps_that_publish_an_encryption_key() {
     Crypto::reduce_xml_to_signed(&assertion, &[cert], ReduceMode::ValidateAndMarkNoAncestors)
         .unwrap();
 }
+
+/// A POST-binding AuthnRequest with an enveloped signature by the SP.
+fn signed_post_request(server: &TestServer, sp: &ServiceProvider, id: &str, acs: &str) -> String {
+    let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let idp = samael::idp::IdentityProvider::from_rsa_private_key_der(&sp.key_der).unwrap();
+    let cert = idp
+        .create_certificate(&samael::idp::CertificateParams {
+            common_name: "sp",
+            issuer_name: "sp",
+            days_until_expiration: 1,
+        })
+        .unwrap();
+    let mut template = samael::signature::Signature::template(id, &cert);
+    template.signed_info.reference[0].digest_method.algorithm =
+        samael::signature::DigestAlgorithm::Sha256;
+    let signature = samael::traits::ToXml::to_string(&template).unwrap();
+    let signature = signature
+        .split_once("?>")
+        .map_or(signature.as_str(), |(_, s)| s.trim_start());
+    let xml = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}"><saml:Issuer>{issuer}</saml:Issuer>{signature}</samlp:AuthnRequest>"#,
+        dest = server.url("/idp/profile/SAML2/POST/SSO"),
+        issuer = sp.entity_id,
+    );
+    Crypto::sign_xml(&xml, &sp.key_der).unwrap()
+}
+
+async fn post_request(server: &TestServer, b: &reqwest::Client, xml: &str) -> reqwest::Response {
+    b.post(server.url("/idp/profile/SAML2/POST/SSO"))
+        .form(&[("SAMLRequest", STANDARD.encode(xml))])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn post_binding_requests_resist_signature_wrapping_and_duplicate_ids() {
+    let (server, sp) = start().await;
+    let b = browser();
+    // a well-signed POST request is accepted
+    let good = signed_post_request(&server, &sp, "_post1", &sp.acs);
+    let r = post_request(&server, &b, &good).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+
+    // signature wrapping: the signed request hidden inside a forged one that asks for another ACS
+    let signed = signed_post_request(&server, &sp, "_post2", &sp.acs);
+    let inner = signed
+        .split_once("?>")
+        .map_or(signed.as_str(), |(_, s)| s.trim_start());
+    let forged = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="{now}" AssertionConsumerServiceURL="https://evil.example/acs"><saml:Issuer>{issuer}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
+        now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ"),
+        issuer = sp.entity_id,
+    );
+    let r = post_request(&server, &b, &forged).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("ne couvre pas la demande"), "{body}");
+    assert!(!body.contains("evil.example"));
+
+    // duplicate IDs: a second element carrying the signed ID
+    let signed = signed_post_request(&server, &sp, "_post3", &sp.acs);
+    let duplicated = signed.replacen(
+        "</saml:Issuer>",
+        r#"</saml:Issuer><samlp:Extensions><x ID="_post3"/></samlp:Extensions>"#,
+        1,
+    );
+    let r = post_request(&server, &b, &duplicated).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // a signed request altered after signing
+    let signed = signed_post_request(&server, &sp, "_post4", &sp.acs);
+    let altered = signed.replace(&sp.acs, "https://ent.example.fr/saml/other");
+    let r = post_request(&server, &b, &altered).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

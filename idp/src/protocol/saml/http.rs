@@ -131,8 +131,12 @@ async fn sso_post(
         let claimed = request::parse(&xml)?;
         let sp = request::sender(claimed.issuer.as_ref(), &state.registry)?;
         let parsed = if xml.contains("SignatureValue") {
-            // only what the signature covers is read
-            request::parse(&request::verify_post_signature(&xml, &sp)?)?
+            // only what the signature covers is read, and it must be the whole request
+            let signed = request::parse(&request::verify_post_signature(&xml, &sp)?)?;
+            if signed.id != claimed.id {
+                return Err(request::NOT_THE_SIGNED_ELEMENT.to_owned());
+            }
+            signed
         } else if sp.metadata.authn_requests_signed {
             return Err("Ce service doit signer ses demandes d'authentification.".to_owned());
         } else {
@@ -462,6 +466,9 @@ async fn slo_post(
             return Err(LOGOUT_MUST_BE_SIGNED.to_owned());
         }
         let parsed = request::parse_logout(&request::verify_post_signature(&xml, &sp)?)?;
+        if parsed.id != claimed.id {
+            return Err(request::NOT_THE_SIGNED_ELEMENT.to_owned());
+        }
         request::validate_logout(&parsed, sp, &slo_endpoints(&state), state.clock.now())
     });
     accept_logout(&state, outcome, p.relay_state).await

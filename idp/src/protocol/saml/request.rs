@@ -19,6 +19,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// How far an IssueInstant may be from the IdP's clock.
 const CLOCK_SKEW: i64 = 300;
 const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+/// The signature covers an element other than the message itself (signature wrapping).
+pub const NOT_THE_SIGNED_ELEMENT: &str =
+    "La signature ne couvre pas la demande elle-même : demande refusée.";
 
 /// A valid request from a registered SP.
 #[derive(Debug, Clone)]
