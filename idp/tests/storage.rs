@@ -441,7 +441,9 @@ async fn signing_keys_and_settings(s: &SqlStore) {
     assert_eq!(keys[0].retired_at, Some(NOW + 5));
     assert_eq!(keys[1], key("k3", NOW + 5));
 
+    assert_eq!(s.setting("salt").await.unwrap(), None);
     assert_eq!(s.setting_or_insert("salt", "first").await.unwrap(), "first");
+    assert_eq!(s.setting("salt").await.unwrap().as_deref(), Some("first"));
     assert_eq!(
         s.setting_or_insert("salt", "second").await.unwrap(),
         "first"

@@ -33,6 +33,15 @@ pub fn error_page(message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// Whether an account exists and may still sign in.
+pub async fn account_is_active(state: &AppState, account_id: i64) -> Result<bool, AppError> {
+    Ok(state
+        .accounts
+        .by_id(account_id)
+        .await?
+        .is_some_and(|a| a.state == AccountState::Active))
+}
+
 /// The person behind an account, as released to relying parties; `None` if the account can
 /// no longer sign in.
 pub async fn load_person(state: &AppState, account_id: i64) -> Result<Option<Person>, AppError> {

@@ -256,6 +256,8 @@ pub trait KeyStore: Send + Sync {
     async fn add_initial_signing_keys(&self, keys: &[StoredSigningKey]) -> StoreResult<bool>;
     /// Retires every active key and adds the new ones, in one transaction.
     async fn rotate_signing_keys(&self, keys: &[StoredSigningKey], now: i64) -> StoreResult<()>;
+    /// The value of a setting, if it was ever set.
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
     /// The value of a setting, set to `value_if_absent` the first time (race-free).
     async fn setting_or_insert(&self, name: &str, value_if_absent: &str) -> StoreResult<String>;
 }

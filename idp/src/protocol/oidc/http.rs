@@ -25,12 +25,10 @@ use super::token::{
 use super::*;
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
-use crate::domain::account::AccountState;
-use crate::domain::identity::Person;
 use crate::domain::session::{AuthOrigin, SsoSession};
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
-use crate::protocol::{error_page, load_person};
+use crate::protocol::{account_is_active, error_page, load_person};
 use crate::registry::{GrantType, OidcClient};
 use crate::store::{Grant, NewRefreshToken, RefreshUse};
 use crate::web::http::{SESSION_COOKIE, cookie, csrf_token, verify_csrf};
@@ -271,15 +269,10 @@ async fn proceed(
     let now = state.clock.now();
     let mut session = current_session(state, headers).await?;
     // a session whose account can no longer sign in counts as none
-    if let Some((_, s)) = &session {
-        let usable = state
-            .accounts
-            .by_id(s.account_id)
-            .await?
-            .is_some_and(|a| a.state == AccountState::Active);
-        if !usable {
-            session = None;
-        }
+    if let Some((_, s)) = &session
+        && !account_is_active(state, s.account_id).await?
+    {
+        session = None;
     }
     if request.remember_session_to_replace(session.as_ref().map(|(_, s)| s)) {
         let json =
@@ -604,7 +597,6 @@ fn json_no_store(body: &impl serde::Serialize) -> Response {
 fn issue(
     state: &AppState,
     client: &OidcClient,
-    person: &Person,
     grant: &Grant,
     scopes: &[String],
     nonce: Option<String>,
@@ -613,7 +605,7 @@ fn issue(
 ) -> Result<TokenResponse, AppError> {
     let now = state.clock.now();
     let keys = state.keys.current();
-    let sub = subject_for(state, client, person.account.id);
+    let sub = subject_for(state, client, grant.account_id);
     let scope = scopes.join(" ");
     let access = AccessTokenClaims {
         iss: state.issuer.clone(),
@@ -743,11 +735,11 @@ async fn token(
             ) {
                 return fail(e);
             }
-            let Some(person) = load_person(&state, record.account_id).await? else {
+            if !account_is_active(&state, record.account_id).await? {
                 return fail(OAuthError::invalid_grant(
                     "the account can no longer sign in",
                 ));
-            };
+            }
             let grant = Grant {
                 id: grant_id,
                 client_id: client.client_id.clone(),
@@ -783,7 +775,6 @@ async fn token(
             let response = issue(
                 &state,
                 &client,
-                &person,
                 &grant,
                 &record.scopes,
                 record.nonce.clone(),
@@ -853,22 +844,13 @@ async fn token(
                     asked
                 }
             };
-            let Some(person) = load_person(&state, grant.account_id).await? else {
+            if !account_is_active(&state, grant.account_id).await? {
                 state.grants.revoke_grant(&grant.id, now).await?;
                 return fail(OAuthError::invalid_grant(
                     "the account can no longer sign in",
                 ));
-            };
-            let response = issue(
-                &state,
-                &client,
-                &person,
-                &grant,
-                &scopes,
-                None,
-                None,
-                Some(next),
-            )?;
+            }
+            let response = issue(&state, &client, &grant, &scopes, None, None, Some(next))?;
             Ok(json_no_store(&response))
         }
         "client_credentials" => {

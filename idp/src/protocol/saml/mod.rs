@@ -31,6 +31,34 @@ pub struct SamlIdentity {
     key_der: Vec<u8>,
 }
 
+const SETTING: &str = "saml_identity";
+
+/// A new key and self-signed certificate, serialized for the settings table.
+fn generate(secret: &ServerSecret, entity_id: &str) -> anyhow::Result<String> {
+    let idp = samael::idp::IdentityProvider::generate_new(samael::idp::KeyType::Rsa(
+        samael::idp::Rsa::Rsa2048,
+    ))
+    .map_err(|e| anyhow::anyhow!("cannot generate the SAML key: {e:?}"))?;
+    let host = url::Url::parse(entity_id)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "idp".to_owned());
+    let cert = idp
+        .create_certificate(&samael::idp::CertificateParams {
+            common_name: &host,
+            issuer_name: &host,
+            days_until_expiration: 3650,
+        })
+        .map_err(|e| anyhow::anyhow!("cannot create the SAML certificate: {e:?}"))?;
+    let key = idp
+        .export_private_key_der()
+        .map_err(|e| anyhow::anyhow!("cannot export the SAML key: {e:?}"))?;
+    Ok(serde_json::to_string(&StoredIdentity {
+        sealed_key: seal(secret, "saml-idp", &key)?,
+        cert: STANDARD.encode(cert.der_data()),
+    })?)
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredIdentity {
     sealed_key: String,
@@ -38,38 +66,22 @@ struct StoredIdentity {
 }
 
 impl SamlIdentity {
-    /// Loads the key and certificate, generating them on the first start of the deployment.
+    /// Loads the key and certificate, generating them on the first start of the deployment
+    /// (a 2048-bit RSA key is costly: only then).
     pub async fn load(
         store: &dyn KeyStore,
         secret: &ServerSecret,
         entity_id: &str,
     ) -> anyhow::Result<Self> {
-        let candidate = {
-            let idp = samael::idp::IdentityProvider::generate_new(samael::idp::KeyType::Rsa(
-                samael::idp::Rsa::Rsa2048,
-            ))
-            .map_err(|e| anyhow::anyhow!("cannot generate the SAML key: {e:?}"))?;
-            let host = url::Url::parse(entity_id)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "idp".to_owned());
-            let cert = idp
-                .create_certificate(&samael::idp::CertificateParams {
-                    common_name: &host,
-                    issuer_name: &host,
-                    days_until_expiration: 3650,
-                })
-                .map_err(|e| anyhow::anyhow!("cannot create the SAML certificate: {e:?}"))?;
-            let key = idp
-                .export_private_key_der()
-                .map_err(|e| anyhow::anyhow!("cannot export the SAML key: {e:?}"))?;
-            serde_json::to_string(&StoredIdentity {
-                sealed_key: seal(secret, "saml-idp", &key)?,
-                cert: STANDARD.encode(cert.der_data()),
-            })?
+        let stored = match store.setting(SETTING).await? {
+            Some(stored) => stored,
+            None => {
+                let candidate = generate(secret, entity_id)?;
+                // another node starting at the same time may win: its identity is kept
+                store.setting_or_insert(SETTING, &candidate).await?
+            }
         };
-        let stored: StoredIdentity =
-            serde_json::from_str(&store.setting_or_insert("saml_identity", &candidate).await?)?;
+        let stored: StoredIdentity = serde_json::from_str(&stored)?;
         Ok(Self {
             key_der: unseal(secret, "saml-idp", &stored.sealed_key)?,
             cert: STANDARD.decode(stored.cert)?.into(),

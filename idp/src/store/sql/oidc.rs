@@ -81,6 +81,16 @@ impl KeyStore for SqlStore {
         tx.commit().await.map_err(db_error)
     }
 
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get("value").map_err(db_error))
+            .transpose()
+    }
+
     async fn setting_or_insert(&self, name: &str, value_if_absent: &str) -> StoreResult<String> {
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
