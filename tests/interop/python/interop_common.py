@@ -46,7 +46,15 @@ def expect_equal(actual, expected, what):
 def describe_error(err):
     if isinstance(err, CheckFailed):
         return str(err)
-    return f"{type(err).__name__}: {err}"
+    text = f"{type(err).__name__}: {err}"
+    # OAuth libraries carry the protocol's error code and description as attributes
+    error = getattr(err, "error", None)
+    description = getattr(err, "description", None)
+    if error and error not in text:
+        text += f"; error={error}"
+    if description and str(description) not in text:
+        text += f"; description={description!r}"
+    return text
 
 
 def check(name, fn, required=False):
@@ -164,23 +172,28 @@ def short_url(url):  # the long encoded values are elided in notes
     return re.sub(r"((?:SAMLRequest|Signature)=)[^&]*", r"\1…", url)
 
 
+def run_checks(label, fn):
+    """Runs every check of a script, prints the tally; the exit status (0 only if all passed)."""
+    started = time.monotonic()
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001
+        Tally.failed += 1
+        print("not ok - unexpected error")
+        print(f"  # {describe_error(err)}")
+        for line in traceback.format_exc().splitlines():
+            print(f"  # {line}")
+    elapsed = time.monotonic() - started
+    print(f"# {label}: {Tally.passed} checks ok, {Tally.failed} not ok ({elapsed:.1f} s)")
+    return 0 if Tally.failed == 0 and Tally.passed > 0 else 1
+
+
 def run_main(label, argv, doc, prepare, main_run):
     """`prepare SP_DIR PORT RP_DIR` or `run SP_DIR`; prints the tally; the exit status."""
     if len(argv) == 5 and argv[1] == "prepare":
         prepare(argv[2], int(argv[3]), argv[4])
         return 0
     if len(argv) == 3 and argv[1] == "run":
-        started = time.monotonic()
-        try:
-            main_run(argv[2])
-        except Exception as err:  # noqa: BLE001
-            Tally.failed += 1
-            print("not ok - unexpected error")
-            print(f"  # {describe_error(err)}")
-            for line in traceback.format_exc().splitlines():
-                print(f"  # {line}")
-        elapsed = time.monotonic() - started
-        print(f"# {label}: {Tally.passed} checks ok, {Tally.failed} not ok ({elapsed:.1f} s)")
-        return 0 if Tally.failed == 0 and Tally.passed > 0 else 1
+        return run_checks(label, lambda: main_run(argv[2]))
     print(doc, file=sys.stderr)
     return 2

@@ -15,15 +15,26 @@ Output: one line per check, ``ok - ...`` or ``not ok - ...``; exit status 0 only
 
 from __future__ import annotations
 
-import html
 import os
-import re
 import sys
-import time
 import warnings
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
+from interop_common import (
+    HTTP_TIMEOUT,
+    check,
+    describe_error,
+    describe_response,
+    expect,
+    expect_equal,
+    fail,
+    group,
+    input_value,
+    new_browser,
+    run_checks,
+    snippet,
+)
 
 # authlib.jose warns on import that it will move to joserfc in Authlib 2; the warning is not
 # about this test, so it is silenced (the module is still what Authlib 1.9 documents).
@@ -59,7 +70,6 @@ POST_LOGOUT_REDIRECT_URI = f"http://127.0.0.1:{PORT + 4}/"
 SCOPE = "openid profile offline_access"
 ID_TOKEN_ALG = "RS256"
 LEEWAY_SECONDS = 5  # small clock-skew allowance (the provider runs on this machine)
-HTTP_TIMEOUT = 20
 
 CLAIRE = {
     "identifier": "claire.martin",
@@ -79,105 +89,9 @@ LEA = {
 # ---------------------------------------------------------------------------------------------
 # Reporting
 
-passed = 0
-failed = 0
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class GroupAborted(Exception):
-    pass
-
-
-def fail(message):
-    raise CheckFailed(message)
-
-
-def expect(condition, message):
-    if not condition:
-        fail(message)
-
-
-def expect_equal(actual, expected, what):
-    if actual != expected:
-        fail(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def describe_error(err):
-    if isinstance(err, CheckFailed):
-        return str(err)
-    text = f"{type(err).__name__}: {err}"
-    error = getattr(err, "error", None)
-    description = getattr(err, "description", None)
-    if error and error not in text:
-        text += f"; error={error}"
-    if description and str(description) not in text:
-        text += f"; description={description!r}"
-    return text
-
-
-def check(name, fn, required=False):
-    global passed, failed
-    try:
-        value = fn()
-    except Exception as err:  # noqa: BLE001 - every failure is reported, none is fatal here
-        failed += 1
-        print(f"not ok - {name}")
-        for line in describe_error(err).splitlines() or [""]:
-            print(f"  # {line}")
-        if required:
-            raise GroupAborted(name) from err
-        return None
-    passed += 1
-    print(f"ok - {name}")
-    return value
-
-
-def group(title, fn):
-    global failed
-    print(f"# {title}")
-    try:
-        return fn()
-    except GroupAborted as aborted:
-        print(f'  # remaining checks of "{title}" skipped: "{aborted}" failed')
-    except Exception as err:  # noqa: BLE001
-        failed += 1
-        print(f"not ok - {title}: unexpected error")
-        print(f"  # {describe_error(err)}")
-    return None
-
 
 # ---------------------------------------------------------------------------------------------
 # The browser
-
-
-def snippet(text, limit=300):
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
-def describe_response(resp):
-    location = resp.headers.get("Location")
-    text = f"{resp.request.method} {resp.request.url} -> {resp.status_code}"
-    if location:
-        text += f" Location: {location}"
-    if resp.text:
-        text += f" body: {snippet(resp.text)}"
-    return text
-
-
-def new_browser():
-    browser = requests.Session()
-    browser.headers["User-Agent"] = "idp-interop-authlib-browser"
-    browser.headers["Accept"] = "text/html,*/*"
-    return browser
-
-
-def hidden_input(page, name):
-    match = re.search(rf'name="{re.escape(name)}"\s+value="([^"]*)"', page)
-    return html.unescape(match.group(1)) if match else None
 
 
 def at_redirect_uri(url, redirect_uri=REDIRECT_URI):
@@ -211,9 +125,9 @@ def authorize_in_browser(browser, authorization_url, user):
                 fail(f"the login page was shown where none was expected: GET {url} -> 200")
             expect(not saw_login, f"the login page was shown again after signing in: {snippet(resp.text)}")
             saw_login = True
-            csrf = hidden_input(resp.text, "csrf")
-            type_user = hidden_input(resp.text, "typeUser")
-            next_path = hidden_input(resp.text, "next")
+            csrf = input_value(resp.text, "csrf")
+            type_user = input_value(resp.text, "typeUser")
+            next_path = input_value(resp.text, "next")
             expect(csrf, f'login page has no hidden input name="csrf": {snippet(resp.text)}')
             expect(type_user is not None, 'login page has no hidden input name="typeUser"')
             expect(next_path is not None, 'login page has no hidden input name="next"')
@@ -429,7 +343,7 @@ def main():
     if rp is None:
         return
 
-    browser = new_browser()
+    browser = new_browser("idp-interop-authlib-browser")
     claire = group("Claire (responsable): code flow with PKCE, ID token, userinfo", lambda: sign_in_and_exchange(rp, browser, CLAIRE, "Claire"))
 
     if claire:
@@ -513,7 +427,7 @@ def main():
             "prompt=none in a fresh browser",
             lambda: check(
                 "prompt=none without a session redirects to the redirect_uri with error=login_required, the state and iss",
-                lambda: prompt_none(new_browser()),
+                lambda: prompt_none(new_browser("idp-interop-authlib-browser")),
             ),
         )
 
@@ -540,22 +454,10 @@ def main():
 
         group("RP-initiated logout (end session)", logout_group)
 
-    lea = group("Léa (eleve): code flow with PKCE, ID token, userinfo", lambda: sign_in_and_exchange(rp, new_browser(), LEA, "Léa"))
+    lea = group("Léa (eleve): code flow with PKCE, ID token, userinfo", lambda: sign_in_and_exchange(rp, new_browser("idp-interop-authlib-browser"), LEA, "Léa"))
     if claire and lea:
         check("Claire and Léa have different sub values", lambda: expect(claire["claims"]["sub"] != lea["claims"]["sub"], f"both have sub {lea['claims']['sub']}"))
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    try:
-        main()
-    except Exception as err:  # noqa: BLE001
-        failed += 1
-        print("not ok - unexpected error")
-        print(f"  # {describe_error(err)}")
-        import traceback
-
-        for line in traceback.format_exc().splitlines():
-            print(f"  # {line}")
-    print(f"# Authlib: {passed} checks ok, {failed} not ok ({time.monotonic() - started:.1f} s)")
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    sys.exit(run_checks("Authlib", main))
