@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use idp::config::ThrottleConfig;
 use idp::domain::account::AccountKind;
-use idp::domain::session::{AuthOrigin, SessionLimits, SsoSession};
+use idp::domain::session::{AuthOrigin, Participant, SessionLimits, SsoSession};
 use idp::ephemeral::Ephemeral;
 use idp::ephemeral::csrf::CsrfTokens;
 use idp::ephemeral::sessions::SessionStore;
@@ -149,9 +149,37 @@ async fn all_sessions_of_an_account_end_together(kv: Arc<dyn Ephemeral>) {
     assert!(store.load(&b, now).await.unwrap().is_none());
     assert!(store.load(&c, now).await.unwrap().is_some());
     assert_eq!(store.end_all_for(7).await.unwrap(), 0);
-    // a late refresh of an ended session does not bring it back
-    store.add_client(&a, "ent", now + 100).await.unwrap();
-    assert!(store.load(&a, now + 100).await.unwrap().is_none());
+}
+
+async fn sessions_remember_every_relying_party(kv: Arc<dyn Ephemeral>) {
+    let store = SessionStore::new(kv, LIMITS);
+    let now = 1_790_000_000;
+    let session = SsoSession::new("s9".into(), 9, AccountKind::Eleve, AuthOrigin::Local, now);
+    let id = store.create(&session).await.unwrap();
+    let ent = Participant::Oidc {
+        client_id: "ent".into(),
+    };
+    let sp = Participant::Saml {
+        entity_id: "https://sp.example/".into(),
+        name_id: "_n1".into(),
+        name_id_format: "transient".into(),
+    };
+    // two sign-ins at the same moment: neither is lost; the same one twice is kept once
+    let (a, b) = tokio::join!(
+        store.add_participant(&session, &ent, now),
+        store.add_participant(&session, &sp, now)
+    );
+    a.unwrap();
+    b.unwrap();
+    store.add_participant(&session, &ent, now).await.unwrap();
+    let mut seen = store.participants("s9").await.unwrap();
+    seen.sort_by_key(|p| format!("{p:?}"));
+    assert_eq!(seen, vec![ent.clone(), sp.clone()]);
+    let (ended, mut participants) = store.end(&id).await.unwrap().unwrap();
+    assert_eq!(ended.sid, "s9");
+    participants.sort_by_key(|p| format!("{p:?}"));
+    assert_eq!(participants, vec![ent, sp]);
+    assert!(store.participants("s9").await.unwrap().is_empty());
 }
 
 async fn csrf_tokens_belong_to_one_browser(kv: Arc<dyn Ephemeral>) {
@@ -244,6 +272,7 @@ ephemeral_suite!(
     sets_add_remove_and_expire,
     sessions_live_and_end,
     all_sessions_of_an_account_end_together,
+    sessions_remember_every_relying_party,
     csrf_tokens_belong_to_one_browser,
     throttle_limits_identifiers_and_addresses,
 );

@@ -20,6 +20,11 @@ struct ServiceProvider {
 
 impl ServiceProvider {
     fn new() -> (Self, String) {
+        Self::at("ent.example.fr")
+    }
+
+    /// An SP at `https://{host}/saml`, with its metadata.
+    fn at(host: &str) -> (Self, String) {
         let idp = samael::idp::IdentityProvider::generate_new(samael::idp::KeyType::Rsa(
             samael::idp::Rsa::Rsa2048,
         ))
@@ -31,13 +36,13 @@ impl ServiceProvider {
                 days_until_expiration: 30,
             })
             .unwrap();
-        let entity_id = "https://ent.example.fr/saml".to_owned();
-        let acs = "https://ent.example.fr/saml/acs".to_owned();
+        let entity_id = format!("https://{host}/saml");
+        let acs = format!("https://{host}/saml/acs");
         let metadata = format!(
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
   <md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://ent.example.fr/saml/slo"/>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://{host}/saml/slo"/>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"#,
@@ -55,14 +60,27 @@ impl ServiceProvider {
 
     /// An HTTP-Redirect binding URL carrying `xml` as SAMLRequest, signed by the SP.
     fn signed_redirect(&self, endpoint: &str, xml: &str) -> String {
+        self.signed_redirect_as(endpoint, "SAMLRequest", xml, Some("relay-1"))
+    }
+
+    /// The same for any message (`SAMLRequest` or `SAMLResponse`).
+    fn signed_redirect_as(
+        &self,
+        endpoint: &str,
+        parameter: &str,
+        xml: &str,
+        relay_state: Option<&str>,
+    ) -> String {
         let mut enc =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut enc, xml.as_bytes()).unwrap();
         let e = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let relay = relay_state
+            .map(|r| format!("&RelayState={}", e(r)))
+            .unwrap_or_default();
         let signed = format!(
-            "SAMLRequest={}&RelayState={}&SigAlg={}",
+            "{parameter}={}{relay}&SigAlg={}",
             e(&STANDARD.encode(enc.finish().unwrap())),
-            e("relay-1"),
             e("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
         );
         let key = openssl::pkey::PKey::from_rsa(
@@ -77,8 +95,12 @@ impl ServiceProvider {
     }
 
     fn registration(&self) -> String {
+        self.registration_with("sp.xml")
+    }
+
+    fn registration_with(&self, metadata_file: &str) -> String {
         format!(
-            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"sp.xml\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduVecteur\"]\n",
+            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"{metadata_file}\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduVecteur\"]\n",
             self.entity_id
         )
     }
@@ -707,4 +729,358 @@ async fn post_binding_requests_resist_signature_wrapping_and_duplicate_ids() {
     let altered = signed.replace(&sp.acs, "https://ent.example.fr/saml/other");
     let r = post_request(&server, &b, &altered).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The message carried by an HTTP-Redirect binding URL from the IdP, after checking its
+/// signature with the IdP's published certificate; with the URL's query parameters.
+async fn verified_redirect(
+    server: &TestServer,
+    url: &str,
+) -> (String, std::collections::HashMap<String, String>) {
+    let query = &url[url.find('?').unwrap() + 1..];
+    let (signed_part, signature) = query.split_once("&Signature=").unwrap();
+    let signature = url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let cert = openssl::x509::X509::from_der(idp_cert(server).await.der_data()).unwrap();
+    let key = cert.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    verifier.update(signed_part.as_bytes()).unwrap();
+    assert!(
+        verifier
+            .verify(&STANDARD.decode(signature).unwrap())
+            .unwrap(),
+        "signed with the published key: {url}"
+    );
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+    let message = params
+        .get("SAMLRequest")
+        .or_else(|| params.get("SAMLResponse"))
+        .unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(STANDARD.decode(message).unwrap().as_slice()),
+        &mut xml,
+    )
+    .unwrap();
+    (xml, params)
+}
+
+/// A LogoutRequest from `sp` for the session `session_index`, as an HTTP-Redirect URL.
+fn logout_request_url(
+    server: &TestServer,
+    sp: &ServiceProvider,
+    id: &str,
+    name_id: &str,
+    session_index: &str,
+) -> String {
+    let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let xml = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}"><saml:Issuer>{issuer}</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">{name_id}</saml:NameID><samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        dest = server.url("/idp/profile/SAML2/Redirect/SLO"),
+        issuer = sp.entity_id,
+    );
+    sp.signed_redirect(&server.url("/idp/profile/SAML2/Redirect/SLO"), &xml)
+}
+
+/// `sp`'s signed LogoutResponse to the IdP's request `in_response_to`, as an HTTP-Redirect URL.
+fn logout_answer_url(server: &TestServer, sp: &ServiceProvider, in_response_to: &str) -> String {
+    let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let xml = format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a{n}" Version="2.0" IssueInstant="{now}" Destination="{dest}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        n = in_response_to.len(),
+        dest = server.url("/idp/profile/SAML2/Redirect/SLO"),
+        issuer = sp.entity_id,
+    );
+    sp.signed_redirect_as(
+        &server.url("/idp/profile/SAML2/Redirect/SLO"),
+        "SAMLResponse",
+        &xml,
+        None,
+    )
+}
+
+/// NameID and SessionIndex of the assertion in a page that posts a Response.
+async fn subject_of(page: reqwest::Response) -> (String, String) {
+    let response =
+        samael::schema::Response::from_str(&response_of(&page.text().await.unwrap())).unwrap();
+    let assertion = response.assertion.unwrap();
+    let session_index = assertion.authn_statements.unwrap()[0]
+        .session_index
+        .clone()
+        .unwrap();
+    (
+        assertion.subject.unwrap().name_id.unwrap().value,
+        session_index,
+    )
+}
+
+/// Two SPs share one SSO session: the ENT (which will ask for the logout) and Pronote.
+async fn two_sps() -> (TestServer, ServiceProvider, ServiceProvider) {
+    let (ent, ent_metadata) = ServiceProvider::at("ent.example.fr");
+    let (pronote, pronote_metadata) = ServiceProvider::at("pronote.example.fr");
+    let server = TestServer::start_with_clients(
+        "",
+        &[
+            ("ent", &ent.registration_with("ent.xml")),
+            ("ent.xml", &ent_metadata),
+            ("pronote", &pronote.registration_with("pronote.xml")),
+            ("pronote.xml", &pronote_metadata),
+        ],
+    )
+    .await;
+    (server, ent, pronote)
+}
+
+#[tokio::test]
+async fn single_logout_reaches_the_other_sps_of_the_session() {
+    let (server, ent, pronote) = two_sps().await;
+    let b = browser();
+    let page = sso(
+        &server,
+        &b,
+        &ent.redirect_url(&server, "_e1", &ent.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let (ent_name_id, session_index) = subject_of(page).await;
+    // Pronote opens without a second sign-in, in the same session
+    let page = sso(
+        &server,
+        &b,
+        &pronote.redirect_url(&server, "_p1", &pronote.acs, false),
+        None,
+    )
+    .await;
+    let (pronote_name_id, pronote_session) = subject_of(page).await;
+    assert_eq!(pronote_session, session_index);
+    assert_ne!(pronote_name_id, ent_name_id, "a transient NameID per SP");
+    // and again: the same transient NameID for the same SP in the same session
+    let page = sso(
+        &server,
+        &b,
+        &pronote.redirect_url(&server, "_p2", &pronote.acs, false),
+        None,
+    )
+    .await;
+    assert_eq!(subject_of(page).await.0, pronote_name_id);
+
+    // the ENT asks for the logout
+    let r = b
+        .get(logout_request_url(
+            &server,
+            &ent,
+            "_lo1",
+            &ent_name_id,
+            &session_index,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let done = location(&r);
+    assert!(done.starts_with("/deconnexion?id="), "{done}");
+    let page = b.get(server.url(&done)).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-src 'self' https://pronote.example.fr"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("https://ent.example.fr/saml")
+            && html.contains("https://pronote.example.fr/saml")
+    );
+    let frame = html
+        .split("<iframe class=\"logout-frame\" src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    let next = html
+        .split("id=\"logout-next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+
+    // the frame carries a signed LogoutRequest to Pronote, for its NameID and the session
+    let r = b.get(server.url(&frame)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to_pronote = location(&r);
+    assert!(
+        to_pronote.starts_with("https://pronote.example.fr/saml/slo?SAMLRequest="),
+        "{to_pronote}"
+    );
+    let (xml, _) = verified_redirect(&server, &to_pronote).await;
+    let request = samael::schema::LogoutRequest::from_str(&xml).unwrap();
+    assert_eq!(request.name_id.unwrap().value, pronote_name_id);
+    // (samael reads SessionIndex as an attribute: look at the element itself)
+    assert!(
+        xml.contains(&format!(
+            "<samlp:SessionIndex>{session_index}</samlp:SessionIndex>"
+        )),
+        "{xml}"
+    );
+    assert_eq!(
+        request.destination.as_deref(),
+        Some("https://pronote.example.fr/saml/slo")
+    );
+    let request_id = request.id.unwrap();
+
+    // an answer signed by the ENT to Pronote's request is not Pronote's
+    let forged = b
+        .get(logout_answer_url(&server, &ent, &request_id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(forged.contains("data-logout=\"refused\""), "{forged}");
+    // the frame was used up by the forgery: send it again, and Pronote answers
+    let r = b.get(server.url(&frame)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let answer = b
+        .get(logout_answer_url(&server, &pronote, &request_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["x-frame-options"], "SAMEORIGIN");
+    let answer = answer.text().await.unwrap();
+    assert!(answer.contains("data-logout=\"ok\""), "{answer}");
+    // an answer is single use
+    let again = b
+        .get(logout_answer_url(&server, &pronote, &request_id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("data-logout=\"refused\""), "{again}");
+
+    // then the ENT gets its LogoutResponse: a full success
+    let r = b.get(server.url(&next)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let back = location(&r);
+    assert!(
+        back.starts_with("https://ent.example.fr/saml/slo?SAMLResponse="),
+        "{back}"
+    );
+    let (xml, params) = verified_redirect(&server, &back).await;
+    assert_eq!(params["RelayState"], "relay-1");
+    assert!(xml.contains(r#"InResponseTo="_lo1""#), "{xml}");
+    assert!(
+        xml.contains("status:Success") && !xml.contains("PartialLogout"),
+        "{xml}"
+    );
+    // once
+    let r = b.get(server.url(&next)).send().await.unwrap();
+    assert_eq!(location(&r), "/login?deconnecte=1");
+    // and the SSO session is gone
+    let r = b
+        .get(pronote.redirect_url(&server, "_p3", &pronote.acs, false))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert!(location(&r).starts_with("/login"));
+}
+
+#[tokio::test]
+async fn an_sp_that_does_not_answer_makes_the_logout_partial() {
+    let (server, ent, pronote) = two_sps().await;
+    let b = browser();
+    let page = sso(
+        &server,
+        &b,
+        &ent.redirect_url(&server, "_e1", &ent.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let (name_id, session_index) = subject_of(page).await;
+    sso(
+        &server,
+        &b,
+        &pronote.redirect_url(&server, "_p1", &pronote.acs, false),
+        None,
+    )
+    .await;
+    // a LogoutRequest for another session leaves this one alone
+    let r = b
+        .get(logout_request_url(
+            &server,
+            &ent,
+            "_lo0",
+            &name_id,
+            "another-session",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    assert!(location(&r).starts_with("https://ent.example.fr/saml/slo?SAMLResponse="));
+    let page = sso(
+        &server,
+        &b,
+        &ent.redirect_url(&server, "_e2", &ent.acs, false),
+        None,
+    )
+    .await;
+    assert_eq!(subject_of(page).await.1, session_index, "still signed in");
+    let r = b
+        .get(logout_request_url(
+            &server,
+            &ent,
+            "_lo2",
+            &name_id,
+            &session_index,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let r = b.get(server.url(&location(&r))).send().await.unwrap();
+    let done = location(&r);
+    let html = b
+        .get(server.url(&done))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let next = html
+        .split("id=\"logout-next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    // Pronote never answers: the ENT still gets its answer, which says so
+    let r = b.get(server.url(&next)).send().await.unwrap();
+    let (xml, _) = verified_redirect(&server, &location(&r)).await;
+    assert!(
+        xml.contains("status:Success") && xml.contains("status:PartialLogout"),
+        "{xml}"
+    );
 }

@@ -370,7 +370,8 @@ async fn sign_out_ends_the_session() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/login?deconnecte=1");
+    let done = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(done.starts_with("/deconnexion?id="), "{done}");
     assert!(
         set_cookie_header(&r, "idp_session")
             .unwrap()
@@ -379,12 +380,18 @@ async fn sign_out_ends_the_session() {
     let home = client.get(server.url("/")).send().await.unwrap();
     assert_eq!(home.status(), StatusCode::SEE_OTHER);
     assert_eq!(home.headers()["location"], "/login");
+    // the page that lists the services left: none here
     let page = client
-        .get(server.url("/login?deconnecte=1"))
+        .get(server.url(&done))
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    assert!(page.text().await.unwrap().contains("Vous êtes déconnecté"));
+    assert!(page.contains("Vous êtes déconnecté"), "{page}");
+    assert!(page.contains("aucun service"), "{page}");
+    assert!(!page.contains("Continuer"), "nobody to go back to");
 }
 
 #[tokio::test]

@@ -27,9 +27,22 @@ pub struct SsoSession {
     pub auth_time: i64,
     pub created_at: i64,
     pub last_seen: i64,
-    /// The relying parties this session signed in to, to notify at logout.
-    #[serde(default)]
-    pub clients: Vec<String>,
+}
+
+/// A relying party the session signed in to, with what its protocol needs to sign it out.
+/// Kept in a set beside the session, so that two sign-ins at once never lose one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "protocol", rename_all = "lowercase")]
+pub enum Participant {
+    /// An OpenID Connect client (told by back-channel logout token).
+    Oidc { client_id: String },
+    /// A SAML service provider (sent a LogoutRequest through the browser), with the NameID
+    /// it was given: a transient one cannot be computed again.
+    Saml {
+        entity_id: String,
+        name_id: String,
+        name_id_format: String,
+    },
 }
 
 /// The two timeouts of an SSO session, in seconds.
@@ -55,7 +68,6 @@ impl SsoSession {
             auth_time: now,
             created_at: now,
             last_seen: now,
-            clients: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Ephemeral, EphemeralError, EphemeralResult};
-use crate::domain::session::{SessionLimits, SsoSession};
+use crate::domain::session::{Participant, SessionLimits, SsoSession};
 use crate::keys::{random_token, storage_key};
 
 #[derive(Clone)]
@@ -17,6 +17,10 @@ pub struct SessionStore {
 
 fn session_key(hashed_id: &str) -> String {
     format!("sso:{hashed_id}")
+}
+
+fn participants_key(sid: &str) -> String {
+    format!("sso-participants:{sid}")
 }
 
 fn account_index_key(account_id: i64) -> String {
@@ -98,37 +102,48 @@ impl SessionStore {
         Ok(Some(session))
     }
 
-    /// Records that the session signed in to a relying party (for logout).
-    pub async fn add_client(&self, id: &str, client_id: &str, now: i64) -> EphemeralResult<()> {
-        let hashed = storage_key(id);
-        let Some(json) = self.kv.get(&session_key(&hashed)).await? else {
-            return Ok(());
-        };
-        let mut session: SsoSession =
-            serde_json::from_str(&json).map_err(|e| EphemeralError::Corrupt {
-                key: session_key(&hashed),
-                message: e.to_string(),
-            })?;
-        if !session.clients.iter().any(|c| c == client_id) {
-            session.clients.push(client_id.to_owned());
-            self.write(&hashed, &session, now, false).await?;
-        }
-        Ok(())
+    /// Records that the session signed in to a relying party (for logout). A set add, so two
+    /// relying parties signing in at the same moment are both kept.
+    pub async fn add_participant(
+        &self,
+        session: &SsoSession,
+        participant: &Participant,
+        now: i64,
+    ) -> EphemeralResult<()> {
+        let member = serde_json::to_string(participant).map_err(|e| EphemeralError::Corrupt {
+            key: participants_key(&session.sid),
+            message: e.to_string(),
+        })?;
+        let ttl = seconds(session.created_at + self.limits.absolute - now);
+        self.kv
+            .set_add(&participants_key(&session.sid), &member, ttl)
+            .await
     }
 
-    /// Ends one session; returns it if it existed.
-    pub async fn end(&self, id: &str) -> EphemeralResult<Option<SsoSession>> {
+    /// The relying parties a session signed in to.
+    pub async fn participants(&self, sid: &str) -> EphemeralResult<Vec<Participant>> {
+        let members = self.kv.set_members(&participants_key(sid)).await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| serde_json::from_str(m).ok())
+            .collect())
+    }
+
+    /// Ends one session; returns it, with the relying parties it signed in to, if it existed.
+    pub async fn end(&self, id: &str) -> EphemeralResult<Option<(SsoSession, Vec<Participant>)>> {
         let hashed = storage_key(id);
         let Some(json) = self.kv.take(&session_key(&hashed)).await? else {
             return Ok(None);
         };
-        let session: Option<SsoSession> = serde_json::from_str(&json).ok();
-        if let Some(s) = &session {
-            self.kv
-                .set_remove(&account_index_key(s.account_id), &hashed)
-                .await?;
-        }
-        Ok(session)
+        let Ok(session) = serde_json::from_str::<SsoSession>(&json) else {
+            return Ok(None);
+        };
+        self.kv
+            .set_remove(&account_index_key(session.account_id), &hashed)
+            .await?;
+        let participants = self.participants(&session.sid).await?;
+        self.kv.delete(&participants_key(&session.sid)).await?;
+        Ok(Some((session, participants)))
     }
 
     /// Ends every session of an account; returns how many were live.
@@ -136,8 +151,11 @@ impl SessionStore {
         let index = account_index_key(account_id);
         let mut ended = 0;
         for hashed in self.kv.set_members(&index).await? {
-            if self.kv.take(&session_key(&hashed)).await?.is_some() {
+            if let Some(json) = self.kv.take(&session_key(&hashed)).await? {
                 ended += 1;
+                if let Ok(session) = serde_json::from_str::<SsoSession>(&json) {
+                    self.kv.delete(&participants_key(&session.sid)).await?;
+                }
             }
         }
         self.kv.delete(&index).await?;

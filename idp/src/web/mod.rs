@@ -37,7 +37,7 @@ pub fn router(state: SharedState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
@@ -60,8 +60,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/static/style.css", get(ops::stylesheet))
         .route("/static/saml-post.js", get(ops::saml_post_script))
+        .route("/static/logout.js", get(ops::logout_script))
         .merge(crate::protocol::oidc::routes())
         .merge(crate::protocol::saml::routes())
+        .merge(crate::protocol::logout::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(headers)
         .with_state(state)

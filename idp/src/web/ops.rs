@@ -30,6 +30,17 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
 
 const STYLESHEET: &str = include_str!("../../static/style.css");
 const SAML_POST_SCRIPT: &str = include_str!("../../static/saml-post.js");
+const LOGOUT_SCRIPT: &str = include_str!("../../static/logout.js");
+
+pub async fn logout_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        LOGOUT_SCRIPT,
+    )
+}
 
 pub async fn saml_post_script() -> impl IntoResponse {
     (

@@ -22,6 +22,7 @@ use crate::domain::identifier::normalize_typed;
 use crate::domain::session::{AuthOrigin, SsoSession};
 use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
+use crate::protocol::logout::AfterLogout;
 
 /// Longest identifier and password read from the form; longer input is a wrong credential.
 const MAX_IDENTIFIER_LEN: usize = 64;
@@ -223,10 +224,12 @@ pub async fn submit(
             };
             state.throttle.record_success(&identifier).await?;
             // A new session id at every sign-in: a cookie planted before cannot be reused.
-            // The previous session ends properly: its relying parties are told.
+            // The previous session ends properly: its OpenID Connect clients are told by
+            // back-channel. (Its SAML SPs would need the browser, which is busy signing in:
+            // their own sessions end with their timeouts.)
             if let Some(old) = cookie(&headers, SESSION_COOKIE) {
                 let peer = SocketAddr::new(ip, peer.port());
-                crate::protocol::oidc::end_sso_session(&state, old, peer, None).await?;
+                crate::protocol::logout::end_sso_session(&state, old, peer, None).await?;
             }
             let session = SsoSession::new(
                 crate::keys::random_token(16),
@@ -355,12 +358,20 @@ pub async fn logout(
         form.state.as_deref(),
     )
     .map_err(AppError::BadRequest)?;
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        let peer = SocketAddr::new(client_ip(&state, peer, &headers), peer.port());
-        crate::protocol::oidc::end_sso_session(&state, id, peer, None).await?;
-    }
-    let mut response =
-        Redirect::to(back.as_deref().unwrap_or("/login?deconnecte=1")).into_response();
+    let plan = match cookie(&headers, SESSION_COOKIE) {
+        Some(id) => {
+            let peer = SocketAddr::new(client_ip(&state, peer, &headers), peer.port());
+            crate::protocol::logout::end_sso_session(&state, id, peer, None).await?
+        }
+        None => None,
+    };
+    let mut response = match plan {
+        Some(mut plan) => {
+            plan.then = back.map_or(AfterLogout::Page, AfterLogout::Redirect);
+            crate::protocol::logout::proceed(&state, plan).await?
+        }
+        None => Redirect::to(back.as_deref().unwrap_or("/login?deconnecte=1")).into_response(),
+    };
     response
         .headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));

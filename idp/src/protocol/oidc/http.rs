@@ -25,9 +25,10 @@ use super::token::{
 use super::*;
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
-use crate::domain::session::{AuthOrigin, SsoSession};
+use crate::domain::session::{AuthOrigin, Participant, SsoSession};
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
+use crate::protocol::logout::{AfterLogout, end_sso_session};
 use crate::protocol::{account_is_active, error_page, load_person};
 use crate::registry::{GrantType, OidcClient};
 use crate::store::{Grant, NewRefreshToken, RefreshUse};
@@ -326,7 +327,7 @@ async fn proceed(
             .into_response())
         }
         Next::IssueCode => {
-            let Some((cookie_id, session)) = session else {
+            let Some((_, session)) = session else {
                 return Err(AppError::Internal(
                     "issuing a code without a session".into(),
                 ));
@@ -361,7 +362,13 @@ async fn proceed(
                 .await?;
             state
                 .sessions
-                .add_client(&cookie_id, &client.client_id, now)
+                .add_participant(
+                    &session,
+                    &Participant::Oidc {
+                        client_id: client.client_id.clone(),
+                    },
+                    now,
+                )
                 .await?;
             Ok(Redirect::to(&authorize::response_url(
                 &request.redirect_uri,
@@ -1229,10 +1236,14 @@ async fn end_session(
             if hint.as_ref().and_then(|h| h.sid.as_ref()) == Some(&session.sid) =>
         {
             let initiator = hint.as_ref().map(|h| h.aud.clone());
-            end_sso_session(&state, &cookie_id, peer, initiator.as_deref()).await?;
-            let mut r = match redirect {
-                Some(uri) => Redirect::to(&uri).into_response(),
-                None => Redirect::to("/login?deconnecte=1").into_response(),
+            let plan = end_sso_session(&state, &cookie_id, peer, initiator.as_deref()).await?;
+            let mut r = match (plan, redirect) {
+                (Some(mut plan), redirect) => {
+                    plan.then = redirect.map_or(AfterLogout::Page, AfterLogout::Redirect);
+                    crate::protocol::logout::proceed(&state, plan).await?
+                }
+                (None, Some(uri)) => Redirect::to(&uri).into_response(),
+                (None, None) => Redirect::to("/login?deconnecte=1").into_response(),
             };
             r.headers_mut().append(
                 header::SET_COOKIE,
@@ -1264,34 +1275,4 @@ async fn end_session(
             Ok(r)
         }
     }
-}
-
-/// Ends an SSO session: the session itself, an audit event, and a logout token to every
-/// other client of the session.
-pub async fn end_sso_session(
-    state: &SharedState,
-    cookie_id: &str,
-    peer: SocketAddr,
-    initiator: Option<&str>,
-) -> Result<(), AppError> {
-    if let Some(session) = state.sessions.end(cookie_id).await? {
-        // notify first: a failing audit write must not leave the clients signed in
-        logout::notify_backchannel(state, &session, initiator);
-        state
-            .grants
-            .revoke_session_grants(&session.sid, state.clock.now())
-            .await?;
-        state
-            .audit
-            .append(&NewAuditEvent {
-                at: state.clock.now(),
-                kind: AuditKind::SignOut,
-                actor: Actor::Account(session.account_id),
-                subject: Some(session.account_id),
-                source_address: Some(peer.ip().to_string()),
-                details: json!({ "initiator": initiator }),
-            })
-            .await?;
-    }
-    Ok(())
 }

@@ -68,65 +68,62 @@ pub fn subject_for(state: &AppState, client: &OidcClient, account_id: i64) -> St
     }
 }
 
-/// Sends a logout token to every client of the session that registered a back-channel URI,
-/// except `except` (the one that asked). Each is sent in the background with a timeout and
-/// one retry, so that a failing client never blocks the others or the person.
-pub fn notify_backchannel(state: &Arc<AppState>, session: &SsoSession, except: Option<&str>) {
+/// Sends a logout token to a client of the ended session, if it registered a back-channel
+/// URI; returns whether it did. Sent in the background with a timeout and one retry, so that
+/// a failing client never blocks the others or the person.
+pub fn notify_backchannel(
+    state: &Arc<AppState>,
+    session: &SsoSession,
+    client: &OidcClient,
+) -> bool {
     let now = state.clock.now();
-    for client_id in &session.clients {
-        if Some(client_id.as_str()) == except {
-            continue;
+    let Some(uri) = client.backchannel_logout_uri.clone() else {
+        return false;
+    };
+    let claims = LogoutTokenClaims {
+        iss: state.issuer.clone(),
+        sub: subject_for(state, client, session.account_id),
+        aud: client.client_id.clone(),
+        iat: now,
+        exp: now + LOGOUT_TOKEN_TTL,
+        jti: crate::keys::random_token(16),
+        sid: session.sid.clone(),
+        events: json!({ "http://schemas.openid.net/event/backchannel-logout": {} }),
+    };
+    let token = match state
+        .keys
+        .current()
+        .sign(client.id_token_alg, "logout+jwt", &claims)
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(client = %client.client_id, error = %e, "cannot sign a logout token");
+            return false;
         }
-        let Some(client) = state.registry.oidc_client(client_id) else {
-            continue;
-        };
-        let Some(uri) = client.backchannel_logout_uri.clone() else {
-            continue;
-        };
-        let claims = LogoutTokenClaims {
-            iss: state.issuer.clone(),
-            sub: subject_for(state, &client, session.account_id),
-            aud: client.client_id.clone(),
-            iat: now,
-            exp: now + LOGOUT_TOKEN_TTL,
-            jti: crate::keys::random_token(16),
-            sid: session.sid.clone(),
-            events: json!({ "http://schemas.openid.net/event/backchannel-logout": {} }),
-        };
-        let token = match state
-            .keys
-            .current()
-            .sign(client.id_token_alg, "logout+jwt", &claims)
-        {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(client = %client.client_id, error = %e, "cannot sign a logout token");
-                continue;
-            }
-        };
-        let http = state.http.clone();
-        let client_id = client.client_id.clone();
-        tokio::spawn(async move {
-            for attempt in 0..2 {
-                let sent = http
-                    .post(&uri)
-                    .timeout(Duration::from_secs(5))
-                    .form(&[("logout_token", token.as_str())])
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => {
-                        tracing::warn!(client = %client_id, status = %r.status(), attempt, "back-channel logout refused")
-                    }
-                    Err(e) => {
-                        tracing::warn!(client = %client_id, error = %e, attempt, "back-channel logout failed")
-                    }
+    };
+    let http = state.http.clone();
+    let client_id = client.client_id.clone();
+    tokio::spawn(async move {
+        for attempt in 0..2 {
+            let sent = http
+                .post(&uri)
+                .timeout(Duration::from_secs(5))
+                .form(&[("logout_token", token.as_str())])
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => {
+                    tracing::warn!(client = %client_id, status = %r.status(), attempt, "back-channel logout refused")
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                Err(e) => {
+                    tracing::warn!(client = %client_id, error = %e, attempt, "back-channel logout failed")
+                }
             }
-        });
-    }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    true
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@
 //! `/idp/profile/SAML2/resume`: a request POSTed from the SP's site carries no SameSite=Lax
 //! session cookie, the top-level GET does.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -26,12 +25,12 @@ use super::{FLOW_TTL, REQUEST_ID_TTL};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::AccountKind;
+use crate::domain::session::Participant;
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
-use crate::protocol::oidc::{current_session, end_sso_session};
+use crate::protocol::oidc::current_session;
 use crate::protocol::{error_page, load_person};
 use crate::registry::NameIdFormat;
-use crate::web::http::{SESSION_COOKIE, clear_cookie};
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -40,12 +39,10 @@ pub fn routes() -> Router<SharedState> {
         .route("/idp/profile/SAML2/POST/SSO", axum::routing::post(sso_post))
         .route("/idp/profile/SAML2/resume", get(resume))
         .route("/idp/profile/SAML2/Unsolicited/SSO", get(unsolicited))
-        .route("/idp/profile/SAML2/Redirect/SLO", get(slo_redirect))
-        .route("/idp/profile/SAML2/POST/SLO", axum::routing::post(slo_post))
-        .route("/idp/profile/SAML2/logout", get(slo_resume))
+        .merge(super::slo::routes())
 }
 
-fn entity_id(state: &AppState) -> String {
+pub(super) fn entity_id(state: &AppState) -> String {
     format!("{}/idp", state.issuer)
 }
 
@@ -243,20 +240,23 @@ async fn unsolicited(
 }
 
 #[derive(Deserialize)]
-struct FlowQuery {
+pub(super) struct FlowQuery {
     #[serde(default)]
-    flow: String,
+    pub(super) flow: String,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "saml_post.html")]
 struct PostPage {
+    title: &'static str,
     acs_url: String,
+    /// SAMLResponse or SAMLRequest.
+    field: &'static str,
     saml_response: String,
     relay_state: Option<String>,
 }
 
-const FLOW_EXPIRED: &str = "Cette demande de connexion a expiré ou a déjà servi. Retournez sur le service que vous vouliez utiliser et recommencez.";
+pub(super) const FLOW_EXPIRED: &str = "Cette demande de connexion a expiré ou a déjà servi. Retournez sur le service que vous vouliez utiliser et recommencez.";
 
 /// GET /idp/profile/SAML2/resume: signs in if needed, then answers the SP.
 async fn resume(
@@ -329,8 +329,20 @@ async fn resume(
         },
     );
     let (name_id, format) = match sp.name_id_format {
+        // one transient NameID per SP and session: the SP's logout then names one session
         NameIdFormat::Transient => (
-            format!("_{}", hex::encode(random_token(16))),
+            state
+                .sessions
+                .participants(&session.sid)
+                .await?
+                .into_iter()
+                .find_map(|p| match p {
+                    Participant::Saml {
+                        entity_id, name_id, ..
+                    } if entity_id == sp.entity_id => Some(name_id),
+                    _ => None,
+                })
+                .unwrap_or_else(|| format!("_{}", hex::encode(random_token(16)))),
             NAMEID_TRANSIENT,
         ),
         NameIdFormat::Persistent => (
@@ -369,219 +381,61 @@ async fn resume(
             details: json!({ "protocol": "saml", "in_response_to": flow.request_id }),
         })
         .await?;
-    if let Some((cookie_id, _)) = current_session(&state, &headers).await? {
-        // remembered so that a later logout knows every service of the session
-        state
-            .sessions
-            .add_client(&cookie_id, &sp.entity_id, now)
-            .await?;
-    }
+    // remembered so that a later logout tells every service of the session
+    state
+        .sessions
+        .add_participant(
+            &session,
+            &Participant::Saml {
+                entity_id: sp.entity_id.clone(),
+                name_id: name_id.clone(),
+                name_id_format: format.to_owned(),
+            },
+            now,
+        )
+        .await?;
     Ok(post_page(&flow.acs_url, flow.relay_state.as_deref(), xml))
 }
 
 /// The page that POSTs a response to the SP (HTTP-POST binding).
-fn post_page(target: &str, relay_state: Option<&str>, xml: String) -> Response {
+pub(super) fn post_page(target: &str, relay_state: Option<&str>, xml: String) -> Response {
+    post_message(
+        "Connexion en cours…",
+        target,
+        "SAMLResponse",
+        relay_state,
+        &xml,
+        "'none'",
+    )
+}
+
+/// A page that POSTs a SAML message (`field`) to an SP's registered address, and nowhere
+/// else; `frame_ancestors` says who may show it in a frame (the logout page does).
+pub(super) fn post_message(
+    title: &'static str,
+    target: &str,
+    field: &'static str,
+    relay_state: Option<&str>,
+    xml: &str,
+    frame_ancestors: &str,
+) -> Response {
     let origin = url::Url::parse(target)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
     let mut page = PostPage {
+        title,
         acs_url: target.to_owned(),
+        field,
         saml_response: STANDARD.encode(xml),
         relay_state: relay_state.map(str::to_owned),
     }
     .into_response();
-    // this page posts a form to the SP's registered address, and nowhere else
     let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors {frame_ancestors}; base-uri 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         page.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, v);
     }
     page
-}
-
-fn slo_endpoints(state: &AppState) -> Vec<String> {
-    vec![
-        format!("{}/idp/profile/SAML2/Redirect/SLO", state.issuer),
-        format!("{}/idp/profile/SAML2/POST/SLO", state.issuer),
-    ]
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct SloParams {
-    #[serde(rename = "SAMLRequest")]
-    saml_request: Option<String>,
-    #[serde(rename = "RelayState")]
-    relay_state: Option<String>,
-}
-
-/// A verified LogoutRequest, waiting for the GET that carries the session cookie.
-#[derive(Debug, Serialize, Deserialize)]
-struct LogoutFlow {
-    sp: String,
-    request_id: String,
-    session_index: Option<String>,
-    relay_state: Option<String>,
-}
-
-fn logout_flow_key(flow: &str) -> String {
-    format!("saml-logout:{}", storage_key(flow))
-}
-
-const LOGOUT_MUST_BE_SIGNED: &str = "Les demandes de déconnexion doivent être signées.";
-
-/// GET /idp/profile/SAML2/Redirect/SLO: a LogoutRequest (always signed).
-async fn slo_redirect(
-    State(state): State<SharedState>,
-    RawQuery(raw): RawQuery,
-    Query(p): Query<SloParams>,
-) -> Result<Response, AppError> {
-    let Some(saml_request) = p.saml_request.as_deref() else {
-        return Ok(error_page("La demande de déconnexion est absente."));
-    };
-    let outcome = request::decode_redirect(saml_request).and_then(|xml| {
-        let parsed = request::parse_logout(&xml)?;
-        let sp = request::sender(parsed.issuer.as_ref(), &state.registry)?;
-        if !request::verify_redirect_signature(raw.as_deref().unwrap_or_default(), &sp)? {
-            return Err(LOGOUT_MUST_BE_SIGNED.to_owned());
-        }
-        request::validate_logout(&parsed, sp, &slo_endpoints(&state), state.clock.now())
-    });
-    accept_logout(&state, outcome, p.relay_state).await
-}
-
-/// POST /idp/profile/SAML2/POST/SLO: a LogoutRequest with an enveloped signature.
-async fn slo_post(
-    State(state): State<SharedState>,
-    axum::Form(p): axum::Form<SloParams>,
-) -> Result<Response, AppError> {
-    let Some(saml_request) = p.saml_request.as_deref() else {
-        return Ok(error_page("La demande de déconnexion est absente."));
-    };
-    let outcome = request::decode_post(saml_request).and_then(|xml| {
-        let claimed = request::parse_logout(&xml)?;
-        let sp = request::sender(claimed.issuer.as_ref(), &state.registry)?;
-        if !xml.contains("SignatureValue") {
-            return Err(LOGOUT_MUST_BE_SIGNED.to_owned());
-        }
-        let parsed = request::parse_logout(&request::verify_post_signature(&xml, &sp)?)?;
-        if parsed.id != claimed.id {
-            return Err(request::NOT_THE_SIGNED_ELEMENT.to_owned());
-        }
-        request::validate_logout(&parsed, sp, &slo_endpoints(&state), state.clock.now())
-    });
-    accept_logout(&state, outcome, p.relay_state).await
-}
-
-async fn accept_logout(
-    state: &SharedState,
-    outcome: Result<request::ValidLogout, String>,
-    relay_state: Option<String>,
-) -> Result<Response, AppError> {
-    let valid = match outcome {
-        Ok(v) => v,
-        Err(message) => return Ok(error_page(message)),
-    };
-    let replay_key = format!(
-        "saml-request:{}",
-        storage_key(&format!("{}\n{}", valid.sp.entity_id, valid.id))
-    );
-    if !state
-        .ephemeral
-        .put_new(&replay_key, "1", Duration::from_secs(REQUEST_ID_TTL))
-        .await?
-    {
-        return Ok(error_page(
-            "Cette demande de déconnexion a déjà été utilisée.",
-        ));
-    }
-    if relay_state.as_ref().is_some_and(|r| r.len() > 1024) {
-        return Ok(error_page("Le paramètre RelayState est trop long."));
-    }
-    let flow = LogoutFlow {
-        sp: valid.sp.entity_id.clone(),
-        request_id: valid.id,
-        session_index: valid.session_index,
-        relay_state,
-    };
-    let id = random_token(24);
-    let json = serde_json::to_string(&flow).map_err(|e| AppError::Internal(e.to_string()))?;
-    state
-        .ephemeral
-        .put(&logout_flow_key(&id), &json, Duration::from_secs(FLOW_TTL))
-        .await?;
-    Ok(Redirect::to(&format!("/idp/profile/SAML2/logout?flow={id}")).into_response())
-}
-
-/// GET /idp/profile/SAML2/logout: ends the SSO session named by the request (OIDC clients are
-/// told by back-channel) and answers the SP with a signed LogoutResponse.
-async fn slo_resume(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(q): Query<FlowQuery>,
-) -> Result<Response, AppError> {
-    let Some(json) = state.ephemeral.take(&logout_flow_key(&q.flow)).await? else {
-        return Ok(error_page(FLOW_EXPIRED));
-    };
-    let flow: LogoutFlow =
-        serde_json::from_str(&json).map_err(|e| AppError::Internal(e.to_string()))?;
-    let Some(sp) = state.registry.saml_provider(&flow.sp) else {
-        return Ok(error_page(FLOW_EXPIRED));
-    };
-    let mut ended = false;
-    if let Some((cookie_id, session)) = current_session(&state, &headers).await?
-        && flow
-            .session_index
-            .as_deref()
-            .is_none_or(|i| i == session.sid)
-    {
-        end_sso_session(&state, &cookie_id, peer, Some(&sp.entity_id)).await?;
-        ended = true;
-    }
-    let now = state.clock.now();
-    let idp_entity = entity_id(&state);
-    // the Redirect binding if the SP offers it, else POST
-    let service = sp
-        .metadata
-        .logout_services
-        .iter()
-        .find(|s| s.binding == super::metadata::BINDING_REDIRECT)
-        .or_else(|| sp.metadata.logout_services.first())
-        .ok_or_else(|| AppError::Internal("SP without logout service".into()))?;
-    let mut answer = if service.binding == super::metadata::BINDING_REDIRECT {
-        let (_, xml) = response::logout_response(
-            &idp_entity,
-            &service.response_location,
-            &flow.request_id,
-            now,
-        );
-        let url = response::redirect_binding_url(
-            &service.response_location,
-            "SAMLResponse",
-            &xml,
-            flow.relay_state.as_deref(),
-            state.saml.key_der(),
-        )
-        .map_err(AppError::Internal)?;
-        Redirect::to(&url).into_response()
-    } else {
-        let xml = response::signed_logout_response(
-            &idp_entity,
-            &service.response_location,
-            &flow.request_id,
-            now,
-            &state.saml.cert,
-            state.saml.key_der(),
-        )
-        .map_err(AppError::Internal)?;
-        post_page(&service.response_location, flow.relay_state.as_deref(), xml)
-    };
-    if ended {
-        answer
-            .headers_mut()
-            .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
-    }
-    Ok(answer)
 }

@@ -23,6 +23,8 @@ pub struct ConsumerService {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogoutService {
     pub binding: String,
+    /// Where LogoutRequests go.
+    pub location: String,
     /// Where LogoutResponses go (ResponseLocation, else Location).
     pub response_location: String,
 }
@@ -137,6 +139,7 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
         .filter(|s| s.binding == BINDING_REDIRECT || s.binding == BINDING_POST)
         .map(|s| LogoutService {
             binding: s.binding.clone(),
+            location: s.location.clone(),
             response_location: s
                 .response_location
                 .clone()

@@ -7,8 +7,10 @@ mod http;
 pub mod metadata;
 pub mod request;
 pub mod response;
+mod slo;
 
 pub use http::routes;
+pub use slo::{answer_logout, logout_origins};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

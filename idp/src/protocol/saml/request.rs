@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use samael::crypto::{AllowedSignatureAlgorithm, Crypto, CryptoProvider, ReduceMode};
-use samael::schema::{AuthnRequest, LogoutRequest};
+use samael::schema::{AuthnRequest, LogoutRequest, LogoutResponse};
 
 use super::metadata::BINDING_POST;
 use crate::registry::{Registry, SamlServiceProvider};
@@ -129,9 +129,12 @@ pub fn verify_redirect_signature(
             "L'algorithme de signature de la demande n'est pas accepté (RSA-SHA256 seulement).",
         ));
     }
-    let request =
-        raw_param(raw_query, "SAMLRequest").ok_or_else(|| refuse("SAMLRequest manquant."))?;
-    let mut signed = format!("SAMLRequest={request}");
+    // a request, or the answer to one the IdP sent (single logout)
+    let (name, message) = ["SAMLRequest", "SAMLResponse"]
+        .into_iter()
+        .find_map(|name| raw_param(raw_query, name).map(|m| (name, m)))
+        .ok_or_else(|| refuse("SAMLRequest manquant."))?;
+    let mut signed = format!("{name}={message}");
     if let Some(relay) = raw_param(raw_query, "RelayState") {
         signed.push_str(&format!("&RelayState={relay}"));
     }
@@ -239,21 +242,42 @@ pub fn validate(
 pub struct ValidLogout {
     pub id: String,
     pub sp: Arc<SamlServiceProvider>,
-    /// The SessionIndex the SP names (the SSO session's `sid`).
-    pub session_index: Option<String>,
+    /// The SessionIndexes the SP names (the SSO session's `sid`); none means any session.
+    pub session_indexes: Vec<String>,
 }
 
-pub fn parse_logout(xml: &str) -> Result<LogoutRequest, String> {
-    LogoutRequest::from_str(xml).map_err(|_| refuse("La demande de déconnexion est mal formée."))
+/// A LogoutRequest as read: samael's fields, and the SessionIndex elements (samael 0.0.22
+/// looks for an attribute of that name, which SAML does not have).
+#[derive(Debug, Clone)]
+pub struct ParsedLogout {
+    pub request: LogoutRequest,
+    pub session_indexes: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SessionIndexes {
+    #[serde(rename = "SessionIndex", default)]
+    session_index: Vec<String>,
+}
+
+pub fn parse_logout(xml: &str) -> Result<ParsedLogout, String> {
+    let malformed = || refuse("La demande de déconnexion est mal formée.");
+    let request = LogoutRequest::from_str(xml).map_err(|_| malformed())?;
+    let indexes: SessionIndexes = quick_xml::de::from_str(xml).map_err(|_| malformed())?;
+    Ok(ParsedLogout {
+        request,
+        session_indexes: indexes.session_index,
+    })
 }
 
 /// Checks a LogoutRequest whose signature was verified.
 pub fn validate_logout(
-    request: &LogoutRequest,
+    parsed: &ParsedLogout,
     sp: Arc<SamlServiceProvider>,
     our_endpoints: &[String],
     now: i64,
 ) -> Result<ValidLogout, String> {
+    let request = &parsed.request;
     let id = request
         .id
         .clone()
@@ -286,7 +310,69 @@ pub fn validate_logout(
     Ok(ValidLogout {
         id,
         sp,
-        session_index: request.session_index.clone(),
+        session_indexes: parsed.session_indexes.clone(),
+    })
+}
+
+pub fn parse_logout_response(xml: &str) -> Result<LogoutResponse, String> {
+    LogoutResponse::from_str(xml).map_err(|_| refuse("La réponse de déconnexion est mal formée."))
+}
+
+/// What an SP said to a LogoutRequest the IdP sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutAnswer {
+    /// The ID of the IdP's LogoutRequest.
+    pub in_response_to: String,
+    pub issuer: String,
+    /// Whether the SP says it ended its session (top-level status Success).
+    pub success: bool,
+}
+
+/// Checks a LogoutResponse whose signature was verified: addressed to the IdP, recent, and
+/// answering a request (whose sender the caller then compares with the issuer).
+pub fn validate_logout_response(
+    response: &LogoutResponse,
+    our_endpoints: &[String],
+    now: i64,
+) -> Result<LogoutAnswer, String> {
+    if response.version.as_deref() != Some("2.0") {
+        return Err(refuse("Version SAML non prise en charge."));
+    }
+    let instant = response
+        .issue_instant
+        .map(|i| i.timestamp())
+        .ok_or_else(|| refuse("La réponse de déconnexion n'est pas datée."))?;
+    if (instant - now).abs() > CLOCK_SKEW {
+        return Err(refuse(
+            "La réponse de déconnexion est trop ancienne ou datée dans le futur.",
+        ));
+    }
+    if let Some(d) = &response.destination
+        && !our_endpoints.iter().any(|e| e == d)
+    {
+        return Err(refuse(
+            "La réponse de déconnexion n'est pas adressée à ce fournisseur d'identité.",
+        ));
+    }
+    let in_response_to = response
+        .in_response_to
+        .clone()
+        .filter(|i| !i.is_empty() && i.len() <= 256)
+        .ok_or_else(|| refuse("La réponse de déconnexion ne dit pas à quoi elle répond."))?;
+    let issuer = response
+        .issuer
+        .as_ref()
+        .and_then(|i| i.value.clone())
+        .ok_or_else(|| refuse("La réponse ne dit pas de quel service elle vient."))?;
+    let success = response
+        .status
+        .as_ref()
+        .and_then(|s| s.status_code.value.as_deref())
+        == Some("urn:oasis:names:tc:SAML:2.0:status:Success");
+    Ok(LogoutAnswer {
+        in_response_to,
+        issuer,
+        success,
     })
 }
 
@@ -306,6 +392,16 @@ mod tests {
         std::io::Write::write_all(&mut enc, &vec![b'a'; 10 * MAX_MESSAGE_BYTES]).unwrap();
         let bomb = STANDARD.encode(enc.finish().unwrap());
         assert!(decode_redirect(&bomb).is_err());
+    }
+
+    #[test]
+    fn logout_requests_name_their_session_indexes() {
+        let xml = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_l" Version="2.0" IssueInstant="2026-11-23T08:50:00Z"><saml:Issuer>sp</saml:Issuer><saml:NameID>n</saml:NameID><samlp:SessionIndex>s1</samlp:SessionIndex><samlp:SessionIndex>s2</samlp:SessionIndex></samlp:LogoutRequest>"#;
+        let parsed = parse_logout(xml).unwrap();
+        assert_eq!(parsed.session_indexes, ["s1", "s2"]);
+        assert_eq!(parsed.request.id.as_deref(), Some("_l"));
+        let without = xml.replace("<samlp:SessionIndex>s1</samlp:SessionIndex><samlp:SessionIndex>s2</samlp:SessionIndex>", "");
+        assert!(parse_logout(&without).unwrap().session_indexes.is_empty());
     }
 
     #[test]

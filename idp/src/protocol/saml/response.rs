@@ -223,16 +223,23 @@ pub fn signed_status_response(
     sign(&xml, key_der)
 }
 
-/// A LogoutResponse with status Success, unsigned (signed by the binding that carries it).
+/// A LogoutResponse, unsigned (signed by the binding that carries it). Success, with the
+/// second-level PartialLogout when some other service of the session did not confirm.
 pub fn logout_response(
     idp_entity_id: &str,
     destination: &str,
     in_response_to: &str,
+    partial: bool,
     now: i64,
 ) -> (String, String) {
     let response_id = id();
+    let status = if partial {
+        r#"<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:PartialLogout"/></samlp:StatusCode>"#
+    } else {
+        r#"<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>"#
+    };
     let xml = format!(
-        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{response_id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{response_id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status>{status}</samlp:Status></samlp:LogoutResponse>"#,
         instant = at(now).format("%Y-%m-%dT%H:%M:%SZ"),
         destination = escape(destination),
         in_response_to = escape(in_response_to),
@@ -241,26 +248,74 @@ pub fn logout_response(
     (response_id, xml)
 }
 
-/// The same LogoutResponse with an enveloped signature (HTTP-POST binding).
-pub fn signed_logout_response(
-    idp_entity_id: &str,
-    destination: &str,
-    in_response_to: &str,
-    now: i64,
+/// What the IdP puts in a LogoutRequest to one SP of an ended session.
+pub struct LogoutRequestContent<'a> {
+    pub idp_entity_id: &'a str,
+    pub destination: &'a str,
+    /// Chosen in advance, so that the SP's answer can be matched to it.
+    pub request_id: &'a str,
+    pub name_id: &'a str,
+    pub name_id_format: &'a str,
+    pub session_index: &'a str,
+    pub now: i64,
+}
+
+/// A LogoutRequest, unsigned (the HTTP-Redirect binding signs the query).
+pub fn logout_request(c: &LogoutRequestContent) -> String {
+    format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}" NotOnOrAfter="{until}"><saml:Issuer>{issuer}</saml:Issuer><saml:NameID Format="{format}">{name_id}</saml:NameID><samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        id = escape(c.request_id),
+        instant = at(c.now).format("%Y-%m-%dT%H:%M:%SZ"),
+        until = at(c.now + ASSERTION_TTL).format("%Y-%m-%dT%H:%M:%SZ"),
+        destination = escape(c.destination),
+        issuer = escape(c.idp_entity_id),
+        format = escape(c.name_id_format),
+        name_id = escape(c.name_id),
+        session_index = escape(c.session_index),
+    )
+}
+
+/// Puts an enveloped signature right after the Issuer of a message and signs it (HTTP-POST
+/// binding).
+fn sign_message(
+    xml: &str,
+    message_id: &str,
     cert: &CertificateDer,
     key_der: &[u8],
 ) -> Result<String, String> {
-    let (response_id, xml) = logout_response(idp_entity_id, destination, in_response_to, now);
-    let signature = signature_template(&response_id, cert)
+    let signature = signature_template(message_id, cert)
         .to_string()
         .map_err(|e| e.to_string())?;
-    // the signature goes right after the Issuer
     let with_template = xml.replacen(
         "</saml:Issuer>",
         &format!("</saml:Issuer>{}", without_declaration(&signature)),
         1,
     );
     sign(&with_template, key_der)
+}
+
+/// The LogoutRequest with an enveloped signature (HTTP-POST binding).
+pub fn signed_logout_request(
+    c: &LogoutRequestContent,
+    cert: &CertificateDer,
+    key_der: &[u8],
+) -> Result<String, String> {
+    sign_message(&logout_request(c), c.request_id, cert, key_der)
+}
+
+/// The LogoutResponse with an enveloped signature (HTTP-POST binding).
+pub fn signed_logout_response(
+    idp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    partial: bool,
+    now: i64,
+    cert: &CertificateDer,
+    key_der: &[u8],
+) -> Result<String, String> {
+    let (response_id, xml) =
+        logout_response(idp_entity_id, destination, in_response_to, partial, now);
+    sign_message(&xml, &response_id, cert, key_der)
 }
 
 /// The HTTP-Redirect binding URL of a message, signed with RSA-SHA256 over
