@@ -100,7 +100,7 @@ impl ServiceProvider {
 
     fn registration_with(&self, metadata_file: &str) -> String {
         format!(
-            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"{metadata_file}\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduVecteur\"]\n",
+            "protocol = \"saml\"\nentity_id = \"{}\"\nmetadata_file = \"{metadata_file}\"\nattributes = [\"sn\", \"givenName\", \"FrEduCtPersonAffiliation\", \"FrEduCtEleveUAI\", \"FrEduCtId\", \"FrEduCtEleveINEHash\", \"personalTitle\", \"FrEduCtRefId\", \"FrEduVecteur\"]\n",
             self.entity_id
         )
     }
@@ -257,12 +257,18 @@ async fn signed_response_with_the_pupil_s_attributes() {
         "0141234A",
         "eleve2d",
         "4|MARTIN|Léa|JM-E0001|0141234A",
+        r#"Name="urn:oid:1.3.6.1.4.1.20326.10.999.1.64""#,
+        "{AAF}70|SIECLE|JM-E0001",
         "rsa-sha256",
         "xmlenc#sha256",
     ] {
         assert!(verified.contains(needle), "missing {needle} in {verified}");
     }
     assert!(!xml.contains("xmldsig#sha1"), "no SHA-1 digest");
+    assert!(
+        !verified.contains("070123456AB"),
+        "the INE itself is never sent"
+    );
     let response = samael::schema::Response::from_str(&xml).unwrap();
     let assertion = response.assertion.unwrap();
     let conditions = assertion.conditions.unwrap();
@@ -312,6 +318,19 @@ async fn a_guardian_gets_one_vector_per_child() {
     assert!(
         !xml.contains("urn:oid:1.3.6.1.4.1.20326.10.999.1.72"),
         "no FrEduCtEleveUAI for a guardian"
+    );
+    // civility, and one directory join key per school record (collège, then école)
+    assert!(
+        xml.contains(r#"Name="urn:oid:1.3.6.1.4.1.20326.10.999.1.76""#) && xml.contains(">Mme<"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("{AAF}70|ONDE|JF-R0001") && xml.contains("{AAF}70|SIECLE|JM-R0001"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("FrEduCtEleveINEHash"),
+        "a guardian has no INE"
     );
 }
 

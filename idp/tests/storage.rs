@@ -127,8 +127,22 @@ async fn provisioning_creates_records_and_accounts(s: &SqlStore) {
     assert_eq!(children[0].school_name, "Collège 0141234A");
     assert_eq!(children[0].rank, GuardianRank::First);
 
+    assert_eq!(
+        s.guardian_records_of(claire.id).await.unwrap(),
+        vec![RecordedGuardian {
+            uai: "0141234A".into(),
+            academie: "70".into(),
+            degree: Degree::Secondary,
+            source_id: "R1".into(),
+            civility: Some("Mme".into()),
+        }]
+    );
+    assert!(s.guardian_records_of(lea.id).await.unwrap().is_empty());
+
     let placement = s.placement_of(lea.id).await.unwrap().unwrap();
     assert_eq!(placement.uai, "0141234A");
+    assert_eq!(placement.academie, "70");
+    assert_eq!(placement.ine.as_deref(), Some("INEE1"));
     assert_eq!(placement.level.as_deref(), Some("1003"));
     assert_eq!(
         s.school("0141234A").await.unwrap().unwrap(),

@@ -2,7 +2,7 @@
 //! ÉduConnect affiliations and the facts from the school's records.
 
 use super::account::{Account, AccountKind};
-use crate::store::{ChildSummary, Degree, Placement};
+use crate::store::{ChildSummary, Degree, Placement, RecordedGuardian};
 
 /// A person as released to relying parties.
 #[derive(Debug, Clone)]
@@ -12,6 +12,8 @@ pub struct Person {
     pub placement: Option<Placement>,
     /// For a guardian: the linked children.
     pub children: Vec<ChildSummary>,
+    /// For a guardian: their records in the schools' information systems.
+    pub guardian_records: Vec<RecordedGuardian>,
 }
 
 impl Person {

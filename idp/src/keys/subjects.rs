@@ -55,6 +55,18 @@ impl SubjectSalt {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// `FrEduCtEleveINEHash`: a pupil's national id (INE) keyed with the deployment's salt, 32
+    /// hex characters. The same at every SP, so that services can match a pupil's records
+    /// with each other, but none can compute it from an INE, nor the INE from it.
+    pub fn ine_hash(&self, ine: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        for p in [b"ine".as_slice(), ine.trim().to_uppercase().as_bytes()] {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
     /// An opaque id of a pupil record for one sector (the children of a guardian).
     pub fn pupil(&self, sector: &str, pupil_id: i64) -> String {
         self.derive(&[b"pupil", sector.as_bytes(), &pupil_id.to_be_bytes()])

@@ -52,13 +52,22 @@ pub async fn load_person(state: &AppState, account_id: i64) -> Result<Option<Per
     if account.state != AccountState::Active {
         return Ok(None);
     }
-    let (placement, children) = match account.kind {
-        AccountKind::Eleve => (state.accounts.placement_of(account.id).await?, Vec::new()),
-        AccountKind::Responsable => (None, state.accounts.children_of(account.id).await?),
+    let (placement, children, guardian_records) = match account.kind {
+        AccountKind::Eleve => (
+            state.accounts.placement_of(account.id).await?,
+            Vec::new(),
+            Vec::new(),
+        ),
+        AccountKind::Responsable => (
+            None,
+            state.accounts.children_of(account.id).await?,
+            state.accounts.guardian_records_of(account.id).await?,
+        ),
     };
     Ok(Some(Person {
         account,
         placement,
         children,
+        guardian_records,
     }))
 }

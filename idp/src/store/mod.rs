@@ -182,12 +182,27 @@ pub struct Placement {
     /// The pupil's id in the school's information system.
     pub source_id: String,
     pub uai: String,
+    /// Code of the school's académie.
+    pub academie: String,
     pub degree: Degree,
     /// National pupil identifier (INE).
     pub ine: Option<String>,
     pub school_name: String,
     pub class_name: Option<String>,
     pub level: Option<String>,
+}
+
+/// One of a guardian account's records in a school's information system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedGuardian {
+    pub uai: String,
+    /// Code of the school's académie.
+    pub academie: String,
+    pub degree: Degree,
+    /// The guardian's id in the school's information system.
+    pub source_id: String,
+    /// `M.` or `Mme`, as the school recorded it.
+    pub civility: Option<String>,
 }
 
 /// Accounts of pupils and guardians.
@@ -200,6 +215,8 @@ pub trait AccountStore: Send + Sync {
     async fn children_of(&self, account_id: i64) -> StoreResult<Vec<ChildSummary>>;
     /// Where the pupil of this account is enrolled (current record).
     async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>>;
+    /// The school records of a guardian account, by school.
+    async fn guardian_records_of(&self, account_id: i64) -> StoreResult<Vec<RecordedGuardian>>;
     /// Replaces the password, ends the temporary one, and marks the account activated.
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()>;
     /// How many accounts of each kind exist (readiness and statistics).

@@ -200,7 +200,7 @@ impl AccountStore for SqlStore {
 
     async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>> {
         let row = sqlx::query(
-            "SELECT p.source_id, p.uai, p.ine, s.name AS school_name, s.degree, c.name AS class_name, p.level \
+            "SELECT p.source_id, p.uai, p.ine, s.name AS school_name, s.academie, s.degree, c.name AS class_name, p.level \
              FROM pupils p JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
              WHERE p.account_id = $1 AND p.left_at IS NULL \
@@ -215,6 +215,7 @@ impl AccountStore for SqlStore {
             Ok(Placement {
                 source_id: r.try_get("source_id").map_err(db_error)?,
                 uai: r.try_get("uai").map_err(db_error)?,
+                academie: r.try_get("academie").map_err(db_error)?,
                 degree: Degree::parse(&degree)
                     .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
                 ine: r.try_get("ine").map_err(db_error)?,
@@ -224,6 +225,31 @@ impl AccountStore for SqlStore {
             })
         })
         .transpose()
+    }
+
+    async fn guardian_records_of(&self, account_id: i64) -> StoreResult<Vec<RecordedGuardian>> {
+        let rows = sqlx::query(
+            "SELECT g.uai, s.academie, s.degree, g.source_id, g.civility \
+             FROM guardians g JOIN schools s ON s.uai = g.uai \
+             WHERE g.account_id = $1 ORDER BY g.uai, g.source_id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let degree: String = r.try_get("degree").map_err(db_error)?;
+                Ok(RecordedGuardian {
+                    uai: r.try_get("uai").map_err(db_error)?,
+                    academie: r.try_get("academie").map_err(db_error)?,
+                    degree: Degree::parse(&degree)
+                        .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
+                    source_id: r.try_get("source_id").map_err(db_error)?,
+                    civility: r.try_get("civility").map_err(db_error)?,
+                })
+            })
+            .collect()
     }
 
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()> {

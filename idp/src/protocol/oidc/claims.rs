@@ -165,6 +165,7 @@ mod tests {
             placement: Some(Placement {
                 source_id: "E1".into(),
                 uai: "0141234A".into(),
+                academie: "05".into(),
                 degree: Degree::Secondary,
                 ine: Some("070123456AB".into()),
                 school_name: "Collège".into(),
@@ -172,6 +173,7 @@ mod tests {
                 level: Some("1003".into()),
             }),
             children: vec![],
+            guardian_records: vec![],
         };
         let all: BTreeSet<&str> = crate::registry::known_claims().collect();
         let v = values(&lea, &all, &ctx(&salt));
@@ -208,6 +210,7 @@ mod tests {
                 child(1, Degree::Secondary, "0141234A"),
                 child(2, Degree::Primary, "0140001B"),
             ],
+            guardian_records: vec![],
         };
         let released = BTreeSet::from([
             "FrEduCtPersonAffiliation",

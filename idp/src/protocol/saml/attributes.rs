@@ -28,6 +28,10 @@ const DEFINITIONS: &[(&str, &str)] = &[
     ),
     ("FrEduCtId", "urn:oid:1.3.6.1.4.1.20326.10.999.1.57"),
     (
+        "FrEduCtEleveINEHash",
+        "urn:oid:1.3.6.1.4.1.20326.10.999.1.64",
+    ),
+    (
         "FrEduCtDateNaissance",
         "urn:oid:1.3.6.1.4.1.20326.10.999.1.67",
     ),
@@ -36,8 +40,19 @@ const DEFINITIONS: &[(&str, &str)] = &[
         "FrEduCtEleveNiveau",
         "urn:oid:1.3.6.1.4.1.20326.10.999.1.73",
     ),
+    // civility; the friendly name is the directory's (personalTitle in the ENT annuaires)
+    ("personalTitle", "urn:oid:1.3.6.1.4.1.20326.10.999.1.76"),
+    ("FrEduCtRefId", "FrEduCtRefId"),
     ("FrEduVecteur", "FrEduVecteur"),
 ];
+
+/// The information system a school's records come from, by degree (AAF's "source").
+fn source_system(degree: Degree) -> &'static str {
+    match degree {
+        Degree::Primary => "ONDE",
+        Degree::Secondary => "SIECLE",
+    }
+}
 
 /// The name of an attribute given by its friendly name, if the IdP knows it.
 pub fn definition(friendly: &str) -> Option<&'static str> {
@@ -81,12 +96,44 @@ fn values_of(friendly: &str, person: &Person, ctx: &AttributeContext<'_>) -> Vec
             .map(|s| (*s).to_owned())
             .collect(),
         "FrEduCtId" => vec![ctx.salt.saml_id(ctx.sp_entity_id, a.id)],
+        "FrEduCtEleveINEHash" => placement
+            .and_then(|p| p.ine.as_deref())
+            .filter(|ine| !ine.trim().is_empty())
+            .map(|ine| ctx.salt.ine_hash(ine))
+            .into_iter()
+            .collect(),
         "FrEduCtDateNaissance" => a.birth_date.iter().cloned().collect(),
         "FrEduCtEleveUAI" => placement.map(|p| p.uai.clone()).into_iter().collect(),
         "FrEduCtEleveNiveau" => placement
             .and_then(|p| p.level.clone())
             .into_iter()
             .collect(),
+        "personalTitle" => person
+            .guardian_records
+            .iter()
+            .find_map(|r| r.civility.clone())
+            .into_iter()
+            .collect(),
+        "FrEduCtRefId" => match placement {
+            Some(p) => vec![format!(
+                "{{AAF}}{}|{}|{}",
+                p.academie,
+                source_system(p.degree),
+                p.source_id
+            )],
+            None => person
+                .guardian_records
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{{AAF}}{}|{}|{}",
+                        r.academie,
+                        source_system(r.degree),
+                        r.source_id
+                    )
+                })
+                .collect(),
+        },
         "FrEduVecteur" => {
             if let Some(p) = placement {
                 vec![format!(
@@ -149,7 +196,7 @@ pub fn attributes(
 mod tests {
     use super::*;
     use crate::domain::account::{Account, AccountState};
-    use crate::store::{ChildSummary, GuardianRank, Placement};
+    use crate::store::{ChildSummary, GuardianRank, Placement, RecordedGuardian};
 
     fn account(kind: AccountKind, first: &str) -> Account {
         Account {
@@ -198,15 +245,25 @@ mod tests {
             placement: Some(Placement {
                 source_id: "E1".into(),
                 uai: "0141234A".into(),
+                academie: "05".into(),
                 degree: Degree::Secondary,
-                ine: None,
+                ine: Some("070123456ab ".into()),
                 school_name: "Collège".into(),
                 class_name: None,
                 level: Some("1003".into()),
             }),
             children: vec![],
+            guardian_records: vec![],
         };
         let attrs = attributes(&lea, &all(), &ctx);
+        assert_eq!(
+            find(&attrs, "FrEduCtEleveINEHash"),
+            vec![salt.ine_hash("070123456AB")],
+            "the INE as recorded, whatever its case and spaces"
+        );
+        assert_eq!(find(&attrs, "FrEduCtEleveINEHash")[0].len(), 32);
+        assert_eq!(find(&attrs, "FrEduCtRefId"), vec!["{AAF}05|SIECLE|E1"]);
+        assert!(find(&attrs, "personalTitle").is_empty());
         assert_eq!(find(&attrs, "sn"), vec!["MARTIN"]);
         assert_eq!(find(&attrs, "FrEduCtPersonAffiliation"), vec!["eleve2d"]);
         assert_eq!(
@@ -260,6 +317,22 @@ mod tests {
                 child("E1", Degree::Secondary, "0141234A"),
                 child("E2", Degree::Primary, "0140001B"),
             ],
+            guardian_records: vec![
+                RecordedGuardian {
+                    uai: "0140001B".into(),
+                    academie: "05".into(),
+                    degree: Degree::Primary,
+                    source_id: "R9".into(),
+                    civility: None,
+                },
+                RecordedGuardian {
+                    uai: "0141234A".into(),
+                    academie: "05".into(),
+                    degree: Degree::Secondary,
+                    source_id: "R1".into(),
+                    civility: Some("Mme".into()),
+                },
+            ],
         };
         let attrs = attributes(&claire, &all(), &ctx);
         assert_eq!(
@@ -271,5 +344,11 @@ mod tests {
             vec!["resp1d", "resp2d"]
         );
         assert!(find(&attrs, "FrEduCtEleveUAI").is_empty());
+        assert!(find(&attrs, "FrEduCtEleveINEHash").is_empty());
+        assert_eq!(find(&attrs, "personalTitle"), vec!["Mme"]);
+        assert_eq!(
+            find(&attrs, "FrEduCtRefId"),
+            vec!["{AAF}05|ONDE|R9", "{AAF}05|SIECLE|R1"]
+        );
     }
 }
