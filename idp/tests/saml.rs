@@ -1103,3 +1103,59 @@ async fn an_sp_that_does_not_answer_makes_the_logout_partial() {
         "{xml}"
     );
 }
+
+#[tokio::test]
+async fn leaving_from_the_idp_tells_the_saml_sps() {
+    let (server, sp) = start().await;
+    let b = browser();
+    let page = sso(
+        &server,
+        &b,
+        &sp.redirect_url(&server, "_i1", &sp.acs, false),
+        Some(("eleve", "lea.martin", "Cartable-2026")),
+    )
+    .await;
+    let (name_id, session_index) = subject_of(page).await;
+    let confirm = b
+        .get(server.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = b
+        .post(server.url("/logout"))
+        .form(&[("csrf", hidden_field(&confirm, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let done = location(&r);
+    assert!(done.starts_with("/deconnexion?id="), "{done}");
+    let html = b
+        .get(server.url(&done))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("logout-next"), "the page is the end");
+    let frame = html
+        .split("<iframe class=\"logout-frame\" src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    let r = b.get(server.url(&frame)).send().await.unwrap();
+    let (xml, _) = verified_redirect(&server, &location(&r)).await;
+    assert!(
+        xml.contains(&name_id)
+            && xml.contains(&format!(
+                "<samlp:SessionIndex>{session_index}</samlp:SessionIndex>"
+            )),
+        "{xml}"
+    );
+}
