@@ -250,6 +250,89 @@ impl SamlFile {
     }
 }
 
+/// A CAS service (SPEC §3.3): the URLs it may use as `service`, exact or by pattern.
+#[derive(Debug, Clone)]
+pub struct CasService {
+    /// The registration's name, shown to people and used to derive the opaque user id.
+    pub id: String,
+    pub name: String,
+    pub exact: Vec<String>,
+    /// Anchored regular expressions (`^…$`).
+    pub patterns: Vec<regex::Regex>,
+    /// Friendly names of the attributes it may receive (the SAML profile's).
+    pub attributes: BTreeSet<String>,
+    /// Whether it is sent a LogoutRequest when the SSO session ends.
+    pub single_logout: bool,
+}
+
+impl CasService {
+    /// Whether a `service` URL belongs to this registration.
+    pub fn accepts(&self, service: &str) -> bool {
+        self.exact.iter().any(|e| e == service) || self.patterns.iter().any(|p| p.is_match(service))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasFile {
+    #[allow(dead_code)]
+    protocol: String,
+    id: String,
+    name: String,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    service_patterns: Vec<String>,
+    #[serde(default)]
+    attributes: BTreeSet<String>,
+    #[serde(default = "yes")]
+    single_logout: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl CasFile {
+    fn into_service(self) -> Result<CasService, String> {
+        if self.id.is_empty() || self.id.len() > 128 {
+            return Err("`id` must have 1 to 128 characters".into());
+        }
+        if self.services.is_empty() && self.service_patterns.is_empty() {
+            return Err("give `services` or `service_patterns`".into());
+        }
+        for s in &self.services {
+            check_uri(s).map_err(|e| format!("`services`: {e}"))?;
+        }
+        let patterns = self
+            .service_patterns
+            .iter()
+            .map(|p| {
+                // anchored both ends: a pattern never matches the middle of a longer URL
+                if !p.starts_with('^') || !p.ends_with('$') {
+                    return Err(format!(
+                        "`service_patterns`: {p} must start with ^ and end with $"
+                    ));
+                }
+                regex::Regex::new(p).map_err(|e| format!("`service_patterns`: {p}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for a in &self.attributes {
+            if crate::protocol::saml::attributes::definition(a).is_none() {
+                return Err(format!("`attributes`: unknown attribute {a}"));
+            }
+        }
+        Ok(CasService {
+            id: self.id,
+            name: self.name,
+            exact: self.services,
+            patterns,
+            attributes: self.attributes,
+            single_logout: self.single_logout,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct ProtocolOnly {
     protocol: String,
@@ -392,6 +475,7 @@ impl OidcFile {
 pub struct Registry {
     oidc: HashMap<String, Arc<OidcClient>>,
     saml: HashMap<String, Arc<SamlServiceProvider>>,
+    cas: Vec<Arc<CasService>>,
 }
 
 impl Registry {
@@ -463,8 +547,21 @@ impl Registry {
                 self.saml.insert(sp.entity_id.clone(), Arc::new(sp));
                 Ok(())
             }
+            "cas" => {
+                let table: toml::Table = text
+                    .parse()
+                    .map_err(|e: toml::de::Error| e.message().to_owned())?;
+                let file: CasFile = serde_path_to_error::deserialize(toml::Value::Table(table))
+                    .map_err(|e| format!("key `{}`: {}", e.path(), e.inner()))?;
+                let service = file.into_service()?;
+                if self.cas.iter().any(|c| c.id == service.id) {
+                    return Err(format!("CAS service {} is registered twice", service.id));
+                }
+                self.cas.push(Arc::new(service));
+                Ok(())
+            }
             other => Err(format!(
-                "`protocol`: unknown protocol {other} (expected oidc or saml)"
+                "`protocol`: unknown protocol {other} (expected oidc, saml or cas)"
             )),
         }
     }
@@ -480,11 +577,48 @@ impl Registry {
     pub fn saml_provider(&self, entity_id: &str) -> Option<Arc<SamlServiceProvider>> {
         self.saml.get(entity_id).cloned()
     }
+
+    /// The CAS registration a `service` URL belongs to, if any.
+    pub fn cas_service_for(&self, service: &str) -> Option<Arc<CasService>> {
+        self.cas.iter().find(|c| c.accepts(service)).cloned()
+    }
+
+    pub fn cas_service(&self, id: &str) -> Option<Arc<CasService>> {
+        self.cas.iter().find(|c| c.id == id).cloned()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cas_services_match_exactly_or_by_anchored_pattern() {
+        let mut r = Registry::default();
+        let secret = ServerSecret::for_tests();
+        r.add_toml(
+            "protocol = 'cas'\nid = 'pronote'\nname = 'Pronote'\nservices = ['http://127.0.0.1:8082/']\nservice_patterns = ['^https://0140001b\\.index-education\\.net/pronote/.*$']\nattributes = ['sn']",
+            &secret,
+        )
+        .unwrap();
+        assert!(r.cas_service_for("http://127.0.0.1:8082/").is_some());
+        assert!(r.cas_service_for("http://127.0.0.1:8082/x").is_none());
+        assert!(
+            r.cas_service_for("https://0140001b.index-education.net/pronote/eleve.html?a=1")
+                .is_some()
+        );
+        assert!(
+            r.cas_service_for(
+                "https://evil.example/?https://0140001b.index-education.net/pronote/"
+            )
+            .is_none()
+        );
+        let unanchored =
+            "protocol = 'cas'\nid = 'x'\nname = 'X'\nservice_patterns = ['https://a\\.fr/']";
+        assert!(r.add_toml(unanchored, &secret).unwrap_err().contains("^"));
+        let plain_http = "protocol = 'cas'\nid = 'y'\nname = 'Y'\nservices = ['http://ent.fr/']";
+        assert!(r.add_toml(plain_http, &secret).is_err());
+    }
 
     const ENT: &str = r#"
 protocol = "oidc"

@@ -43,6 +43,12 @@ pub enum Participant {
         name_id: String,
         name_id_format: String,
     },
+    /// A CAS service (POSTed a LogoutRequest naming the ticket it validated).
+    Cas {
+        registration: String,
+        service: String,
+        ticket: String,
+    },
 }
 
 /// The two timeouts of an SSO session, in seconds.

@@ -164,6 +164,25 @@ pub async fn end_sso_session(
                     notice,
                 }
             }
+            Participant::Cas {
+                registration,
+                service,
+                ticket,
+            } => {
+                let Some(registration) = state.registry.cas_service(&registration) else {
+                    continue;
+                };
+                let notice = if registration.single_logout {
+                    super::cas::send_logout(state, &service, &ticket);
+                    Notice::BackChannel
+                } else {
+                    Notice::Unreachable
+                };
+                SignedOutService {
+                    name: registration.name.clone(),
+                    notice,
+                }
+            }
         };
         services.push(service);
     }

@@ -2,6 +2,7 @@
 //! request, the registration, the stored state and the time in; a decision out) and its HTTP
 //! handlers thin.
 
+pub mod cas;
 pub mod logout;
 pub mod oidc;
 pub mod saml;

@@ -63,6 +63,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/static/logout.js", get(ops::logout_script))
         .merge(crate::protocol::oidc::routes())
         .merge(crate::protocol::saml::routes())
+        .merge(crate::protocol::cas::routes())
         .merge(crate::protocol::logout::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(headers)

@@ -165,20 +165,34 @@ fn values_of(friendly: &str, person: &Person, ctx: &AttributeContext<'_>) -> Vec
     }
 }
 
+/// The attributes released to a relying party, by friendly name, in the order of the profile
+/// (SAML and CAS release the same set).
+pub fn released_values(
+    person: &Person,
+    released: &BTreeSet<String>,
+    ctx: &AttributeContext<'_>,
+) -> Vec<(&'static str, Vec<String>)> {
+    DEFINITIONS
+        .iter()
+        .filter(|(friendly, _)| released.contains(*friendly))
+        .map(|(friendly, _)| (*friendly, values_of(friendly, person, ctx)))
+        .filter(|(_, values)| !values.is_empty())
+        .collect()
+}
+
 /// The SAML attributes released to an SP, in the order of the profile.
 pub fn attributes(
     person: &Person,
     released: &BTreeSet<String>,
     ctx: &AttributeContext<'_>,
 ) -> Vec<Attribute> {
-    DEFINITIONS
-        .iter()
-        .filter(|(friendly, _)| released.contains(*friendly))
-        .filter_map(|(friendly, name)| {
-            let values = values_of(friendly, person, ctx);
-            (!values.is_empty()).then(|| Attribute {
-                friendly_name: Some((*friendly).to_owned()),
-                name: Some((*name).to_owned()),
+    released_values(person, released, ctx)
+        .into_iter()
+        .filter_map(|(friendly, values)| {
+            let name = definition(friendly)?;
+            Some(Attribute {
+                friendly_name: Some(friendly.to_owned()),
+                name: Some(name.to_owned()),
                 name_format: Some(if name.starts_with("urn:") { URI } else { BASIC }.to_owned()),
                 values: values
                     .into_iter()

@@ -1,0 +1,431 @@
+//! The CAS endpoints: thin handlers around the ticket rules and response builders.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    CasError, CasErrorCode, ServiceTicket, TICKET_TTL, check_ticket, failure_json, failure_xml,
+    logout_request, looks_like_ticket, success_json, success_xml,
+};
+use crate::app::{AppState, SharedState};
+use crate::audit::{Actor, AuditKind, NewAuditEvent};
+use crate::domain::session::{Participant, SsoSession};
+use crate::error::AppError;
+use crate::keys::{random_token, storage_key};
+use crate::protocol::logout::{AfterLogout, end_sso_session, proceed};
+use crate::protocol::oidc::current_session;
+use crate::protocol::saml::attributes::{AttributeContext, released_values};
+use crate::protocol::{error_page, load_person};
+use crate::registry::CasService;
+use crate::web::http::{SESSION_COOKIE, clear_cookie};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/cas/login", get(login))
+        .route("/cas/resume", get(resume))
+        .route("/cas/serviceValidate", get(service_validate))
+        .route("/cas/p3/serviceValidate", get(service_validate))
+        .route("/cas/logout", get(logout))
+}
+
+/// How long a CAS login waits for the person to sign in.
+const FLOW_TTL: u64 = 30 * 60;
+
+fn truthy(v: Option<&str>) -> bool {
+    matches!(v, Some("true" | "1" | "yes"))
+}
+
+fn not_trusted(service: &str) -> Response {
+    error_page(format!("{service} n'est pas une url de confiance."))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LoginParams {
+    service: Option<String>,
+    renew: Option<String>,
+    gateway: Option<String>,
+    method: Option<String>,
+}
+
+/// A CAS login waiting for the person to sign in.
+#[derive(Debug, Serialize, Deserialize)]
+struct CasFlow {
+    registration: String,
+    service: String,
+    renew: bool,
+    post: bool,
+    /// When the login started: with `renew`, only a sign-in after this counts.
+    started_at: i64,
+    /// The session that was there when the login started: a sign-in replaces it.
+    replaces: Option<String>,
+}
+
+fn flow_key(id: &str) -> String {
+    format!("cas-flow:{}", storage_key(id))
+}
+
+fn ticket_key(ticket: &str) -> String {
+    format!("cas-ticket:{}", storage_key(ticket))
+}
+
+/// GET /cas/login: a ticket for the service at once when signed in (unless `renew`), the
+/// service without a ticket for `gateway` when not, the sign-in page otherwise.
+async fn login(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(p): Query<LoginParams>,
+) -> Result<Response, AppError> {
+    let Some(service) = p.service.filter(|s| !s.is_empty()) else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let Some(registration) = state.registry.cas_service_for(&service) else {
+        return Ok(not_trusted(&service));
+    };
+    let post = match p.method.as_deref() {
+        None | Some("GET") => false,
+        Some("POST") => true,
+        Some(_) => return Ok(error_page("Méthode de retour inconnue (GET ou POST).")),
+    };
+    let renew = truthy(p.renew.as_deref());
+    let session = signed_in(&state, &headers).await?;
+    if let Some(session) = &session
+        && !renew
+    {
+        return issue(&state, session, &registration, &service, false, post).await;
+    }
+    if session.is_none() && !renew && truthy(p.gateway.as_deref()) {
+        // gateway: nobody is signed in and the service asked not to interact
+        return Ok(Redirect::to(&service).into_response());
+    }
+    let flow = CasFlow {
+        registration: registration.id.clone(),
+        service,
+        renew,
+        post,
+        started_at: state.clock.now(),
+        replaces: session.map(|s| s.sid),
+    };
+    let id = random_token(24);
+    let json = serde_json::to_string(&flow).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&flow_key(&id), &json, Duration::from_secs(FLOW_TTL))
+        .await?;
+    Ok(to_sign_in(&id))
+}
+
+fn to_sign_in(flow: &str) -> Response {
+    let next = format!("/cas/resume?flow={flow}");
+    let mut login = url::form_urlencoded::Serializer::new(String::new());
+    login.append_pair("next", &next);
+    Redirect::to(&format!("/login?{}", login.finish())).into_response()
+}
+
+/// The SSO session of the request, if its account may still sign in.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<SsoSession>, AppError> {
+    let Some((_, session)) = current_session(state, headers).await? else {
+        return Ok(None);
+    };
+    Ok(
+        crate::protocol::account_is_active(state, session.account_id)
+            .await?
+            .then_some(session),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct FlowQuery {
+    #[serde(default)]
+    flow: String,
+}
+
+/// GET /cas/resume: back from the sign-in page.
+async fn resume(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Result<Response, AppError> {
+    let expired = "Cette demande de connexion a expiré ou a déjà servi. Retournez sur le service que vous vouliez utiliser et recommencez.";
+    let Some(json) = state.ephemeral.get(&flow_key(&q.flow)).await? else {
+        return Ok(error_page(expired));
+    };
+    let flow: CasFlow =
+        serde_json::from_str(&json).map_err(|e| AppError::Internal(e.to_string()))?;
+    // a sign-in made for this login: a new session (every sign-in makes one) since it started
+    let fresh = |s: &SsoSession| {
+        s.auth_time >= flow.started_at && flow.replaces.as_deref() != Some(s.sid.as_str())
+    };
+    let session = match signed_in(&state, &headers).await? {
+        Some(s) if !flow.renew || fresh(&s) => s,
+        _ => return Ok(to_sign_in(&q.flow)),
+    };
+    if state.ephemeral.take(&flow_key(&q.flow)).await?.is_none() {
+        return Ok(error_page(expired));
+    }
+    let Some(registration) = state.registry.cas_service(&flow.registration) else {
+        return Ok(not_trusted(&flow.service));
+    };
+    let from_new_login = fresh(&session);
+    issue(
+        &state,
+        &session,
+        &registration,
+        &flow.service,
+        from_new_login,
+        flow.post,
+    )
+    .await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_post.html")]
+struct PostPage {
+    service: String,
+    ticket: String,
+}
+
+/// Issues a service ticket and sends the browser back to the service with it.
+async fn issue(
+    state: &SharedState,
+    session: &SsoSession,
+    registration: &CasService,
+    service: &str,
+    from_new_login: bool,
+    post: bool,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let ticket = format!("ST-{}", random_token(32));
+    let record = ServiceTicket {
+        registration: registration.id.clone(),
+        service: service.to_owned(),
+        account_id: session.account_id,
+        sid: session.sid.clone(),
+        auth_time: session.auth_time,
+        from_new_login,
+        issued_at: now,
+    };
+    let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(
+            &ticket_key(&ticket),
+            &json,
+            Duration::from_secs(TICKET_TTL as u64 + 5),
+        )
+        .await?;
+    // remembered so that a later logout tells the service (its session is named by the ticket)
+    state
+        .sessions
+        .add_participant(
+            session,
+            &Participant::Cas {
+                registration: registration.id.clone(),
+                service: service.to_owned(),
+                ticket: ticket.clone(),
+            },
+            now,
+        )
+        .await?;
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: now,
+            kind: AuditKind::TokenIssued,
+            actor: Actor::Client(registration.id.clone()),
+            subject: Some(session.account_id),
+            source_address: None,
+            details: json!({ "protocol": "cas", "renew": from_new_login }),
+        })
+        .await?;
+    if post {
+        let origin = url::Url::parse(service)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let mut page = PostPage {
+            service: service.to_owned(),
+            ticket,
+        }
+        .into_response();
+        let csp = format!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            page.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        return Ok(page);
+    }
+    let mut url = url::Url::parse(service).map_err(|e| AppError::Internal(e.to_string()))?;
+    url.query_pairs_mut().append_pair("ticket", &ticket);
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ValidateParams {
+    ticket: Option<String>,
+    service: Option<String>,
+    renew: Option<String>,
+    format: Option<String>,
+}
+
+/// GET /cas/serviceValidate and /cas/p3/serviceValidate: the user and attributes of a ticket,
+/// once.
+async fn service_validate(
+    State(state): State<SharedState>,
+    Query(p): Query<ValidateParams>,
+) -> Result<Response, AppError> {
+    let json = p
+        .format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let outcome = validate(&state, &p).await?;
+    Ok(match (outcome, json) {
+        (Ok((user, attrs)), false) => xml_response(success_xml(&user, &attrs)),
+        (Err(e), false) => xml_response(failure_xml(&e)),
+        (Ok((user, attrs)), true) => axum::Json(success_json(&user, &attrs)).into_response(),
+        (Err(e), true) => axum::Json(failure_json(&e)).into_response(),
+    })
+}
+
+fn xml_response(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+type Released = (String, Vec<(&'static str, Vec<String>)>);
+
+async fn validate(
+    state: &SharedState,
+    p: &ValidateParams,
+) -> Result<Result<Released, CasError>, AppError> {
+    let (Some(ticket), Some(service)) = (
+        p.ticket.as_deref().filter(|t| !t.is_empty()),
+        p.service.as_deref().filter(|s| !s.is_empty()),
+    ) else {
+        return Ok(Err(CasError {
+            code: CasErrorCode::InvalidRequest,
+            message: "ticket and service are required".into(),
+        }));
+    };
+    let record = if looks_like_ticket(ticket) {
+        // taken whatever the outcome: a ticket is tried once
+        state
+            .ephemeral
+            .take(&ticket_key(ticket))
+            .await?
+            .and_then(|j| serde_json::from_str::<ServiceTicket>(&j).ok())
+    } else {
+        None
+    };
+    let now = state.clock.now();
+    if let Err(e) = check_ticket(record.as_ref(), service, truthy(p.renew.as_deref()), now) {
+        return Ok(Err(e));
+    }
+    let Some(record) = record else {
+        return Ok(Err(CasError {
+            code: CasErrorCode::InvalidTicket,
+            message: "ticket not recognized".into(),
+        }));
+    };
+    let registration = state.registry.cas_service(&record.registration);
+    let person = load_person(state, record.account_id).await?;
+    let (Some(registration), Some(person)) = (registration, person) else {
+        return Ok(Err(CasError {
+            code: CasErrorCode::InvalidTicket,
+            message: "the account or the service is no longer valid".into(),
+        }));
+    };
+    let audience = format!("cas:{}", registration.id);
+    let logout_url = format!("{}/cas/logout", state.issuer);
+    let attrs = released_values(
+        &person,
+        &registration.attributes,
+        &AttributeContext {
+            salt: &state.subjects,
+            sp_entity_id: &audience,
+            auth_time: record.auth_time,
+            logout_url: &logout_url,
+        },
+    );
+    let user = state.subjects.saml_id(&audience, person.account.id);
+    Ok(Ok((user, attrs)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogoutParams {
+    service: Option<String>,
+}
+
+/// GET /cas/logout: ends the SSO session and tells every service of it; then back to
+/// `service` if it is a registered CAS service, else the logout page.
+async fn logout(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(p): Query<LogoutParams>,
+) -> Result<Response, AppError> {
+    let back = p
+        .service
+        .filter(|s| state.registry.cas_service_for(s).is_some());
+    let plan = match current_session(&state, &headers).await? {
+        Some((cookie_id, _)) => end_sso_session(&state, &cookie_id, peer, None).await?,
+        None => None,
+    };
+    let mut response = match plan {
+        Some(mut plan) => {
+            plan.then = back.map_or(AfterLogout::Page, AfterLogout::Redirect);
+            proceed(&state, plan).await?
+        }
+        None => Redirect::to(back.as_deref().unwrap_or("/login?deconnecte=1")).into_response(),
+    };
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
+    Ok(response)
+}
+
+/// CAS single logout: POSTs the LogoutRequest naming `ticket` to the service, in the
+/// background, with a timeout and one retry, so a failing service blocks nobody.
+pub fn send_logout(state: &Arc<AppState>, service: &str, ticket: &str) {
+    let now = chrono::DateTime::from_timestamp(state.clock.now(), 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let message = logout_request(&format!("LR-{}", random_token(16)), ticket, &now);
+    let http = state.http.clone();
+    let service = service.to_owned();
+    tokio::spawn(async move {
+        for attempt in 0..2 {
+            let sent = http
+                .post(&service)
+                .timeout(Duration::from_secs(5))
+                .form(&[("logoutRequest", message.as_str())])
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() || r.status().is_redirection() => return,
+                Ok(r) => {
+                    tracing::warn!(service = %service, status = %r.status(), attempt, "CAS logout refused")
+                }
+                Err(e) => {
+                    tracing::warn!(service = %service, error = %e, attempt, "CAS logout failed")
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
