@@ -18,7 +18,8 @@ pub enum AuthOrigin {
 /// An SSO session, kept in the ephemeral store under a hash of its cookie value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoSession {
-    /// Public id of the session (OIDC `sid`, SAML `SessionIndex`); not the cookie value.
+    /// Public id of the session (OIDC `sid`; each SAML SP gets its own SessionIndex derived
+    /// from it); not the cookie value.
     pub sid: String,
     pub account_id: i64,
     pub kind: AccountKind,

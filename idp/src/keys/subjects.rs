@@ -67,6 +67,12 @@ impl SubjectSalt {
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
+    /// The SAML SessionIndex of an SSO session at one SP: different at every SP, so that two
+    /// SPs cannot link their users through it.
+    pub fn session_index(&self, sid: &str, sp_entity_id: &str) -> String {
+        self.derive(&[b"saml-session", sid.as_bytes(), sp_entity_id.as_bytes()])
+    }
+
     /// An opaque id of a pupil record for one sector (the children of a guardian).
     pub fn pupil(&self, sector: &str, pupil_id: i64) -> String {
         self.derive(&[b"pupil", sector.as_bytes(), &pupil_id.to_be_bytes()])

@@ -357,7 +357,7 @@ async fn resume(
         in_response_to: flow.request_id.as_deref(),
         name_id: &name_id,
         name_id_format: format,
-        session_index: &session.sid,
+        session_index: &state.subjects.session_index(&session.sid, &sp.entity_id),
         auth_instant: session.auth_time,
         attributes: attrs,
         now,

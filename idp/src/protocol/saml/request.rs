@@ -143,9 +143,7 @@ pub fn verify_redirect_signature(
     if verify_rsa_sha256(&sp.metadata.signing_certs, signed.as_bytes(), &signature) {
         Ok(true)
     } else {
-        Err(refuse(
-            "La signature de la demande d'authentification n'est pas valide.",
-        ))
+        Err(refuse("La signature du message SAML n'est pas valide."))
     }
 }
 
@@ -164,7 +162,7 @@ pub fn verify_post_signature(xml: &str, sp: &SamlServiceProvider) -> Result<Stri
         ReduceMode::ValidateAndMarkNoAncestors,
         Some(&[AllowedSignatureAlgorithm::RsaSha256]),
     )
-    .map_err(|_| refuse("La signature de la demande d'authentification n'est pas valide."))
+    .map_err(|_| refuse("La signature du message SAML n'est pas valide."))
 }
 
 pub fn parse(xml: &str) -> Result<AuthnRequest, String> {

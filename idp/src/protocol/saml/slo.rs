@@ -219,21 +219,28 @@ async fn record_answer(
         Ok(a) => a,
         Err(message) => return Ok(frame_page(false, message)),
     };
+    let not_pending = "Cette réponse de déconnexion ne correspond à aucune demande en cours.";
     let Some(sent_to) = state
         .ephemeral
-        .take(&sent_key(&answer.in_response_to))
+        .get(&sent_key(&answer.in_response_to))
         .await?
     else {
-        return Ok(frame_page(
-            false,
-            "Cette réponse de déconnexion ne correspond à aucune demande en cours.",
-        ));
+        return Ok(frame_page(false, not_pending));
     };
+    // checked before the request is used up: another SP cannot cancel this one's answer
     if sent_to != answer.issuer {
         return Ok(frame_page(
             false,
             "Cette réponse de déconnexion ne vient pas du service interrogé.",
         ));
+    }
+    if state
+        .ephemeral
+        .take(&sent_key(&answer.in_response_to))
+        .await?
+        .is_none()
+    {
+        return Ok(frame_page(false, not_pending));
     }
     if !answer.success {
         return Ok(frame_page(false, "Le service n'a pas pu vous déconnecter."));
@@ -298,7 +305,7 @@ async fn send_request(
         request_id,
         name_id,
         name_id_format,
-        session_index: &plan.sid,
+        session_index: &state.subjects.session_index(&plan.sid, &sp.entity_id),
         now: now(&state),
     };
     if service.binding == BINDING_REDIRECT {
@@ -387,7 +394,10 @@ async fn slo_resume(
     };
     let mut plan = None;
     if let Some((cookie_id, session)) = current_session(&state, &headers).await?
-        && (flow.session_indexes.is_empty() || flow.session_indexes.contains(&session.sid))
+        && (flow.session_indexes.is_empty()
+            || flow
+                .session_indexes
+                .contains(&state.subjects.session_index(&session.sid, &sp.entity_id)))
     {
         plan = end_sso_session(&state, &cookie_id, peer, Some(&sp.entity_id)).await?;
     }
