@@ -2,13 +2,17 @@
 # SAML 2.0 interoperability with pysaml2 7.5 (python/saml_pysaml2.py), which signs and
 # verifies with the xmlsec1 program (Debian package xmlsec1, installed if missing; $XMLSEC1
 # overrides its path): SSO for a pupil and a guardian with Destination and Recipient checked
-# (conv_info), tampered and hostile messages, single logout. Same shape as run-saml.sh.
+# (conv_info), tampered and hostile messages, single logout, also across two SPs of one SSO
+# session (the second, with its own key, gets the IdP's LogoutRequest from a frame of the
+# logout page). Same shape as run-saml.sh.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-interop_init pysaml2 6
+# P: the provider; P+1, P+4: the demo's OIDC clients; P+5: the SP's addresses (and the CBC
+# registration's); P+6: the second SP's addresses (nothing listens on P+1 .. P+6)
+interop_init pysaml2 7
 VENV="$INTEROP/python/.venv-pysaml2"
 SP_DIR="$WORK_DIR/sp"
-mkdir -p "$SP_DIR" "$DATA_DIR/relying-parties"
+mkdir -p "$SP_DIR/sp2" "$DATA_DIR/relying-parties"
 
 ensure_xmlsec1() {
   if [[ -n "${XMLSEC1:-}" ]]; then
@@ -30,6 +34,7 @@ prepare_sp() {
   export XMLSEC1="${XMLSEC1:-$(command -v xmlsec1)}"
   (cd "$INTEROP/python" && interop_venv "$VENV" pysaml2-requirements.txt) || return 1
   interop_sp_key "$SP_DIR" "pysaml2 interop SP" || return 1
+  interop_sp_key "$SP_DIR/sp2" "pysaml2 interop SP 2" || return 1
   PYTHONDONTWRITEBYTECODE=1 PYTHONUTF8=1 "$VENV/bin/python" "$INTEROP/python/saml_pysaml2.py" \
     prepare "$SP_DIR" "$PORT" "$DATA_DIR/relying-parties"
 }

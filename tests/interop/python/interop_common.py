@@ -153,6 +153,41 @@ def saml_post_form(page):
     }
 
 
+def logout_page_parts(page):
+    """The logout page (/deconnexion): its lines [{name, status, frames}] (frames: the
+    attributes of each <iframe> of the line) and the hrefs of its a#logout-next links."""
+    lines = []
+    for item in re.findall(r"<li\b[^>]*>(.*?)</li>", page, flags=re.S | re.I):
+        name = re.search(r"<strong\b[^>]*>(.*?)</strong>", item, flags=re.S | re.I)
+        status = re.search(r'<span\b[^>]*class="logout-status"[^>]*>(.*?)</span>', item, flags=re.S | re.I)
+        lines.append(
+            {
+                "name": html.unescape(name.group(1)).strip() if name else None,
+                "status": html.unescape(status.group(1)).strip() if status else None,
+                "frames": [tag_attributes(tag) for tag in re.findall(r"<iframe\b[^>]*>", item, flags=re.I)],
+            }
+        )
+    links = [tag_attributes(tag) for tag in re.findall(r"<a\b[^>]*>", page, flags=re.I)]
+    return lines, [a.get("href") for a in links if a.get("id") == "logout-next"]
+
+
+def logout_frame_answer(resp):
+    """The page the IdP shows in a logout frame once the SP answered: (data-logout of its
+    body, its text). Fails unless it is a 200 HTML page with a body."""
+    expect(resp.status_code == 200 and is_html(resp), f"not a 200 HTML page: {describe_response(resp)}")
+    body = re.search(r"<body\b[^>]*>", resp.text, flags=re.I)
+    expect(body, f"no <body>: {describe_response(resp)}")
+    text = snippet(html.unescape(re.sub(r"<[^>]+>", " ", resp.text[body.end():])), 200)
+    return tag_attributes(body.group(0)).get("data-logout"), text
+
+
+def csp_directive(resp, name):
+    """The sources of one directive of the response's Content-Security-Policy ([] if absent)."""
+    policy = resp.headers.get("Content-Security-Policy") or ""
+    directives = {d.split()[0].lower(): d.split()[1:] for d in policy.split(";") if d.split()}
+    return directives.get(name, [])
+
+
 def with_profile(url, profile):
     return f"{url}&profil={quote_plus(profile)}" if profile else url
 

@@ -26,14 +26,30 @@ AES-256-CBC: a second registration, ``sp-pysaml2-cbc`` (entity ID, ACS and SLO u
 ``EncryptionMethod`` aes256-cbc: one more SSO for Léa must come encrypted with AES-256-CBC and be
 decrypted and accepted by pysaml2.
 
+Single logout across two SPs: a second pysaml2 SP, ``sp-pysaml2-2`` (its own entity ID, ACS
+and SLO on P+6, its own key pair in SP_DIR/sp2). In a fresh browser Léa signs in at SP1, then
+SP2's AuthnRequest completes by SSO (no login prompt). SP1's ``do_logout`` now leads to
+/deconnexion?id=..., whose iframe for SP2 (/idp/profile/SAML2/logout/send) redirects to SP2's
+/pysaml2/slo with the IdP's signed LogoutRequest. pysaml2's SP does not check the
+Redirect-binding signature of an incoming LogoutRequest by itself (``parse_logout_request``
+does only for an IdP configured with want_authn_requests_signed), so it is checked with
+``verify_redirect_signature`` and the IdP's metadata certificate; ``parse_logout_request`` must
+read the NameID and SessionIndex of SP2's own assertion, and ``handle_logout_request`` (which
+answers UnknownPrincipal for a NameID it does not hold) must end SP2's session and answer
+Success, signed; at the IdP that answer must get ``data-logout="ok"`` (replayed: "refused").
+"Continuer" (/deconnexion/suite) then brings SP1 its LogoutResponse: Success without
+PartialLogout, accepted by ``parse_logout_request_response`` and ``handle_logout_response``.
+Variant: SP2's frame is never loaded; SP1's LogoutResponse must carry the second-level status
+PartialLogout, and pysaml2 still accepts it (``status_ok`` reads only the top-level status).
+
 Two steps, because the provider loads the SP's registration when it starts:
 
   saml_pysaml2.py prepare SP_DIR PORT RP_DIR
-      SP_DIR holds sp.key and sp.crt (RSA 2048, made with openssl by run-pysaml2.sh); PORT is
-      the provider's port P (the SP's addresses use P+5). Writes the SP metadata
-      (RP_DIR/sp-pysaml2.xml, made by saml2.metadata.entity_descriptor) and the registration
-      (RP_DIR/sp-pysaml2.toml), the same for sp-pysaml2-cbc, and SP_DIR/sp-state.json for the
-      second step.
+      SP_DIR holds sp.key and sp.crt, SP_DIR/sp2 the second SP's (RSA 2048, made with openssl
+      by run-pysaml2.sh); PORT is the provider's port P (the SP's addresses use P+5, the second
+      SP's P+6). Writes the SP metadata (RP_DIR/sp-pysaml2.xml, made by
+      saml2.metadata.entity_descriptor) and the registration (RP_DIR/sp-pysaml2.toml), the same
+      for sp-pysaml2-cbc and sp-pysaml2-2, and SP_DIR/sp-state.json for the second step.
 
   saml_pysaml2.py run SP_DIR
       Runs the checks against the provider at http://127.0.0.1:P.
@@ -65,7 +81,9 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urljoin, urlsplit
 import requests
 from interop_common import (
     HTTP_TIMEOUT,
+    CheckFailed,
     check,
+    csp_directive,
     describe_response,
     expect,
     expect_equal,
@@ -74,6 +92,8 @@ from interop_common import (
     group,
     input_value,
     is_html,
+    logout_frame_answer,
+    logout_page_parts,
     new_browser,
     note,
     query_pairs,
@@ -96,6 +116,11 @@ SP_FILE_STEM = "sp-pysaml2"
 # a second registration of the same SP software (own entity ID and paths on P+5) whose metadata
 # lists only AES-256-CBC in its encryption KeyDescriptor
 CBC_FILE_STEM = "sp-pysaml2-cbc"
+# the second SP, for single logout across two SPs: its own entity ID, addresses (P+6) and key
+# pair (SP_DIR/sp2)
+SP2_FILE_STEM = "sp-pysaml2-2"
+SP2_DIR = "sp2"
+SP_NAMES = {SP_FILE_STEM: "pysaml2 SP 1", CBC_FILE_STEM: "pysaml2 SP (AES-256-CBC)", SP2_FILE_STEM: "pysaml2 SP 2"}
 RELAY_STATE = "relay-pysaml2-123"
 REGISTERED_ATTRIBUTES = [
     "sn",
@@ -134,6 +159,7 @@ CLAIRE = {"identifier": "claire.martin", "password": "Parent-2026!", "profile": 
 
 def sp_addresses(port):
     sp_base = f"http://127.0.0.1:{port + 5}"
+    sp2_base = f"http://127.0.0.1:{port + 6}"
     return {
         "port": port,
         "sp_port": port + 5,
@@ -145,7 +171,18 @@ def sp_addresses(port):
         "cbc_entity_id": f"{sp_base}/pysaml2-cbc/metadata/",
         "cbc_acs_url": f"{sp_base}/pysaml2-cbc/acs",
         "cbc_slo_url": f"{sp_base}/pysaml2-cbc/slo",
+        "sp2": {
+            "sp_port": port + 6,
+            "sp_entity_id": f"{sp2_base}/pysaml2/metadata/",
+            "acs_url": f"{sp2_base}/pysaml2/acs",
+            "slo_url": f"{sp2_base}/pysaml2/slo",
+        },
     }
+
+
+def second_sp(state):
+    """The addresses of the second SP (own key pair in SP_DIR/sp2), in the shape sp_config expects."""
+    return {**state, **state["sp2"]}
 
 
 def cbc_state(state):
@@ -252,12 +289,13 @@ def check_sp_metadata(metadata, state, sp_dir, only_algorithm=None):
 def prepare(sp_dir, port, rp_dir):
     state = sp_addresses(port)
     os.makedirs(rp_dir, exist_ok=True)
-    for stem, the_state, only_algorithm in (
-        (SP_FILE_STEM, state, None),
-        (CBC_FILE_STEM, cbc_state(state), AES256_CBC),
+    for stem, the_state, key_dir, only_algorithm in (
+        (SP_FILE_STEM, state, sp_dir, None),
+        (CBC_FILE_STEM, cbc_state(state), sp_dir, AES256_CBC),
+        (SP2_FILE_STEM, second_sp(state), os.path.join(sp_dir, SP2_DIR), None),
     ):
-        metadata = sp_metadata(the_state, sp_dir, only_algorithm)
-        check_sp_metadata(metadata, the_state, sp_dir, only_algorithm)
+        metadata = sp_metadata(the_state, key_dir, only_algorithm)
+        check_sp_metadata(metadata, the_state, key_dir, only_algorithm)
         register(rp_dir, stem, the_state, metadata, only_algorithm)
     with open(os.path.join(sp_dir, "sp-state.json"), "w", encoding="utf-8") as f:
         json.dump(state, f, indent=2)
@@ -273,6 +311,7 @@ def register(rp_dir, stem, state, metadata, only_algorithm):
             f"# The pysaml2 interoperability SP, {what} (written by tests/interop/python/saml_pysaml2.py).",
             'protocol = "saml"',
             f"entity_id = {toml_string(state['sp_entity_id'])}",
+            f"name = {toml_string(SP_NAMES[stem])}",
             f"metadata_file = {toml_string(xml_name)}",
             "attributes = [" + ", ".join(toml_string(a) for a in REGISTERED_ATTRIBUTES) + "]",
             'name_id_format = "transient"',
@@ -511,19 +550,19 @@ def main_run(sp_dir):
         expect(form["SAMLResponse"], "empty SAMLResponse")
         return form
 
-    def conv_info(acs_url=None):
+    def conv_info(acs_url=None, entity_id=None):
         acs = acs_url or state["acs_url"]
         return {
             "remote_addr": "127.0.0.1",
             "request_uri": acs,
-            "entity_id": state["sp_entity_id"],
+            "entity_id": entity_id or state["sp_entity_id"],
             "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
         }
 
     def decoded_xml(saml_response):
         return base64.b64decode(saml_response).decode("utf-8")
 
-    def consume(saml_response, request_id, return_to=RELAY_STATE, the_client=None, acs_url=None):
+    def consume(saml_response, request_id, return_to=RELAY_STATE, the_client=None, acs_url=None, entity_id=None):
         """pysaml2 parses and verifies the Response; fails unless an assertion comes back, and
         unless pysaml2 checked the signature of the Assertion it decrypted (its check_signature
         is watched: the Response's own signature is checked elsewhere, by _check_signature)."""
@@ -544,7 +583,7 @@ def main_run(sp_dir):
                 saml_response,
                 BINDING_HTTP_POST,
                 outstanding={request_id: return_to},
-                conv_info=conv_info(acs_url),
+                conv_info=conv_info(acs_url, entity_id),
             )
         except Exception as err:  # noqa: BLE001
             logged = SAML2_LOG.take()
@@ -1249,6 +1288,357 @@ def main_run(sp_dir):
             "Léa and Claire have different FrEduCtId values",
             lambda: expect(outcome["lea"].get("FrEduCtId") != outcome["claire"].get("FrEduCtId"), "same FrEduCtId"),
         )
+
+    # --- single logout across two SPs of one SSO session ----------------------------------------
+    #
+    # Léa signs in at SP1, then at SP2 (its own key pair) by SSO in the same browser. SP1's
+    # do_logout leads to /deconnexion, whose frame for SP2 carries the IdP's signed LogoutRequest
+    # to SP2's /pysaml2/slo; pysaml2 as SP2 checks the Redirect-binding signature
+    # (verify_redirect_signature with the IdP's metadata certificate: its parse_logout_request
+    # checks it only for an IdP configured with want_authn_requests_signed), reads the request
+    # (parse_logout_request) and answers it (handle_logout_request, which ends the local session
+    # only when the NameID is the one it holds, else answers UnknownPrincipal); the signed
+    # LogoutResponse it makes goes to the IdP; "Continuer" then brings SP1 its LogoutResponse.
+
+    sp2 = second_sp(state)
+    sp2_dir = os.path.join(sp_dir, SP2_DIR)
+    sp2_origin = "{0.scheme}://{0.netloc}".format(urlsplit(sp2["slo_url"]))
+    status_success = "urn:oasis:names:tc:SAML:2.0:status:Success"
+    status_partial_logout = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+
+    def sign_in_both(browser, run):
+        run["client1"] = Saml2Client(sp_config(state, sp_dir, metadata_file))
+        run["client2"] = Saml2Client(sp_config(sp2, sp2_dir, metadata_file))
+        url, request_id = new_login(relay_state="relay-sp1", the_client=run["client1"])
+
+        def at_sp1():
+            trace = sign_in(browser, with_profile(url, LEA["profile"]), LEA)
+            form = expect_post_page(trace["post_page"])
+            return consume(form["SAMLResponse"], request_id, return_to="relay-sp1", the_client=run["client1"])
+
+        run["response1"] = check("Léa (eleve) signs in at SP1; pysaml2 SP1 accepts the Response", at_sp1, required=True)
+
+        def at_sp2():
+            url2, request_id2 = new_login(relay_state="relay-sp2", the_client=run["client2"])
+            resp, hops = follow_idp(browser, url2)
+            expect(not resp.is_redirect, f"not the POST page (a login prompt?): {describe_hops(hops)} ; {describe_response(resp)}")
+            form = expect_post_page(resp, acs_url=sp2["acs_url"])
+            expect_equal(form["RelayState"], "relay-sp2", "RelayState")
+            # encrypted to SP2's own key: only SP2's configuration decrypts it
+            return consume(
+                form["SAMLResponse"], request_id2, return_to="relay-sp2", the_client=run["client2"], acs_url=sp2["acs_url"], entity_id=sp2["sp_entity_id"]
+            )
+
+        run["response2"] = check(
+            "SSO at SP2 in the same browser: the POST page to SP2's ACS without a login prompt; pysaml2 SP2 (its own key) decrypts and accepts the Response",
+            at_sp2,
+            required=True,
+        )
+        for n in ("1", "2"):
+            response = run["response" + n]
+            run["name_id" + n] = response.name_id
+            run["session_index" + n] = response.session_info().get("session_index")
+        note(
+            f"SP1: NameID {run['name_id1'].text!r} SessionIndex {run['session_index1']!r}; "
+            f"SP2: NameID {run['name_id2'].text!r} SessionIndex {run['session_index2']!r}"
+        )
+
+    def start_logout(browser, run):
+        def logout_request():
+            SAML2_LOG.take()
+            responses = run["client1"].do_logout(
+                run["name_id1"],
+                [idp_entity_id],
+                reason="",
+                expire=None,
+                sign=True,
+                expected_binding=BINDING_HTTP_REDIRECT,
+                sign_alg=SIG_RSA_SHA256,
+                digest_alg=DIGEST_SHA256,
+            )
+            expect(isinstance(responses, dict) and idp_entity_id in responses, f"do_logout returned {responses!r}; pysaml2 logged: {SAML2_LOG.take()}")
+            location = dict(responses[idp_entity_id][1]["headers"]).get("Location")
+            expect(location and location.split("?")[0] == redirect_slo, f"do_logout's Location {location!r}")
+            pairs = dict(query_pairs(location))
+            run.update(logout_id=ET.fromstring(inflate(pairs["SAMLRequest"])).get("ID"), relay_state=pairs.get("RelayState"))
+            resp, hops = follow_idp(browser, location)
+            expect(
+                len(hops) == 2,
+                f"expected 2 redirects within the provider (the SLO endpoint, then .../logout?flow=...), got {len(hops)}: "
+                f"{describe_hops(hops)} ; last: {describe_response(resp)}",
+            )
+            for hop in hops:
+                expect_equal(hop.status_code, 303, f"status ({describe_response(hop)})")
+            first = urlsplit(urljoin(hops[0].url, hops[0].headers["Location"]))
+            expect(
+                first.path == "/idp/profile/SAML2/logout" and parse_qs(first.query).get("flow"),
+                f"the SLO endpoint redirected elsewhere than /idp/profile/SAML2/logout?flow=...: {describe_response(hops[0])}",
+            )
+            second = urlsplit(urljoin(hops[1].url, hops[1].headers["Location"]))
+            plan_id = parse_qs(second.query).get("id")
+            expect(
+                second.netloc == idp_netloc and second.path == "/deconnexion" and plan_id,
+                f"with SP2 signed in too, expected a 303 to /deconnexion?id=..., got: {describe_response(hops[1])}",
+            )
+            expect(resp.status_code == 200 and is_html(resp), f"the logout page: {describe_response(resp)}")
+            run.update(page=resp, plan_id=plan_id[0])
+
+        check(
+            "SP1's signed LogoutRequest (pysaml2 do_logout): 303 to /idp/profile/SAML2/logout?flow=..., then 303 to /deconnexion?id=... (another SP to tell), a 200 HTML page",
+            logout_request,
+            required=True,
+        )
+
+        def page():
+            lines, nexts = logout_page_parts(run["page"].text)
+            by_name = {line["name"]: line for line in lines}
+            names = [SP_NAMES[SP_FILE_STEM], SP_NAMES[SP2_FILE_STEM]]
+            problems = []
+            if sorted(by_name) != sorted(names):
+                problems.append(f"services listed {sorted(by_name)}, expected {names}")
+            line1, line2 = by_name.get(names[0]), by_name.get(names[1])
+            if line1 and line1["frames"]:
+                problems.append(f"a frame for SP1, the initiator: {line1['frames']}")
+            frame_src = ""
+            if line2:
+                frames = [f for f in line2["frames"] if "logout-frame" in (f.get("class") or "").split()]
+                if len(frames) != 1:
+                    problems.append(f"SP2's line holds {len(line2['frames'])} frame(s) {line2['frames']}, expected one iframe.logout-frame")
+                else:
+                    frame_src = frames[0].get("src") or ""
+                    parts = urlsplit(urljoin(f"{idp_base}/", frame_src))
+                    query = parse_qs(parts.query)
+                    if parts.netloc != idp_netloc or parts.path != "/idp/profile/SAML2/logout/send" or query.get("id") != [run["plan_id"]] or not query.get("n"):
+                        problems.append(f"SP2's frame src {frame_src!r}, expected /idp/profile/SAML2/logout/send?id={run['plan_id']}&n=...")
+            if [urljoin(f"{idp_base}/", n or "") for n in nexts] != [f"{idp_base}/deconnexion/suite?id={run['plan_id']}"]:
+                problems.append(f"Continuer links {nexts}, expected one a#logout-next to /deconnexion/suite?id={run['plan_id']}")
+            if problems:
+                fail("; ".join(problems) + f"\nlogout page: {snippet(run['page'].text, 3000)}")
+            note(f"lines: {[(line['name'], line['status']) for line in lines]}; frame {frame_src}")
+            run.update(frame=urljoin(f"{idp_base}/", frame_src), next=urljoin(f"{idp_base}/", nexts[0]))
+
+        check(
+            "the logout page lists SP1 and SP2, one iframe.logout-frame for SP2 only (/idp/profile/SAML2/logout/send?id=...&n=...), and a#logout-next to /deconnexion/suite?id=...",
+            page,
+            required=True,
+        )
+        check(
+            "the logout page's Content-Security-Policy lets its frame go on to SP2's origin (frame-src)",
+            lambda: expect(sp2_origin in csp_directive(run["page"], "frame-src"), f"frame-src {csp_directive(run['page'], 'frame-src')} lacks {sp2_origin}"),
+        )
+
+    def sp2_is_told(browser, run):
+        def frame():
+            resp = get(browser, run["frame"])
+            expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+            location = urljoin(resp.url, resp.headers["Location"])
+            expect_equal(location.split("?")[0], sp2["slo_url"], "redirect target (SP2's HTTP-Redirect SingleLogoutService)")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["SAMLRequest", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["SigAlg"], SIG_RSA_SHA256, "SigAlg")
+            run.update(sp2_pairs=pairs, sp2_query=urlsplit(location).query)
+
+        check("the frame URL: 303 to SP2's /pysaml2/slo (HTTP-Redirect) with SAMLRequest, SigAlg RSA-SHA256, Signature", frame, required=True)
+
+        def signature():
+            client2 = run["client2"]
+            certs = client2.metadata.certs(idp_entity_id, "idpsso", "signing")
+            expect(certs, "no signing certificate for the IdP in pysaml2's metadata store")
+            expect(
+                any(verify_redirect_signature(dict(run["sp2_pairs"]), client2.sec.sec_backend, cert) for _, cert in certs),
+                "pysaml2's verify_redirect_signature refuses the LogoutRequest's Signature with the IdP's signing certificate(s)",
+            )
+            sig = run["sp2_pairs"]["Signature"]
+            i = len(sig) // 2
+            altered = {**run["sp2_pairs"], "Signature": sig[:i] + ("B" if sig[i] != "B" else "C") + sig[i + 1:]}
+            for _, cert in certs:
+                try:
+                    verified = verify_redirect_signature(altered, client2.sec.sec_backend, cert)
+                except Exception:  # noqa: BLE001 - a refusal
+                    verified = False
+                expect(not verified, "(control) pysaml2's verify_redirect_signature accepts an altered Signature too")
+
+        check(
+            "the IdP's LogoutRequest signature (Redirect binding, RSA-SHA256) verifies with pysaml2's verify_redirect_signature and the IdP's metadata certificate (and an altered one does not)",
+            signature,
+            required=True,
+        )
+
+        def parsed():
+            pairs = run["sp2_pairs"]
+            SAML2_LOG.take()
+            try:
+                request = run["client2"].parse_logout_request(
+                    pairs["SAMLRequest"], BINDING_HTTP_REDIRECT, sigalg=pairs["SigAlg"], signature=pairs["Signature"]
+                )
+            except Exception as err:  # noqa: BLE001
+                fail(f"pysaml2 raised {type(err).__name__}: {err}\npysaml2 logged: {SAML2_LOG.take()}\nLogoutRequest: {snippet(inflate(pairs['SAMLRequest']), 2000)}")
+            logged = SAML2_LOG.take()
+            expect(request is not None and request.message is not None, f"pysaml2 returned no request; logged: {logged}")
+            message = request.message
+            problems = []
+            if request.sender() != idp_entity_id:
+                problems.append(f"Issuer {request.sender()!r}")
+            if message.destination != sp2["slo_url"]:
+                problems.append(f"Destination {message.destination!r}, expected {sp2['slo_url']!r}")
+            if message.name_id != run["name_id2"]:
+                problems.append(f"NameID {message.name_id}, expected SP2's {run['name_id2']}")
+            indexes = [(si.text or "").strip() for si in message.session_index]
+            if indexes != [run["session_index2"]]:
+                problems.append(f"SessionIndex {indexes}, expected SP2's [{run['session_index2']!r}]")
+            if not message.not_on_or_after:
+                problems.append("no NotOnOrAfter")
+            if problems:
+                fail("; ".join(problems) + f"\nLogoutRequest: {snippet(inflate(pairs['SAMLRequest']), 2000)}")
+            note(f"pysaml2 SP2 read NameID {message.name_id.text!r} (Format {message.name_id.format}) SessionIndex {indexes}; NotOnOrAfter {message.not_on_or_after}")
+            run["idp_request_id"] = message.id
+
+        check(
+            "pysaml2 SP2 (parse_logout_request, HTTP-Redirect) reads the IdP's LogoutRequest: Issuer the IdP, Destination SP2's /pysaml2/slo, NameID (value and Format) and SessionIndex of SP2's assertion, NotOnOrAfter",
+            parsed,
+            required=True,
+        )
+
+        def answered():
+            pairs = run["sp2_pairs"]
+            client2 = run["client2"]
+            expect(client2.is_logged_in(run["name_id2"]), "pysaml2 SP2 holds no session for Léa before the logout")
+            SAML2_LOG.take()
+            info = client2.handle_logout_request(
+                pairs["SAMLRequest"],
+                run["name_id2"],
+                BINDING_HTTP_REDIRECT,
+                sign=True,
+                sign_alg=SIG_RSA_SHA256,
+                digest_alg=DIGEST_SHA256,
+                sigalg=pairs["SigAlg"],
+                signature=pairs["Signature"],
+            )
+            logged = SAML2_LOG.take()
+            location = dict(info.get("headers") or []).get("Location")
+            expect(location, f"handle_logout_request gave no Location: {info}; pysaml2 logged: {logged}")
+            expect_equal(location.split("?")[0], redirect_slo, "LogoutResponse redirect target (the IdP's HTTP-Redirect SLO)")
+            answer_pairs = dict(query_pairs(location))
+            expect_equal(sorted(k for k in answer_pairs if k != "RelayState"), ["SAMLResponse", "SigAlg", "Signature"], "query parameters")
+            doc = ET.fromstring(inflate(answer_pairs["SAMLResponse"]))
+            status = doc.find("samlp:Status/samlp:StatusCode", NS)
+            expect(
+                status is not None and status.get("Value") == status_success,
+                f"pysaml2 SP2 answers {ET.tostring(doc.find('samlp:Status', NS), encoding='unicode') if doc.find('samlp:Status', NS) is not None else 'no Status'} "
+                f"(UnknownPrincipal: the NameID is not the one it holds)",
+            )
+            expect_equal(doc.get("InResponseTo"), run["idp_request_id"], "InResponseTo")
+            expect(not client2.is_logged_in(run["name_id2"]), "pysaml2 SP2 still holds Léa's session")
+            run["answer_url"] = location
+
+        check(
+            "pysaml2 SP2 (handle_logout_request, signed answer) ends its session and answers Success to the IdP's .../Redirect/SLO (SAMLResponse, SigAlg, Signature)",
+            answered,
+            required=True,
+        )
+
+        def at_idp(expected):
+            value, text = logout_frame_answer(get(browser, run["answer_url"]))
+            expect_equal(value, expected, f'data-logout (page says: "{text}")')
+            note(f'data-logout="{value}": {text}')
+
+        check('SP2\'s signed LogoutResponse (from pysaml2) at the IdP: 200 HTML, body data-logout="ok"', lambda: at_idp("ok"), required=True)
+        check('the same LogoutResponse replayed gets data-logout="refused" (single use)', lambda: at_idp("refused"))
+
+    def sp1_is_answered(browser, run, partial):
+        def follow():
+            resp = get(browser, run["next"])
+            expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+            location = urljoin(resp.url, resp.headers["Location"])
+            expect_equal(location.split("?")[0], state["slo_url"], "redirect target (SP1's /pysaml2/slo)")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLResponse", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["RelayState"], run["relay_state"], "RelayState (pysaml2's)")
+            run["sp1_pairs"] = pairs
+
+        check("Continuer (/deconnexion/suite?id=...): 303 to SP1's /pysaml2/slo with SAMLResponse, RelayState, SigAlg, Signature", follow, required=True)
+
+        def accepted():
+            client1 = run["client1"]
+            pairs = run["sp1_pairs"]
+            certs = client1.metadata.certs(idp_entity_id, "idpsso", "signing")
+            expect(
+                any(verify_redirect_signature(dict(pairs), client1.sec.sec_backend, cert) for _, cert in certs),
+                "pysaml2's verify_redirect_signature refuses the LogoutResponse's Signature",
+            )
+            SAML2_LOG.take()
+            try:
+                result = client1.parse_logout_request_response(pairs["SAMLResponse"], BINDING_HTTP_REDIRECT)
+                logged = SAML2_LOG.take()
+                expect(result is not None, f"pysaml2 returned no response; logged: {logged}")
+                expect(not logged, f"pysaml2 logged: {logged}")
+                expect_equal(result.in_response_to, run["logout_id"], "in_response_to")
+                expect(result.status_ok(), "status_ok() is False")
+                outcome = client1.handle_logout_response(result, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+            except CheckFailed:
+                raise
+            except Exception as err:  # noqa: BLE001 - what pysaml2 says of it is the finding
+                fail(f"pysaml2 raised {type(err).__name__}: {err}\npysaml2 logged: {SAML2_LOG.take()}\nLogoutResponse: {snippet(inflate(pairs['SAMLResponse']), 2000)}")
+            expect(isinstance(outcome, tuple) and outcome[:2] == (0, "200 Ok"), f"handle_logout_response: {outcome!r}")
+            expect(not client1.is_logged_in(run["name_id1"]), "pysaml2 SP1 still holds Léa's session")
+
+        kind = "with the second-level PartialLogout" if partial else "(Success)"
+        check(
+            f"pysaml2 SP1 (verify_redirect_signature, parse_logout_request_response, status_ok, handle_logout_response) accepts the LogoutResponse {kind} and ends its session",
+            accepted,
+            required=True,
+        )
+
+        def status():
+            doc = ET.fromstring(inflate(run["sp1_pairs"]["SAMLResponse"]))
+            top = doc.find("samlp:Status/samlp:StatusCode", NS)
+            nested = [] if top is None else [c.get("Value") for c in top.findall("samlp:StatusCode", NS)]
+            expected = [status_partial_logout] if partial else []
+            expect(
+                top is not None and top.get("Value") == status_success and nested == expected,
+                f"StatusCode {None if top is None else top.get('Value')!r} with second-level {nested}, expected Success with {expected}"
+                f"\nLogoutResponse: {snippet(ET.tostring(doc, encoding='unicode'), 2000)}",
+            )
+            if partial:
+                note("pysaml2's status_ok() looks only at the top-level StatusCode: the partial logout is invisible to its caller")
+
+        if partial:
+            check("SP1's LogoutResponse: top-level Success with the second-level StatusCode PartialLogout (SP2 did not confirm)", status)
+        else:
+            check("SP1's LogoutResponse: status Success, no second-level StatusCode (no PartialLogout: SP2 confirmed)", status)
+
+        def sp2_session_gone():
+            url, _ = new_login(relay_state="relay-sp2-after", the_client=run["client2"])
+            resp, hops = follow_idp(browser, with_profile(url, LEA["profile"]))
+            expect(resp.is_redirect, f"not redirected to the login page (is the SSO session still there?): {describe_response(resp)}")
+            parts = urlsplit(urljoin(resp.url, resp.headers["Location"]))
+            expect(parts.netloc == idp_netloc and parts.path == "/login", f"redirected elsewhere than {idp_base}/login: {describe_response(resp)}")
+
+        check("after the logout, a new AuthnRequest from SP2 in the same browser leads to the login page (the SSO session is gone)", sp2_session_gone)
+
+    def confirmed_group():
+        browser = new_browser("idp-interop-pysaml2-browser")
+        run = {}
+        sign_in_both(browser, run)
+        check(
+            "SP1 and SP2 were given different transient NameIDs (so the LogoutRequest to SP2 must carry SP2's own)",
+            lambda: expect(run["name_id1"].text != run["name_id2"].text, f"the same NameID {run['name_id1'].text!r} for both SPs"),
+        )
+        start_logout(browser, run)
+        sp2_is_told(browser, run)
+        sp1_is_answered(browser, run, partial=False)
+
+    group("Single logout across two pysaml2 SPs: SP1 asks, SP2 is told from the logout page's frame and confirms", confirmed_group)
+
+    def silent_group():
+        browser = new_browser("idp-interop-pysaml2-browser")
+        run = {}
+        sign_in_both(browser, run)
+        start_logout(browser, run)
+        note("the frame for SP2 is never loaded: SP2 gets no LogoutRequest and never answers")
+        sp1_is_answered(browser, run, partial=True)
+
+    group("Single logout across two pysaml2 SPs: SP2 never answers (PartialLogout)", silent_group)
 
 
 

@@ -21,13 +21,28 @@ signed SAMLResponse), and the query is handed to ``auth.process_slo`` (strict, s
 checked over the query as received). Then a new AuthnRequest in the same browser must reach the
 login page, and an unsigned or replayed LogoutRequest must be refused (400).
 
+Single logout across two SPs: a second python3-saml SP, ``sp-python3-saml-2`` (its own entity
+ID, ACS and /sls on P+6, its own key pair in SP_DIR/sp2, the same settings otherwise). In a fresh
+browser Léa signs in at SP1, then SP2's AuthnRequest completes by SSO (no login prompt). SP1's
+LogoutRequest now leads to /deconnexion?id=..., whose iframe for SP2 (/idp/profile/SAML2/
+logout/send) redirects to SP2's /sls with the IdP's signed LogoutRequest; python3-saml as SP2
+handles it with ``process_slo`` (strict, signature over the query as received), and must find
+the NameID and SessionIndex of SP2's own assertion; its signed LogoutResponse, sent to the IdP,
+must get a frame page with ``data-logout="ok"`` (unsigned, altered or replayed answers
+``"refused"``). "Continuer" (/deconnexion/suite) then brings SP1 its LogoutResponse: Success
+without PartialLogout, accepted by SP1's ``process_slo``; SP2's next AuthnRequest must reach the
+login page. Variants: SP2 never gets its frame loaded, SP1 answers the request sent to SP2, SP2
+answers with status Responder; each time SP1's LogoutResponse must carry the second-level
+status PartialLogout and python3-saml must still accept it (it reads only the top-level status).
+
 Two steps, because the provider loads the SP's registration when it starts:
 
   saml_python3saml.py prepare SP_DIR PORT RP_DIR
-      SP_DIR holds sp.key and sp.crt (RSA 2048, made with openssl by run-saml.sh); PORT is the
-      provider's port P (the SP's addresses use P+5). Writes the SP metadata
-      (RP_DIR/sp-python3-saml.xml, made by python3-saml) and the registration
-      (RP_DIR/sp-python3-saml.toml), and SP_DIR/sp-state.json for the second step.
+      SP_DIR holds sp.key and sp.crt, and SP_DIR/sp2 the second SP's (RSA 2048, made with
+      openssl by run-saml.sh); PORT is the provider's port P (the SP's addresses use P+5, the
+      second SP's P+6). Writes each SP's metadata (RP_DIR/sp-python3-saml.xml and
+      sp-python3-saml-2.xml, made by python3-saml) and registration (RP_DIR/sp-python3-saml.toml
+      and sp-python3-saml-2.toml), and SP_DIR/sp-state.json for the second step.
 
   saml_python3saml.py run SP_DIR
       Runs the checks against the provider at http://127.0.0.1:P.
@@ -54,6 +69,7 @@ import requests
 from interop_common import (
     HTTP_TIMEOUT,
     check,
+    csp_directive,
     describe_error,
     describe_response,
     expect,
@@ -63,10 +79,13 @@ from interop_common import (
     group,
     input_value,
     is_html,
+    logout_frame_answer,
+    logout_page_parts,
     new_browser,
     note,
     run_main,
     saml_post_form,
+    short_url,
     snippet,
     toml_string,
     with_profile,
@@ -75,7 +94,10 @@ from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 # python3-saml warns that ``server_port`` is deprecated in request data; the brief of this test
@@ -83,8 +105,14 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 warnings.filterwarnings("ignore", message=".*server_port.*", category=DeprecationWarning)
 
 SP_FILE_STEM = "sp-python3-saml"
+SP_NAME = "python3-saml SP 1"
+# the second SP, for single logout across two SPs (its key in SP_DIR/sp2)
+SP2_FILE_STEM = "sp-python3-saml-2"
+SP2_NAME = "python3-saml SP 2"
+SP2_DIR = "sp2"
 RELAY_STATE = "relay-123"
 SLO_RELAY_STATE = "relay-slo"
+STATUS_PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
 REGISTERED_ATTRIBUTES = [
     "sn",
     "givenName",
@@ -123,15 +151,38 @@ CLAIRE = {"identifier": "claire.martin", "password": "Parent-2026!", "profile": 
 
 def sp_addresses(port):
     sp_base = f"http://127.0.0.1:{port + 5}"
+    sp2_base = f"http://127.0.0.1:{port + 6}"
     return {
         "port": port,
         "sp_port": port + 5,
         "idp_base": f"http://127.0.0.1:{port}",
         "idp_entity_id": f"http://127.0.0.1:{port}/idp",
         "sp_entity_id": f"{sp_base}/metadata/",
+        "sp_name": SP_NAME,
         "acs_url": f"{sp_base}/acs",
         "sls_url": f"{sp_base}/sls",
+        # the second SP (single logout across two SPs): its own entity ID, addresses and key
+        "sp2": {
+            "sp_port": port + 6,
+            "sp_entity_id": f"{sp2_base}/metadata/",
+            "sp_name": SP2_NAME,
+            "acs_url": f"{sp2_base}/acs",
+            "sls_url": f"{sp2_base}/sls",
+        },
     }
+
+
+def as_bytes(xml):
+    return xml.encode("utf-8") if isinstance(xml, str) else xml
+
+
+def as_text(xml):
+    return xml.decode("utf-8") if isinstance(xml, bytes) else xml
+
+
+def second_sp(state):
+    """The state as seen by the second SP (its entity ID, addresses and port in place of the first's)."""
+    return {**state, **state["sp2"]}
 
 
 def read_sp_keys(sp_dir):
@@ -201,7 +252,14 @@ def sp_request_data(state, path, post_data=None, get_data=None):
 
 def prepare(sp_dir, port, rp_dir):
     state = sp_addresses(port)
-    cert, key = read_sp_keys(sp_dir)
+    prepare_sp(state, *read_sp_keys(sp_dir), rp_dir, SP_FILE_STEM)
+    prepare_sp(second_sp(state), *read_sp_keys(os.path.join(sp_dir, SP2_DIR)), rp_dir, SP2_FILE_STEM)
+    with open(os.path.join(sp_dir, "sp-state.json"), "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+
+
+def prepare_sp(state, cert, key, rp_dir, stem):
+    """Writes one SP's metadata (made by python3-saml) and registration in rp_dir."""
     # No IdP yet: only the SP part is validated (the metadata needs nothing else).
     settings = OneLogin_Saml2_Settings(settings_dict(state, cert, key, {}), sp_validation_only=True)
     metadata = settings.get_sp_metadata()
@@ -236,7 +294,7 @@ def prepare(sp_dir, port, rp_dir):
         raise SystemExit("prepare: unexpected SP metadata: " + "; ".join(problems))
 
     os.makedirs(rp_dir, exist_ok=True)
-    xml_name = f"{SP_FILE_STEM}.xml"
+    xml_name = f"{stem}.xml"
     with open(os.path.join(rp_dir, xml_name), "w", encoding="utf-8") as f:
         f.write(metadata)
     registration = "\n".join(
@@ -244,6 +302,7 @@ def prepare(sp_dir, port, rp_dir):
             "# The python3-saml interoperability SP (written by tests/interop/python/saml_python3saml.py).",
             'protocol = "saml"',
             f"entity_id = {toml_string(state['sp_entity_id'])}",
+            f"name = {toml_string(state['sp_name'])}",
             f"metadata_file = {toml_string(xml_name)}",
             "attributes = [" + ", ".join(toml_string(a) for a in REGISTERED_ATTRIBUTES) + "]",
             'name_id_format = "transient"',
@@ -252,11 +311,9 @@ def prepare(sp_dir, port, rp_dir):
     )
     parsed = tomllib.loads(registration)  # the file must be what it says
     assert parsed["entity_id"] == state["sp_entity_id"] and parsed["attributes"] == REGISTERED_ATTRIBUTES
-    with open(os.path.join(rp_dir, f"{SP_FILE_STEM}.toml"), "w", encoding="utf-8") as f:
+    with open(os.path.join(rp_dir, f"{stem}.toml"), "w", encoding="utf-8") as f:
         f.write(registration)
-    with open(os.path.join(sp_dir, "sp-state.json"), "w", encoding="utf-8") as f:
-        json.dump(state, f, indent=2)
-    print(f"prepare: SP {state['sp_entity_id']} registered in {rp_dir} ({xml_name}, {SP_FILE_STEM}.toml)")
+    print(f"prepare: SP {state['sp_entity_id']} registered in {rp_dir} ({xml_name}, {stem}.toml)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,8 +436,8 @@ def main_run(sp_dir):
 
     # --- helpers around python3-saml -----------------------------------------------------------
 
-    def new_login(return_to=RELAY_STATE, the_settings=None):
-        auth = OneLogin_Saml2_Auth(sp_request_data(state, "/login"), copy.deepcopy(the_settings or settings))
+    def new_login(return_to=RELAY_STATE, the_settings=None, sp=None):
+        auth = OneLogin_Saml2_Auth(sp_request_data(sp or state, "/login"), copy.deepcopy(the_settings or settings))
         url = auth.login(return_to=return_to)
         return url, auth.get_last_request_id(), auth
 
@@ -471,20 +528,20 @@ def main_run(sp_dir):
             # Tolerated (the login page is then asked for with profil): reported, not failed.
             note(f"deviation: the login redirect does not carry profil={user['profile']}: {trace['sso_location']}")
 
-    def expect_post_page(resp):
+    def expect_post_page(resp, sp=None):
         expect(resp.status_code == 200 and is_html(resp), f"not the POST page: {describe_response(resp)}")
         form = saml_post_form(resp.text)
         expect(form is not None, f"no SAMLResponse form: {describe_response(resp)}")
-        expect_equal(form["action"], state["acs_url"], "form action")
+        expect_equal(form["action"], (sp or state)["acs_url"], "form action")
         expect_equal((form["method"] or "").lower(), "post", "form method")
         expect(form["SAMLResponse"], "empty SAMLResponse")
         return form
 
-    def consume(form, request_id, the_settings=None):
+    def consume(form, request_id, the_settings=None, sp=None):
         post = {"SAMLResponse": form["SAMLResponse"]}
         if form.get("RelayState") is not None:
             post["RelayState"] = form["RelayState"]
-        auth = OneLogin_Saml2_Auth(sp_request_data(state, "/acs", post_data=post), copy.deepcopy(the_settings or settings))
+        auth = OneLogin_Saml2_Auth(sp_request_data(sp or state, "/acs", post_data=post), copy.deepcopy(the_settings or settings))
         auth.process_response(request_id=request_id)
         errors, reason = auth.get_errors(), auth.get_last_error_reason()
         if errors or reason is not None:
@@ -752,9 +809,9 @@ def main_run(sp_dir):
         # --- single logout, SP-initiated over HTTP-Redirect (last: it ends Léa's session) ---------
         single_logout(browser, auth)
 
-    def new_logout(sso_auth, the_settings=None, return_to=SLO_RELAY_STATE):
+    def new_logout(sso_auth, the_settings=None, return_to=SLO_RELAY_STATE, sp=None):
         """python3-saml's LogoutRequest for the session of sso_auth (NameID, format, qualifiers, SessionIndex)."""
-        auth = OneLogin_Saml2_Auth(sp_request_data(state, "/logout"), copy.deepcopy(the_settings or settings))
+        auth = OneLogin_Saml2_Auth(sp_request_data(sp or state, "/logout"), copy.deepcopy(the_settings or settings))
         url = auth.logout(
             return_to=return_to,
             name_id=sso_auth.get_nameid(),
@@ -1051,6 +1108,439 @@ def main_run(sp_dir):
             "Léa and Claire have different FrEduCtId values",
             lambda: expect(outcome["lea"].get("FrEduCtId") != outcome["claire"].get("FrEduCtId"), "same FrEduCtId"),
         )
+
+    # --- single logout across two SPs of one SSO session ----------------------------------------
+    #
+    # Léa signs in at SP1, then at SP2 by SSO in the same browser. SP1 asks for the logout: the
+    # IdP ends the session and sends the browser to /deconnexion, whose frame for SP2 carries the
+    # IdP's signed LogoutRequest to SP2's /sls; python3-saml as SP2 answers with its own signed
+    # LogoutResponse to the IdP; "Continuer" then takes SP1 its LogoutResponse (PartialLogout
+    # when SP2 did not confirm). Each variant runs in a fresh browser with a fresh session.
+
+    sp2 = second_sp(state)
+    cert2, key2 = read_sp_keys(os.path.join(sp_dir, SP2_DIR))
+    settings2 = settings_dict(sp2, cert2, key2, settings["idp"])
+    sp2_origin = "{0.scheme}://{0.netloc}".format(urlsplit(sp2["sls_url"]))
+
+    def sign_in_both(browser):
+        url, request_id, _ = new_login()
+
+        def at_sp1():
+            trace = sign_in(browser, with_profile(url, LEA["profile"]), LEA)
+            return consume(expect_post_page(trace["post_page"]), request_id)
+
+        auth1 = check("Léa (eleve) signs in at SP1; python3-saml SP1 accepts the Response", at_sp1, required=True)
+
+        def at_sp2():
+            url2, request_id2, _ = new_login(return_to="relay-sp2", the_settings=settings2, sp=sp2)
+            resp, hops = follow_idp(browser, url2)
+            expect(not resp.is_redirect, f"not the POST page (a login prompt?): {describe_hops(hops)} ; {describe_response(resp)}")
+            form = expect_post_page(resp, sp=sp2)
+            expect_equal(form["RelayState"], "relay-sp2", "RelayState")
+            # encrypted to SP2's own key: only SP2's settings decrypt it
+            return consume(form, request_id2, the_settings=settings2, sp=sp2)
+
+        auth2 = check(
+            "SSO at SP2 in the same browser: the POST page to SP2's ACS without a login prompt; python3-saml SP2 (strict, its own key) decrypts and accepts the Response",
+            at_sp2,
+            required=True,
+        )
+        note(
+            f"SP1: NameID {auth1.get_nameid()!r} SessionIndex {auth1.get_session_index()!r}; "
+            f"SP2: NameID {auth2.get_nameid()!r} SessionIndex {auth2.get_session_index()!r}"
+        )
+        return auth1, auth2
+
+    def start_logout(browser, auth1, flow):
+        """SP1's signed LogoutRequest: 303 to .../logout?flow=..., 303 to /deconnexion?id=..., the page."""
+        url, logout_id, _ = new_logout(auth1)
+        flow["logout_id"] = logout_id
+
+        def follow():
+            resp, hops = follow_idp(browser, url)
+            expect(
+                len(hops) == 2,
+                f"expected 2 redirects within the provider (the SLO endpoint, then .../logout?flow=...), got {len(hops)}: "
+                f"{describe_hops(hops)} ; last: {describe_response(resp)}",
+            )
+            for hop in hops:
+                expect_equal(hop.status_code, 303, f"status ({describe_response(hop)})")
+            first = urlsplit(urljoin(hops[0].url, hops[0].headers["Location"]))
+            expect(
+                first.path == "/idp/profile/SAML2/logout" and parse_qs(first.query).get("flow"),
+                f"the SLO endpoint redirected elsewhere than /idp/profile/SAML2/logout?flow=...: {describe_response(hops[0])}",
+            )
+            second = urlsplit(urljoin(hops[1].url, hops[1].headers["Location"]))
+            plan_id = parse_qs(second.query).get("id")
+            expect(
+                second.netloc == idp_netloc and second.path == "/deconnexion" and plan_id,
+                f"with SP2 signed in too, expected a 303 to /deconnexion?id=..., got: {describe_response(hops[1])}",
+            )
+            expect(resp.status_code == 200 and is_html(resp), f"the logout page: {describe_response(resp)}")
+            expect(state["sls_url"] not in resp.text, f"the logout page already holds SP1's /sls: {snippet(resp.text, 1500)}")
+            flow.update(page=resp, plan_id=plan_id[0])
+
+        check(
+            "SP1's signed LogoutRequest (python3-saml): 303 to /idp/profile/SAML2/logout?flow=..., then 303 to /deconnexion?id=... (another SP to tell), a 200 HTML page",
+            follow,
+            required=True,
+        )
+
+        def page():
+            lines, nexts = logout_page_parts(flow["page"].text)
+            by_name = {line["name"]: line for line in lines}
+            problems = []
+            if sorted(by_name) != sorted([state["sp_name"], sp2["sp_name"]]):
+                problems.append(f"services listed {sorted(by_name)}, expected {[state['sp_name'], sp2['sp_name']]}")
+            line1, line2 = by_name.get(state["sp_name"]), by_name.get(sp2["sp_name"])
+            if line1 and line1["frames"]:
+                problems.append(f"a frame for SP1, the initiator (answered last, not by a frame): {line1['frames']}")
+            frame_src = None
+            if line2:
+                frames = [f for f in line2["frames"] if "logout-frame" in (f.get("class") or "").split()]
+                if len(frames) != 1:
+                    problems.append(f"SP2's line holds {len(line2['frames'])} frame(s) {line2['frames']}, expected one iframe.logout-frame")
+                else:
+                    frame_src = frames[0].get("src") or ""
+                    parts = urlsplit(urljoin(f"{idp_base}/", frame_src))
+                    query = parse_qs(parts.query)
+                    if parts.netloc != idp_netloc or parts.path != "/idp/profile/SAML2/logout/send":
+                        problems.append(f"SP2's frame src {frame_src!r}, expected /idp/profile/SAML2/logout/send?id=...&n=...")
+                    elif query.get("id") != [flow["plan_id"]] or not query.get("n"):
+                        problems.append(f"SP2's frame src {frame_src!r}: id must be the page's ({flow['plan_id']!r}) and n given")
+            if [urljoin(f"{idp_base}/", n or "") for n in nexts] != [f"{idp_base}/deconnexion/suite?id={flow['plan_id']}"]:
+                problems.append(f"Continuer links {nexts}, expected one a#logout-next to /deconnexion/suite?id={flow['plan_id']}")
+            if problems:
+                fail("; ".join(problems) + f"\nlogout page: {snippet(flow['page'].text, 3000)}")
+            note(f"lines: {[(line['name'], line['status']) for line in lines]}; frame {frame_src}")
+            flow.update(frame=urljoin(f"{idp_base}/", frame_src), next=urljoin(f"{idp_base}/", nexts[0]))
+
+        check(
+            "the logout page lists SP1 and SP2, one iframe.logout-frame for SP2 only (/idp/profile/SAML2/logout/send?id=...&n=...), and a#logout-next to /deconnexion/suite?id=...",
+            page,
+            required=True,
+        )
+
+        def csp():
+            sources = csp_directive(flow["page"], "frame-src")
+            expect(
+                sp2_origin in sources,
+                f"frame-src {sources} does not let the frame go on to SP2's {sp2_origin} "
+                f"(Content-Security-Policy: {flow['page'].headers.get('Content-Security-Policy')!r})",
+            )
+
+        check("the logout page's Content-Security-Policy lets its frame go on to SP2's origin (frame-src)", csp)
+
+    def frame_request(browser, flow):
+        """The frame: 303 to SP2's /sls with the IdP's signed LogoutRequest."""
+
+        def follow():
+            resp = get(browser, flow["frame"])
+            expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+            location = urljoin(resp.url, resp.headers["Location"])
+            expect_equal(location.split("?")[0], sp2["sls_url"], "redirect target (SP2's HTTP-Redirect SingleLogoutService)")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["SAMLRequest", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["SigAlg"], C.RSA_SHA256, "SigAlg")
+            flow.update(sp2_location=location, sp2_query=urlsplit(location).query, sp2_pairs=pairs)
+
+        check(
+            "the frame URL: 303 to SP2's /sls (HTTP-Redirect) with SAMLRequest, SigAlg RSA-SHA256, Signature",
+            follow,
+            required=True,
+        )
+
+    def idp_logout_request_checks(flow, auth2):
+        """What the IdP put in its LogoutRequest to SP2 (saml-core §3.7.1)."""
+        xml = inflate_query_value(flow["sp2_pairs"]["SAMLRequest"])
+        doc = etree.fromstring(xml.encode("utf-8"))
+        problems = []
+        if doc.tag != f"{{{C.NS_SAMLP}}}LogoutRequest":
+            problems.append(f"root element {doc.tag}")
+        if not doc.get("ID"):
+            problems.append("no ID")
+        if doc.get("Version") != "2.0":
+            problems.append(f"Version {doc.get('Version')!r}")
+        if doc.get("Destination") != sp2["sls_url"]:
+            problems.append(f"Destination {doc.get('Destination')!r}, expected {sp2['sls_url']!r}")
+        issuer = (doc.findtext("saml:Issuer", namespaces=NS) or "").strip()
+        if issuer != state["idp_entity_id"]:
+            problems.append(f"Issuer {issuer!r}")
+        name_id = doc.find("saml:NameID", NS)
+        if name_id is None or (name_id.text or "").strip() != auth2.get_nameid():
+            problems.append(f"NameID {None if name_id is None else name_id.text!r}, expected SP2's {auth2.get_nameid()!r}")
+        elif name_id.get("Format") != auth2.get_nameid_format():
+            problems.append(f"NameID Format {name_id.get('Format')!r}, expected {auth2.get_nameid_format()!r}")
+        indexes = [(e.text or "").strip() for e in doc.findall("samlp:SessionIndex", NS)]
+        if indexes != [auth2.get_session_index()]:
+            problems.append(f"SessionIndex {indexes}, expected SP2's [{auth2.get_session_index()!r}]")
+        not_after = doc.get("NotOnOrAfter")
+        if not not_after:
+            problems.append("no NotOnOrAfter")
+        elif OneLogin_Saml2_Utils.parse_SAML_to_time(not_after) <= OneLogin_Saml2_Utils.now():
+            problems.append(f"NotOnOrAfter {not_after} already past")
+        if problems:
+            fail("; ".join(problems) + f"\nLogoutRequest: {snippet(xml, 2000)}")
+        if name_id is not None and (name_id.get("NameQualifier") or name_id.get("SPNameQualifier")) != (auth2.get_nameid_nq() or auth2.get_nameid_spnq()):
+            note(
+                f"qualifiers: the LogoutRequest's NameID has NameQualifier={name_id.get('NameQualifier')!r} SPNameQualifier={name_id.get('SPNameQualifier')!r}, "
+                f"the assertion's NameQualifier={auth2.get_nameid_nq()!r} SPNameQualifier={auth2.get_nameid_spnq()!r}"
+            )
+        flow["idp_request_id"] = doc.get("ID")
+
+    def sp2_process_slo(flow, pairs=None, query=None, the_settings=None):
+        """python3-saml as SP2 handles the IdP's LogoutRequest (strict; signature over the query
+        as received); returns (auth, the redirect URL to the IdP, whether the local session ended)."""
+        request_data = sp_request_data(sp2, "/sls", get_data=pairs or flow["sp2_pairs"])
+        request_data["query_string"] = query or flow["sp2_query"]
+        request_data["validate_signature_from_qs"] = True
+        auth = OneLogin_Saml2_Auth(request_data, copy.deepcopy(the_settings or settings2))
+        ended = []
+        url = auth.process_slo(delete_session_cb=lambda: ended.append(True))
+        return auth, url, bool(ended)
+
+    def sp2_answers(flow, auth2):
+        def accepted():
+            auth, url, ended = sp2_process_slo(flow)
+            errors, reason = auth.get_errors(), auth.get_last_error_reason()
+            if errors or reason is not None:
+                fail(f"errors={errors} reason={reason!r}\nLogoutRequest: {snippet(as_text(auth.get_last_request_xml()), 2000)}")
+            expect(ended, "python3-saml SP2 did not end its local session (delete_session_cb not called)")
+            expect(url, f"process_slo returned no redirect URL: {url!r}")
+            expect_equal(url.split("?")[0], redirect_slo, "LogoutResponse redirect target (the IdP's HTTP-Redirect SLO)")
+            pairs = dict(query_pairs(url))
+            expect_equal(sorted(pairs), ["SAMLResponse", "SigAlg", "Signature"], "query parameters of SP2's LogoutResponse")
+            answer = etree.fromstring(as_bytes(auth.get_last_response_xml()))
+            expect_equal(answer.get("InResponseTo"), flow["idp_request_id"], "InResponseTo of SP2's LogoutResponse")
+            flow.update(sp2_auth=auth, answer_url=url)
+
+        check(
+            "python3-saml SP2 (strict, wantMessagesSigned, signature over the query as received) accepts the IdP's LogoutRequest, ends its session, returns a signed LogoutResponse redirect to .../Redirect/SLO",
+            accepted,
+            required=True,
+        )
+
+        def seen():
+            xml = flow["sp2_auth"].get_last_request_xml()
+            name_id = OneLogin_Saml2_Logout_Request.get_nameid_data(xml, key2)
+            indexes = OneLogin_Saml2_Logout_Request.get_session_indexes(xml)
+            note(f"python3-saml SP2 read NameID {name_id} SessionIndex {indexes}")
+            expect_equal(name_id.get("Value"), auth2.get_nameid(), "NameID python3-saml SP2 read (vs. its assertion's)")
+            expect_equal(name_id.get("Format"), auth2.get_nameid_format(), "NameID Format python3-saml SP2 read")
+            expect_equal(indexes, [auth2.get_session_index()], "SessionIndex python3-saml SP2 read (vs. its assertion's)")
+
+        check("the NameID (and Format) and SessionIndex python3-saml SP2 read are those of SP2's assertion", seen)
+
+        def altered():
+            sig = flow["sp2_pairs"]["Signature"]
+            i = len(sig) // 2
+            bad = sig[:i] + ("B" if sig[i] != "B" else "C") + sig[i + 1:]
+            query = "&".join(f"Signature={quote_plus(bad)}" if p.startswith("Signature=") else p for p in flow["sp2_query"].split("&"))
+            auth, url, ended = sp2_process_slo(flow, pairs={**flow["sp2_pairs"], "Signature": bad}, query=query)
+            errors = auth.get_errors()
+            expect("invalid_logout_request_signature" in errors and not ended and not url, f"python3-saml SP2 did not refuse it for its signature: errors={errors} url={url!r}")
+            note(f"python3-saml SP2: {errors}")
+
+        check("(control) the IdP's LogoutRequest with its Signature altered is refused by python3-saml SP2", altered)
+
+    def expect_frame_answer(browser, url, expected):
+        value, text = logout_frame_answer(get(browser, url))
+        expect_equal(value, expected, f'data-logout (page says: "{text}")')
+        note(f'data-logout="{value}": {text}')
+
+    def signed_answer(the_settings, sp, in_response_to, status=C.STATUS_SUCCESS, signed=True):
+        """A LogoutResponse built and signed (HTTP-Redirect) by python3-saml with these settings."""
+        auth = OneLogin_Saml2_Auth(sp_request_data(sp, "/sls"), copy.deepcopy(the_settings))
+        builder = OneLogin_Saml2_Logout_Response(auth.get_settings())
+        builder.build(in_response_to, status=status)
+        parameters = {"SAMLResponse": builder.get_response()}
+        if signed:
+            auth.add_response_signature(parameters, C.RSA_SHA256)
+        return auth.redirect_to(auth.get_slo_response_url(), parameters)
+
+    def finish_logout(browser, flow, partial):
+        """Continuer: SP1's LogoutResponse, accepted by python3-saml SP1; PartialLogout or not."""
+
+        def follow():
+            resp = get(browser, flow["next"])
+            expect(resp.is_redirect, f"Continuer does not redirect: {describe_response(resp)}")
+            expect_equal(resp.status_code, 303, f"status ({describe_response(resp)})")
+            location = urljoin(resp.url, resp.headers["Location"])
+            expect_equal(location.split("?")[0], state["sls_url"], "redirect target (SP1's /sls)")
+            pairs = dict(query_pairs(location))
+            expect_equal(sorted(pairs), ["RelayState", "SAMLResponse", "SigAlg", "Signature"], "query parameters")
+            expect_equal(pairs["RelayState"], SLO_RELAY_STATE, "RelayState")
+            flow.update(sp1_query=urlsplit(location).query, sp1_pairs=pairs)
+
+        check(
+            "Continuer (/deconnexion/suite?id=...): 303 to SP1's /sls with SAMLResponse, RelayState relay-slo, SigAlg, Signature",
+            follow,
+            required=True,
+        )
+
+        def accepted():
+            request_data = sp_request_data(state, "/sls", get_data=flow["sp1_pairs"])
+            request_data["query_string"] = flow["sp1_query"]
+            request_data["validate_signature_from_qs"] = True
+            auth = OneLogin_Saml2_Auth(request_data, copy.deepcopy(settings))
+            ended = []
+            auth.process_slo(request_id=flow["logout_id"], delete_session_cb=lambda: ended.append(True))
+            errors, reason = auth.get_errors(), auth.get_last_error_reason()
+            if errors or reason is not None:
+                fail(f"errors={errors} reason={reason!r}\nLogoutResponse: {snippet(as_text(auth.get_last_response_xml()), 3000)}")
+            expect(ended, "python3-saml SP1 did not end its local session (delete_session_cb not called)")
+            flow["sp1_auth"] = auth
+
+        kind = "with the second-level PartialLogout" if partial else "(Success)"
+        check(
+            f"python3-saml SP1 (strict, signature over the query as received) accepts the LogoutResponse {kind} for its LogoutRequest ID, no errors",
+            accepted,
+            required=True,
+        )
+
+        def status():
+            xml = flow["sp1_auth"].get_last_response_xml()
+            doc = etree.fromstring(as_bytes(xml))
+            top = doc.find("samlp:Status/samlp:StatusCode", NS)
+            nested = [] if top is None else [c.get("Value") for c in top.findall("samlp:StatusCode", NS)]
+            problems = []
+            if top is None or top.get("Value") != C.STATUS_SUCCESS:
+                problems.append(f"top-level StatusCode {None if top is None else top.get('Value')!r}, expected Success")
+            expected = [STATUS_PARTIAL_LOGOUT] if partial else []
+            if nested != expected:
+                problems.append(f"second-level StatusCode {nested}, expected {expected}")
+            if doc.get("InResponseTo") != flow["logout_id"]:
+                problems.append(f"InResponseTo {doc.get('InResponseTo')!r}, expected {flow['logout_id']!r}")
+            if problems:
+                fail("; ".join(problems) + f"\nLogoutResponse: {snippet(as_text(xml), 2000)}")
+            if partial:
+                # what an application sees through python3-saml's own API
+                note(
+                    f"python3-saml: get_errors()={flow['sp1_auth'].get_errors()}, "
+                    f"OneLogin_Saml2_Logout_Response.get_status()={OneLogin_Saml2_Logout_Response(OneLogin_Saml2_Settings(copy.deepcopy(settings)), flow['sp1_pairs']['SAMLResponse']).get_status()!r}; "
+                    "it reads only the top-level StatusCode of a LogoutResponse, so the partial logout is invisible to its caller"
+                )
+
+        if partial:
+            check("SP1's LogoutResponse: top-level Success with the second-level StatusCode PartialLogout (SP2 did not confirm)", status)
+        else:
+            check("SP1's LogoutResponse: status Success, no second-level StatusCode (no PartialLogout: SP2 confirmed)", status)
+
+    def sp2_session_gone(browser):
+        url, _, _ = new_login(return_to="relay-sp2-after", the_settings=settings2, sp=sp2)
+        resp, hops = follow_idp(browser, with_profile(url, LEA["profile"]))
+        expect(resp.is_redirect, f"not redirected to the login page (is the SSO session still there?): {describe_response(resp)}")
+        parts = urlsplit(urljoin(resp.url, resp.headers["Location"]))
+        expect(parts.netloc == idp_netloc and parts.path == "/login", f"redirected elsewhere than {idp_base}/login: {describe_response(resp)}")
+
+    def confirmed_group():
+        browser = new_browser("idp-interop-python3-saml-browser")
+        auth1, auth2 = sign_in_both(browser)
+        check(
+            "SP1 and SP2 were given different transient NameIDs (so the LogoutRequest to SP2 must carry SP2's own)",
+            lambda: expect(auth1.get_nameid() != auth2.get_nameid(), f"the same NameID {auth1.get_nameid()!r} for both SPs"),
+        )
+        flow = {}
+        start_logout(browser, auth1, flow)
+        frame_request(browser, flow)
+        check(
+            "the IdP's LogoutRequest to SP2: Destination SP2's /sls, Issuer the IdP, SP2's NameID and Format, SessionIndex of SP2's assertion, NotOnOrAfter ahead",
+            lambda: idp_logout_request_checks(flow, auth2),
+            required=True,
+        )
+        sp2_answers(flow, auth2)
+
+        def unsigned():
+            url = signed_answer(settings2, sp2, flow["idp_request_id"], signed=False)
+            expect("Signature=" not in url, f"python3-saml signed it anyway: {short_url(url)}")
+            expect_frame_answer(browser, url, "refused")
+
+        check('an unsigned LogoutResponse from SP2 (built by python3-saml) gets data-logout="refused"', unsigned)
+
+        def altered():
+            base, _, query = flow["answer_url"].partition("?")
+            parts = []
+            for part in query.split("&"):
+                name, _, value = part.partition("=")
+                if name == "Signature":
+                    sig = unquote_plus(value)
+                    i = len(sig) // 2
+                    value = quote_plus(sig[:i] + ("B" if sig[i] != "B" else "C") + sig[i + 1:])
+                parts.append(f"{name}={value}")
+            expect_frame_answer(browser, base + "?" + "&".join(parts), "refused")
+
+        check('SP2\'s LogoutResponse with its Signature altered gets data-logout="refused"', altered)
+        check(
+            'SP2\'s signed LogoutResponse (from python3-saml\'s process_slo) at the IdP: 200 HTML, body data-logout="ok"',
+            lambda: expect_frame_answer(browser, flow["answer_url"], "ok"),
+            required=True,
+        )
+        check(
+            'the same LogoutResponse replayed gets data-logout="refused" (single use)',
+            lambda: expect_frame_answer(browser, flow["answer_url"], "refused"),
+        )
+        finish_logout(browser, flow, partial=False)
+
+        def continue_again():
+            resp = get(browser, flow["next"])
+            expect(resp.status_code < 500, f"server error: {describe_response(resp)}")
+            location = urljoin(resp.url, resp.headers.get("Location") or "")
+            expect(
+                state["sls_url"] not in location and "SAMLResponse" not in (resp.text or ""),
+                f"a second LogoutResponse to SP1: {describe_response(resp)}",
+            )
+            note(describe_response(resp))
+
+        check("Continuer a second time gives no second LogoutResponse to SP1 (single use)", continue_again)
+        check("after the logout, a new AuthnRequest from SP2 in the same browser leads to the login page (the SSO session is gone)", lambda: sp2_session_gone(browser))
+
+    group("Single logout across two python3-saml SPs: SP1 asks, SP2 is told from the logout page's frame and confirms", confirmed_group)
+
+    def silent_group():
+        browser = new_browser("idp-interop-python3-saml-browser")
+        auth1, _ = sign_in_both(browser)
+        flow = {}
+        start_logout(browser, auth1, flow)
+        note("the frame for SP2 is never loaded: SP2 gets no LogoutRequest and never answers")
+        finish_logout(browser, flow, partial=True)
+        check("after the logout, a new AuthnRequest from SP2 in the same browser leads to the login page (the SSO session is gone)", lambda: sp2_session_gone(browser))
+
+    group("Single logout across two python3-saml SPs: SP2 never answers (PartialLogout)", silent_group)
+
+    def wrong_sp_group():
+        browser = new_browser("idp-interop-python3-saml-browser")
+        auth1, auth2 = sign_in_both(browser)
+        flow = {}
+        start_logout(browser, auth1, flow)
+        frame_request(browser, flow)
+        check("the IdP's LogoutRequest to SP2 as expected", lambda: idp_logout_request_checks(flow, auth2), required=True)
+
+        def from_sp1():
+            # SP1 is registered and signs with its own key, but the request went to SP2
+            url = signed_answer(settings, state, flow["idp_request_id"])
+            expect_frame_answer(browser, url, "refused")
+
+        check('a signed LogoutResponse from SP1 (python3-saml, SP1\'s key) to the LogoutRequest sent to SP2 gets data-logout="refused"', from_sp1)
+        finish_logout(browser, flow, partial=True)
+
+    group("Single logout across two python3-saml SPs: an answer from an SP that was not asked is refused (PartialLogout)", wrong_sp_group)
+
+    def responder_group():
+        browser = new_browser("idp-interop-python3-saml-browser")
+        auth1, auth2 = sign_in_both(browser)
+        flow = {}
+        start_logout(browser, auth1, flow)
+        frame_request(browser, flow)
+        check("the IdP's LogoutRequest to SP2 as expected", lambda: idp_logout_request_checks(flow, auth2), required=True)
+
+        def responder():
+            url = signed_answer(settings2, sp2, flow["idp_request_id"], status=C.STATUS_RESPONDER)
+            expect_frame_answer(browser, url, "refused")
+
+        check('a signed LogoutResponse from SP2 with status Responder (python3-saml) gets data-logout="refused"', responder)
+        finish_logout(browser, flow, partial=True)
+
+    group("Single logout across two python3-saml SPs: SP2 answers Responder, not Success (PartialLogout)", responder_group)
 
 
 
