@@ -829,6 +829,17 @@ fn logout_answer_url(server: &TestServer, sp: &ServiceProvider, in_response_to: 
     )
 }
 
+/// The address that follows `marker` in the logout page (a frame or the "Continuer" link).
+fn page_link(html: &str, marker: &str) -> String {
+    html.split(marker)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&")
+}
+
 /// NameID and SessionIndex of the assertion in a page that posts a Response.
 async fn subject_of(page: reqwest::Response) -> (String, String) {
     let response =
@@ -924,22 +935,8 @@ async fn single_logout_reaches_the_other_sps_of_the_session() {
         html.contains("https://ent.example.fr/saml")
             && html.contains("https://pronote.example.fr/saml")
     );
-    let frame = html
-        .split("<iframe class=\"logout-frame\" src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#38;", "&");
-    let next = html
-        .split("id=\"logout-next\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#38;", "&");
+    let frame = page_link(&html, "<iframe class=\"logout-frame\" src=\"");
+    let next = page_link(&html, "id=\"logout-next\" href=\"");
 
     // the frame carries a signed LogoutRequest to Pronote, for its NameID and the session
     let r = b.get(server.url(&frame)).send().await.unwrap();
@@ -1086,14 +1083,7 @@ async fn an_sp_that_does_not_answer_makes_the_logout_partial() {
         .text()
         .await
         .unwrap();
-    let next = html
-        .split("id=\"logout-next\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#38;", "&");
+    let next = page_link(&html, "id=\"logout-next\" href=\"");
     // Pronote never answers: the ENT still gets its answer, which says so
     let r = b.get(server.url(&next)).send().await.unwrap();
     let (xml, _) = verified_redirect(&server, &location(&r)).await;
@@ -1140,14 +1130,7 @@ async fn leaving_from_the_idp_tells_the_saml_sps() {
         .await
         .unwrap();
     assert!(!html.contains("logout-next"), "the page is the end");
-    let frame = html
-        .split("<iframe class=\"logout-frame\" src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#38;", "&");
+    let frame = page_link(&html, "<iframe class=\"logout-frame\" src=\"");
     let r = b.get(server.url(&frame)).send().await.unwrap();
     let (xml, _) = verified_redirect(&server, &location(&r)).await;
     assert!(
