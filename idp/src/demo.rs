@@ -9,7 +9,44 @@ use crate::store::{
 };
 
 pub const COLLEGE_UAI: &str = "0141234A";
+pub const COLLEGE_NAME: &str = "Collège Jean Moulin";
 pub const ECOLE_UAI: &str = "0140001B";
+pub const ECOLE_NAME: &str = "École élémentaire Jules Ferry";
+
+/// Where the demo's services listen on 127.0.0.1: the IdP on P, the ENT on P+1, Pronote on
+/// P+2, the téléservice on P+4 (nothing listens there: its registration is for trying the
+/// protocols by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoPorts {
+    pub idp: u16,
+    pub ent: u16,
+    pub pronote: u16,
+    pub teleservice: u16,
+}
+
+impl DemoPorts {
+    pub fn from_idp(port: u16) -> Self {
+        Self {
+            idp: port,
+            ent: port + 1,
+            pronote: port + 2,
+            teleservice: port + 4,
+        }
+    }
+
+    /// The demo ENT and Pronote as they see themselves and the IdP.
+    pub fn site(&self) -> demo_services::DemoSite {
+        demo_services::DemoSite {
+            idp: format!("http://127.0.0.1:{}", self.idp),
+            ent: format!("http://127.0.0.1:{}", self.ent),
+            pronote: format!("http://127.0.0.1:{}/", self.pronote),
+            schools: [(COLLEGE_UAI, COLLEGE_NAME), (ECOLE_UAI, ECOLE_NAME)]
+                .into_iter()
+                .map(|(uai, name)| (uai.to_owned(), name.to_owned()))
+                .collect(),
+        }
+    }
+}
 
 /// The accounts a newcomer can try, printed at start and listed in the README.
 pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
@@ -155,7 +192,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
     let mut college = SchoolSnapshot {
         school: School {
             uai: COLLEGE_UAI.into(),
-            name: "Collège Jean Moulin".into(),
+            name: COLLEGE_NAME.into(),
             academie: "70".into(),
             degree: Degree::Secondary,
         },
@@ -256,7 +293,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
     let mut ecole = SchoolSnapshot {
         school: School {
             uai: ECOLE_UAI.into(),
-            name: "École élémentaire Jules Ferry".into(),
+            name: ECOLE_NAME.into(),
             academie: "70".into(),
             degree: Degree::Primary,
         },
@@ -322,23 +359,27 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
     Ok(Some((college_report, ecole_report)))
 }
 
-/// Writes the demo relying parties' registrations for a demo on `port`: the ENT (P+1) as a
-/// confidential client with client_secret_basic, and a téléservice (P+4) with
-/// client_secret_post and RS256 ID tokens. Rewritten at every start, so the ports follow
+/// Writes the demo relying parties' registrations: the ENT (an OpenID Connect client with
+/// client_secret_basic and back-channel logout), Pronote (a CAS service) and a téléservice
+/// (client_secret_post, RS256 ID tokens). Rewritten at every start, so the ports follow
 /// `--port`.
-pub fn write_registrations(dir: &std::path::Path, port: u16) -> std::io::Result<()> {
+pub fn write_registrations(dir: &std::path::Path, ports: DemoPorts) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let ent = port + 1;
-    let teleservice = port + 4;
+    let DemoPorts {
+        ent,
+        pronote,
+        teleservice,
+        ..
+    } = ports;
     let educonnect_claims = r#"["given_name", "family_name", "birthdate", "FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveNiveau", "FrEduOrigAuth", "FrEduCtDateConnexion", "FrEduCtEnfants"]"#;
     std::fs::write(
         dir.join("ent-demo.toml"),
         format!(
             r#"# Demo ENT (written by `idp demo`; a development registration, secret in clear).
 protocol = "oidc"
-client_id = "ent-demo"
+client_id = "{client_id}"
 name = "ENT de démonstration"
-client_secret = "ent-demo-secret"
+client_secret = "{client_secret}"
 token_endpoint_auth_method = "client_secret_basic"
 redirect_uris = ["http://127.0.0.1:{ent}/callback"]
 post_logout_redirect_uris = ["http://127.0.0.1:{ent}/"]
@@ -348,6 +389,21 @@ scopes = ["openid", "profile", "educonnect", "offline_access"]
 claims = {educonnect_claims}
 subject_type = "pairwise"
 id_token_signed_response_alg = "ES256"
+"#,
+            client_id = demo_services::ent::CLIENT_ID,
+            client_secret = demo_services::ent::CLIENT_SECRET,
+        ),
+    )?;
+    std::fs::write(
+        dir.join("pronote-demo.toml"),
+        format!(
+            r#"# Demo Pronote (written by `idp demo`), as Pronote's "Interconnexion CAS".
+protocol = "cas"
+id = "pronote-demo"
+name = "Pronote de démonstration"
+services = ["http://127.0.0.1:{pronote}/"]
+attributes = ["sn", "givenName", "FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveNiveau", "FrEduCtId", "FrEduVecteur", "FrEduCtDateConnexion", "FrEduUrlRetour"]
+single_logout = true
 "#
         ),
     )?;

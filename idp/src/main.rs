@@ -133,7 +133,7 @@ fn demo_config(port: u16, data_dir: &std::path::Path) -> anyhow::Result<Config> 
     table.insert("listen".into(), format!("127.0.0.1:{port}").into());
     table.insert("data_dir".into(), data_dir.display().to_string().into());
     let relying_parties = data_dir.join("relying-parties");
-    idp::demo::write_registrations(&relying_parties, port)
+    idp::demo::write_registrations(&relying_parties, idp::demo::DemoPorts::from_idp(port))
         .with_context(|| format!("cannot write {}", relying_parties.display()))?;
     table.insert(
         "relying_parties_dir".into(),
@@ -142,7 +142,7 @@ fn demo_config(port: u16, data_dir: &std::path::Path) -> anyhow::Result<Config> 
     Ok(Config::from_table(table, std::env::vars())?)
 }
 
-fn print_demo_banner(config: &Config) {
+fn print_demo_banner(config: &Config, ports: idp::demo::DemoPorts) {
     println!();
     println!("  Démo du fournisseur d'identité : {}", config.issuer_id());
     println!("  Données : {}", config.data_dir.display());
@@ -153,6 +153,10 @@ fn print_demo_banner(config: &Config) {
     }
     println!("    Responsable sans compte : Paul DURAND, portable 0612345678");
     println!();
+    let site = ports.site();
+    println!("  ENT de démonstration (OpenID Connect) : {}/", site.ent);
+    println!("  Pronote de démonstration (CAS)        : {}", site.pronote);
+    println!();
     println!(
         "  Clients OpenID Connect : ent-demo / ent-demo-secret, teleservice-demo / teleservice-demo-secret"
     );
@@ -161,6 +165,12 @@ fn print_demo_banner(config: &Config) {
         config.issuer_id()
     );
     println!();
+}
+
+async fn bind_demo(port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} (try --port)"))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -186,11 +196,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "demo data seeded"
                 );
             }
-            let listen = state.config.listen;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen} (try --port)"))?;
-            print_demo_banner(&state.config);
+            let ports = idp::demo::DemoPorts::from_idp(port);
+            let listener = bind_demo(port).await?;
+            let ent = bind_demo(ports.ent).await?;
+            let pronote = bind_demo(ports.pronote).await?;
+            demo_services::spawn(ports.site(), ent, pronote);
+            print_demo_banner(&state.config, ports);
             serve_on(listener, state).await
         }
         Command::Bench { rounds } => idp::bench::run(rounds).await,

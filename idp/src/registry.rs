@@ -250,25 +250,67 @@ impl SamlFile {
     }
 }
 
+/// Addresses a CAS registration accepts: exact URLs, or anchored regular expressions.
+#[derive(Debug, Clone, Default)]
+pub struct UrlRule {
+    pub exact: Vec<String>,
+    /// Anchored regular expressions (`^…$`).
+    pub patterns: Vec<regex::Regex>,
+}
+
+impl UrlRule {
+    /// Checks the exact URLs (https, or http on 127.0.0.1) and compiles the patterns, which
+    /// must be anchored both ends so that they never match the middle of a longer URL.
+    fn parse(
+        (exact_key, pattern_key): (&str, &str),
+        exact: Vec<String>,
+        patterns: &[String],
+    ) -> Result<Self, String> {
+        for s in &exact {
+            check_uri(s).map_err(|e| format!("`{exact_key}`: {e}"))?;
+        }
+        let patterns = patterns
+            .iter()
+            .map(|p| {
+                if !p.starts_with('^') || !p.ends_with('$') {
+                    return Err(format!(
+                        "`{pattern_key}`: {p} must start with ^ and end with $"
+                    ));
+                }
+                regex::Regex::new(p).map_err(|e| format!("`{pattern_key}`: {p}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { exact, patterns })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.patterns.is_empty()
+    }
+
+    pub fn accepts(&self, url: &str) -> bool {
+        self.exact.iter().any(|e| e == url) || self.patterns.iter().any(|p| p.is_match(url))
+    }
+}
+
 /// A CAS service (SPEC §3.3): the URLs it may use as `service`, exact or by pattern.
 #[derive(Debug, Clone)]
 pub struct CasService {
     /// The registration's name, shown to people and used to derive the opaque user id.
     pub id: String,
     pub name: String,
-    pub exact: Vec<String>,
-    /// Anchored regular expressions (`^…$`).
-    pub patterns: Vec<regex::Regex>,
+    pub services: UrlRule,
     /// Friendly names of the attributes it may receive (the SAML profile's).
     pub attributes: BTreeSet<String>,
     /// Whether it is sent a LogoutRequest when the SSO session ends.
     pub single_logout: bool,
+    /// The `pgtUrl`s it may give to get proxy-granting tickets; none: it may not proxy.
+    pub proxy_callbacks: UrlRule,
 }
 
 impl CasService {
     /// Whether a `service` URL belongs to this registration.
     pub fn accepts(&self, service: &str) -> bool {
-        self.exact.iter().any(|e| e == service) || self.patterns.iter().any(|p| p.is_match(service))
+        self.services.accepts(service)
     }
 }
 
@@ -287,6 +329,10 @@ struct CasFile {
     attributes: BTreeSet<String>,
     #[serde(default = "yes")]
     single_logout: bool,
+    #[serde(default)]
+    proxy_callbacks: Vec<String>,
+    #[serde(default)]
+    proxy_callback_patterns: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -298,25 +344,19 @@ impl CasFile {
         if self.id.is_empty() || self.id.len() > 128 {
             return Err("`id` must have 1 to 128 characters".into());
         }
-        if self.services.is_empty() && self.service_patterns.is_empty() {
+        let services = UrlRule::parse(
+            ("services", "service_patterns"),
+            self.services,
+            &self.service_patterns,
+        )?;
+        if services.is_empty() {
             return Err("give `services` or `service_patterns`".into());
         }
-        for s in &self.services {
-            check_uri(s).map_err(|e| format!("`services`: {e}"))?;
-        }
-        let patterns = self
-            .service_patterns
-            .iter()
-            .map(|p| {
-                // anchored both ends: a pattern never matches the middle of a longer URL
-                if !p.starts_with('^') || !p.ends_with('$') {
-                    return Err(format!(
-                        "`service_patterns`: {p} must start with ^ and end with $"
-                    ));
-                }
-                regex::Regex::new(p).map_err(|e| format!("`service_patterns`: {p}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let proxy_callbacks = UrlRule::parse(
+            ("proxy_callbacks", "proxy_callback_patterns"),
+            self.proxy_callbacks,
+            &self.proxy_callback_patterns,
+        )?;
         for a in &self.attributes {
             if crate::protocol::saml::attributes::definition(a).is_none() {
                 return Err(format!("`attributes`: unknown attribute {a}"));
@@ -325,10 +365,10 @@ impl CasFile {
         Ok(CasService {
             id: self.id,
             name: self.name,
-            exact: self.services,
-            patterns,
+            services,
             attributes: self.attributes,
             single_logout: self.single_logout,
+            proxy_callbacks,
         })
     }
 }

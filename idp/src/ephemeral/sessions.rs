@@ -110,14 +110,24 @@ impl SessionStore {
         participant: &Participant,
         now: i64,
     ) -> EphemeralResult<()> {
+        let ttl = seconds(session.created_at + self.limits.absolute - now);
+        self.add_participant_to(&session.sid, participant, ttl)
+            .await
+    }
+
+    /// Records a relying party of the session `sid` (a CAS proxy ticket's service: only the
+    /// session's id is known). The set's expiry is only ever extended.
+    pub async fn add_participant_to(
+        &self,
+        sid: &str,
+        participant: &Participant,
+        ttl: Duration,
+    ) -> EphemeralResult<()> {
         let member = serde_json::to_string(participant).map_err(|e| EphemeralError::Corrupt {
-            key: participants_key(&session.sid),
+            key: participants_key(sid),
             message: e.to_string(),
         })?;
-        let ttl = seconds(session.created_at + self.limits.absolute - now);
-        self.kv
-            .set_add(&participants_key(&session.sid), &member, ttl)
-            .await
+        self.kv.set_add(&participants_key(sid), &member, ttl).await
     }
 
     /// The relying parties a session signed in to.

@@ -129,11 +129,44 @@ impl TestServer {
     }
 
     /// Starts a server with the demo relying parties plus `clients` (file name, TOML; `{port}`
-    /// in the TOML is replaced by the server's port).
+    /// in the TOML is replaced by the server's port). Nothing listens at the demo relying
+    /// parties' addresses.
     pub async fn start_with_clients(extra: &str, clients: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        Self::start_on(
+            listener,
+            idp::demo::DemoPorts::from_idp(port),
+            extra,
+            clients,
+        )
+        .await
+    }
+
+    /// Starts a server and the demo ENT and Pronote, each on a free port, as `idp demo` does.
+    pub async fn start_with_demo_services() -> (Self, idp::demo::DemoPorts) {
+        let free = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+        let (listener, ent, pronote) = (free().await, free().await, free().await);
+        let port = |l: &tokio::net::TcpListener| l.local_addr().unwrap().port();
+        let ports = idp::demo::DemoPorts {
+            idp: port(&listener),
+            ent: port(&ent),
+            pronote: port(&pronote),
+            teleservice: port(&listener) + 4,
+        };
+        let server = Self::start_on(listener, ports, "", &[]).await;
+        demo_services::spawn(ports.site(), ent, pronote);
+        (server, ports)
+    }
+
+    async fn start_on(
+        listener: tokio::net::TcpListener,
+        ports: idp::demo::DemoPorts,
+        extra: &str,
+        clients: &[(&str, &str)],
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = ports.idp;
         let mut table = server_table(extra);
         table
             .entry("issuer")
@@ -141,7 +174,7 @@ impl TestServer {
         table.insert("listen".into(), format!("127.0.0.1:{port}").into());
         table.insert("data_dir".into(), dir.path().display().to_string().into());
         let rp_dir = dir.path().join("relying-parties");
-        idp::demo::write_registrations(&rp_dir, port).unwrap();
+        idp::demo::write_registrations(&rp_dir, ports).unwrap();
         for (name, text) in clients {
             // a name with an extension is written as is (an SP's metadata XML)
             let file = if name.contains('.') {

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    CasError, CasErrorCode, ServiceTicket, TICKET_TTL, check_ticket, failure_json, failure_xml,
-    logout_request, looks_like_ticket, success_json, success_xml,
+    CasError, CasErrorCode, PGT_TTL, ProxyGrantingTicket, ServiceTicket, TICKET_TTL, Validated,
+    check_endpoint, check_proxy_callback, check_ticket, failure_json, failure_xml, logout_request,
+    proxy_json, proxy_xml, refuse, success_json, success_xml, ticket_kind,
 };
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
@@ -36,6 +37,9 @@ pub fn routes() -> Router<SharedState> {
         .route("/cas/resume", get(resume))
         .route("/cas/serviceValidate", get(service_validate))
         .route("/cas/p3/serviceValidate", get(service_validate))
+        .route("/cas/proxyValidate", get(proxy_validate))
+        .route("/cas/p3/proxyValidate", get(proxy_validate))
+        .route("/cas/proxy", get(proxy))
         .route("/cas/logout", get(logout))
 }
 
@@ -77,6 +81,10 @@ fn flow_key(id: &str) -> String {
 
 fn ticket_key(ticket: &str) -> String {
     format!("cas-ticket:{}", storage_key(ticket))
+}
+
+fn pgt_key(pgt: &str) -> String {
+    format!("cas-pgt:{}", storage_key(pgt))
 }
 
 /// GET /cas/login: a ticket for the service at once when signed in (unless `renew`), the
@@ -214,16 +222,9 @@ async fn issue(
         auth_time: session.auth_time,
         from_new_login,
         issued_at: now,
+        proxies: Vec::new(),
     };
-    let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
-    state
-        .ephemeral
-        .put(
-            &ticket_key(&ticket),
-            &json,
-            Duration::from_secs(TICKET_TTL as u64 + 5),
-        )
-        .await?;
+    store_ticket(state, &ticket, &record).await?;
     // remembered so that a later logout tells the service (its session is named by the ticket)
     state
         .sessions
@@ -271,29 +272,65 @@ async fn issue(
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
+async fn store_ticket(
+    state: &AppState,
+    ticket: &str,
+    record: &ServiceTicket,
+) -> Result<(), AppError> {
+    let json = serde_json::to_string(record).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(
+            &ticket_key(ticket),
+            &json,
+            Duration::from_secs(TICKET_TTL as u64 + 5),
+        )
+        .await?;
+    Ok(())
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct ValidateParams {
     ticket: Option<String>,
     service: Option<String>,
     renew: Option<String>,
     format: Option<String>,
+    #[serde(rename = "pgtUrl")]
+    pgt_url: Option<String>,
 }
 
-/// GET /cas/serviceValidate and /cas/p3/serviceValidate: the user and attributes of a ticket,
-/// once.
+fn wants_json(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
+/// GET /cas/serviceValidate and /cas/p3/serviceValidate: the user and attributes of a service
+/// ticket, once.
 async fn service_validate(
     State(state): State<SharedState>,
     Query(p): Query<ValidateParams>,
 ) -> Result<Response, AppError> {
-    let json = p
-        .format
-        .as_deref()
-        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    let outcome = validate(&state, &p).await?;
-    Ok(match (outcome, json) {
-        (Ok((user, attrs)), false) => xml_response(success_xml(&user, &attrs)),
+    validation_response(&state, &p, false).await
+}
+
+/// GET /cas/proxyValidate and /cas/p3/proxyValidate: the same for service and proxy tickets,
+/// with the proxies a proxy ticket went through.
+async fn proxy_validate(
+    State(state): State<SharedState>,
+    Query(p): Query<ValidateParams>,
+) -> Result<Response, AppError> {
+    validation_response(&state, &p, true).await
+}
+
+async fn validation_response(
+    state: &SharedState,
+    p: &ValidateParams,
+    proxy_endpoint: bool,
+) -> Result<Response, AppError> {
+    let outcome = validate(state, p, proxy_endpoint).await?;
+    Ok(match (outcome, wants_json(p.format.as_deref())) {
+        (Ok(v), false) => xml_response(success_xml(&v)),
         (Err(e), false) => xml_response(failure_xml(&e)),
-        (Ok((user, attrs)), true) => axum::Json(success_json(&user, &attrs)).into_response(),
+        (Ok(v), true) => axum::Json(success_json(&v)).into_response(),
         (Err(e), true) => axum::Json(failure_json(&e)).into_response(),
     })
 }
@@ -306,52 +343,64 @@ fn xml_response(body: String) -> Response {
         .into_response()
 }
 
-type Released = (String, Vec<(&'static str, Vec<String>)>);
-
 async fn validate(
     state: &SharedState,
     p: &ValidateParams,
-) -> Result<Result<Released, CasError>, AppError> {
+    proxy_endpoint: bool,
+) -> Result<Result<Validated, CasError>, AppError> {
     let (Some(ticket), Some(service)) = (
         p.ticket.as_deref().filter(|t| !t.is_empty()),
         p.service.as_deref().filter(|s| !s.is_empty()),
     ) else {
-        return Ok(Err(CasError {
-            code: CasErrorCode::InvalidRequest,
-            message: "ticket and service are required".into(),
-        }));
+        return Ok(Err(refuse(
+            CasErrorCode::InvalidRequest,
+            "ticket and service are required",
+        )));
     };
-    let record = if looks_like_ticket(ticket) {
-        // taken whatever the outcome: a ticket is tried once
-        state
-            .ephemeral
-            .take(&ticket_key(ticket))
-            .await?
-            .and_then(|j| serde_json::from_str::<ServiceTicket>(&j).ok())
-    } else {
-        None
+    let record = match ticket_kind(ticket) {
+        Some(kind) => {
+            if let Err(e) = check_endpoint(kind, proxy_endpoint) {
+                return Ok(Err(e));
+            }
+            // taken whatever the outcome: a ticket is tried once
+            state
+                .ephemeral
+                .take(&ticket_key(ticket))
+                .await?
+                .and_then(|j| serde_json::from_str::<ServiceTicket>(&j).ok())
+        }
+        None => None,
     };
     let now = state.clock.now();
     if let Err(e) = check_ticket(record.as_ref(), service, truthy(p.renew.as_deref()), now) {
         return Ok(Err(e));
     }
     let Some(record) = record else {
-        return Ok(Err(CasError {
-            code: CasErrorCode::InvalidTicket,
-            message: "ticket not recognized".into(),
-        }));
+        return Ok(Err(refuse(
+            CasErrorCode::InvalidTicket,
+            "ticket not recognized",
+        )));
     };
     let registration = state.registry.cas_service(&record.registration);
     let person = load_person(state, record.account_id).await?;
     let (Some(registration), Some(person)) = (registration, person) else {
-        return Ok(Err(CasError {
-            code: CasErrorCode::InvalidTicket,
-            message: "the account or the service is no longer valid".into(),
-        }));
+        return Ok(Err(refuse(
+            CasErrorCode::InvalidTicket,
+            "the account or the service is no longer valid",
+        )));
+    };
+    let pgt_iou = match p.pgt_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(pgt_url) => {
+            if let Err(e) = check_proxy_callback(&registration, pgt_url) {
+                return Ok(Err(e));
+            }
+            grant_proxy(state, &record, ticket, pgt_url).await?
+        }
+        None => None,
     };
     let audience = format!("cas:{}", registration.id);
     let logout_url = format!("{}/cas/logout", state.issuer);
-    let attrs = released_values(
+    let attributes = released_values(
         &person,
         &registration.attributes,
         &AttributeContext {
@@ -361,8 +410,177 @@ async fn validate(
             logout_url: &logout_url,
         },
     );
-    let user = state.subjects.saml_id(&audience, person.account.id);
-    Ok(Ok((user, attrs)))
+    Ok(Ok(Validated {
+        user: state.subjects.saml_id(&audience, person.account.id),
+        attributes,
+        pgt_iou,
+        proxies: record.proxies,
+    }))
+}
+
+/// Gives the service a proxy-granting ticket: sent to its `pgtUrl` with an IOU (CAS 3.0
+/// §2.5.4), kept only if the callback answers 200. Returns the IOU for the validation
+/// response, or `None` when the callback failed (the validation still succeeds).
+async fn grant_proxy(
+    state: &SharedState,
+    validated: &ServiceTicket,
+    ticket: &str,
+    pgt_url: &str,
+) -> Result<Option<String>, AppError> {
+    let pgt = format!("PGT-{}", random_token(32));
+    let iou = format!("PGTIOU-{}", random_token(32));
+    let Ok(mut callback) = url::Url::parse(pgt_url) else {
+        return Ok(None);
+    };
+    callback
+        .query_pairs_mut()
+        .append_pair("pgtId", &pgt)
+        .append_pair("pgtIou", &iou);
+    let answered = state
+        .http
+        .get(callback.as_str())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    match answered {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => {}
+        Ok(r) => {
+            tracing::warn!(service = %validated.registration, status = %r.status(), "CAS proxy callback refused the ticket");
+            return Ok(None);
+        }
+        Err(e) => {
+            tracing::warn!(service = %validated.registration, error = %e, "CAS proxy callback unreachable");
+            return Ok(None);
+        }
+    }
+    let mut proxies = vec![pgt_url.to_owned()];
+    proxies.extend(validated.proxies.iter().cloned());
+    let record = ProxyGrantingTicket {
+        registration: validated.registration.clone(),
+        account_id: validated.account_id,
+        sid: validated.sid.clone(),
+        auth_time: validated.auth_time,
+        proxies,
+        origin_ticket: ticket.to_owned(),
+        issued_at: state.clock.now(),
+    };
+    let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&pgt_key(&pgt), &json, Duration::from_secs(PGT_TTL as u64))
+        .await?;
+    Ok(Some(iou))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ProxyParams {
+    pgt: Option<String>,
+    #[serde(rename = "targetService")]
+    target_service: Option<String>,
+    format: Option<String>,
+}
+
+/// GET /cas/proxy: a proxy ticket for `targetService`, given a proxy-granting ticket.
+async fn proxy(
+    State(state): State<SharedState>,
+    Query(p): Query<ProxyParams>,
+) -> Result<Response, AppError> {
+    let outcome = proxy_ticket(&state, &p).await?;
+    Ok(if wants_json(p.format.as_deref()) {
+        axum::Json(proxy_json(&outcome)).into_response()
+    } else {
+        xml_response(proxy_xml(&outcome))
+    })
+}
+
+async fn proxy_ticket(
+    state: &SharedState,
+    p: &ProxyParams,
+) -> Result<Result<String, CasError>, AppError> {
+    let (Some(pgt), Some(target)) = (
+        p.pgt
+            .as_deref()
+            .filter(|t| t.starts_with("PGT-") && t.len() <= 256),
+        p.target_service.as_deref().filter(|s| !s.is_empty()),
+    ) else {
+        return Ok(Err(refuse(
+            CasErrorCode::InvalidRequest,
+            "pgt and targetService are required",
+        )));
+    };
+    let now = state.clock.now();
+    let record = state
+        .ephemeral
+        .get(&pgt_key(pgt))
+        .await?
+        .and_then(|j| serde_json::from_str::<ProxyGrantingTicket>(&j).ok())
+        .filter(|r| !r.is_expired(now));
+    let Some(record) = record else {
+        return Ok(Err(refuse(
+            CasErrorCode::InvalidTicket,
+            "proxy-granting ticket not recognized or expired",
+        )));
+    };
+    // the PGT lives only as long as its SSO session: gone once the session was logged out
+    let origin = state.registry.cas_service(&record.registration);
+    let live =
+        state.sessions.participants(&record.sid).await?.iter().any(
+            |p| matches!(p, Participant::Cas { ticket, .. } if *ticket == record.origin_ticket),
+        );
+    if !live || origin.is_none() {
+        state.ephemeral.delete(&pgt_key(pgt)).await?;
+        return Ok(Err(refuse(
+            CasErrorCode::InvalidTicket,
+            "the session of this proxy-granting ticket has ended",
+        )));
+    }
+    let Some(target_registration) = state.registry.cas_service_for(target) else {
+        return Ok(Err(refuse(
+            CasErrorCode::UnauthorizedService,
+            "targetService is not a registered service",
+        )));
+    };
+    let ticket = format!("PT-{}", random_token(32));
+    let issued = ServiceTicket {
+        registration: target_registration.id.clone(),
+        service: target.to_owned(),
+        account_id: record.account_id,
+        sid: record.sid.clone(),
+        auth_time: record.auth_time,
+        from_new_login: false,
+        issued_at: now,
+        proxies: record.proxies.clone(),
+    };
+    store_ticket(state, &ticket, &issued).await?;
+    // the target is now a service of the session too: told at logout
+    state
+        .sessions
+        .add_participant_to(
+            &record.sid,
+            &Participant::Cas {
+                registration: target_registration.id.clone(),
+                service: target.to_owned(),
+                ticket: ticket.clone(),
+            },
+            Duration::from_secs(PGT_TTL as u64),
+        )
+        .await?;
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: now,
+            kind: AuditKind::TokenIssued,
+            actor: Actor::Client(record.registration.clone()),
+            subject: Some(record.account_id),
+            source_address: None,
+            details: json!({
+                "protocol": "cas",
+                "proxy_ticket_for": target_registration.id,
+                "proxies": record.proxies,
+            }),
+        })
+        .await?;
+    Ok(Ok(ticket))
 }
 
 #[derive(Debug, Default, Deserialize)]
