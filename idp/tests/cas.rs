@@ -324,3 +324,112 @@ async fn logout_posts_a_logout_request_naming_the_ticket() {
         .unwrap();
     assert_eq!(location(&r), "/login?deconnecte=1");
 }
+
+/// A proxy callback (`pgtUrl`) that answers `status` and records the pgtIou → pgtId pairs.
+async fn proxy_callback(
+    status: u16,
+) -> (String, Arc<Mutex<std::collections::HashMap<String, String>>>) {
+    let seen = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let store = seen.clone();
+    let app = axum::Router::new().route(
+        "/pgt",
+        axum::routing::get(
+            move |axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let store = store.clone();
+                async move {
+                    if let (Some(iou), Some(id)) = (q.get("pgtIou"), q.get("pgtId")) {
+                        store.lock().unwrap().insert(iou.clone(), id.clone());
+                    }
+                    StatusCode::from_u16(status).unwrap()
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://127.0.0.1:{port}/pgt"), seen)
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    Some(&text[from..from + text[from..].find(end)?])
+}
+
+#[tokio::test]
+async fn proxy_tickets_let_a_service_act_for_the_person_at_another() {
+    let (pgt_url, ious) = proxy_callback(200).await;
+    let (silent_pgt_url, silent) = proxy_callback(404).await;
+    let portal = "https://portail.lycee.fr/";
+    let target = "https://pronote.lycee.fr/";
+    let portal_registration = format!(
+        "protocol = \"cas\"\nid = \"portail\"\nname = \"Portail\"\nservices = [\"{portal}\"]\nattributes = [\"sn\"]\nproxy_callbacks = [\"{pgt_url}\", \"{silent_pgt_url}\"]\n"
+    );
+    let server = TestServer::start_with_clients(
+        "",
+        &[
+            ("pronote", &registration(target)),
+            ("portail", &portal_registration),
+        ],
+    )
+    .await;
+    let b = browser();
+    let portal_query = format!("service={}", encode(portal));
+    let with_pgt = |ticket: &str, url: &str| {
+        server.url(&format!(
+            "/cas/serviceValidate?ticket={ticket}&service={}&pgtUrl={}",
+            encode(portal),
+            encode(url)
+        ))
+    };
+    let get = |url: String| async move { reqwest::get(url).await.unwrap().text().await.unwrap() };
+
+    // a pgtUrl the registration does not list is refused, and the ticket is used up
+    let ticket = ticket_for(&server, &b, &portal_query, portal).await;
+    let refused = get(with_pgt(&ticket, "http://127.0.0.1:9/elsewhere")).await;
+    assert!(refused.contains("INVALID_PROXY_CALLBACK"), "{refused}");
+    // a callback that does not answer 200 gets no PGT, but the validation succeeds
+    let ticket = ticket_for(&server, &b, &portal_query, portal).await;
+    let ok = get(with_pgt(&ticket, &silent_pgt_url)).await;
+    assert!(ok.contains("authenticationSuccess") && !ok.contains("proxyGrantingTicket"), "{ok}");
+    assert_eq!(silent.lock().unwrap().len(), 1, "the callback was called");
+
+    // the PGT goes to the callback, its IOU in the validation
+    let ticket = ticket_for(&server, &b, &portal_query, portal).await;
+    let ok = get(with_pgt(&ticket, &pgt_url)).await;
+    let iou = between(&ok, "<cas:proxyGrantingTicket>", "<").expect(&ok);
+    let pgt = ious.lock().unwrap()[iou].clone();
+    assert!(pgt.starts_with("PGT-") && iou.starts_with("PGTIOU-"));
+
+    let proxy = |target: &str| {
+        server.url(&format!("/cas/proxy?pgt={pgt}&targetService={}", encode(target)))
+    };
+    let answer = get(proxy("https://evil.example/")).await;
+    assert!(answer.contains("code=\"UNAUTHORIZED_SERVICE\""), "{answer}");
+    let answer = get(proxy(target)).await;
+    let pt = between(&answer, "<cas:proxyTicket>", "<").expect(&answer).to_owned();
+    assert!(pt.starts_with("PT-"));
+    // serviceValidate does not take proxy tickets; proxyValidate does, once, naming the proxy
+    let refused = validate(&server, "/cas/serviceValidate", &pt, target).await;
+    assert!(refused.contains("INVALID_TICKET_SPEC"), "{refused}");
+    let ok = validate(&server, "/cas/p3/proxyValidate", &pt, target).await;
+    assert!(ok.contains("<cas:sn>MARTIN</cas:sn>"), "{ok}");
+    assert!(
+        ok.contains(&format!("<cas:proxies>\n      <cas:proxy>{pgt_url}</cas:proxy>")),
+        "{ok}"
+    );
+    let replay = validate(&server, "/cas/proxyValidate", &pt, target).await;
+    assert!(replay.contains("INVALID_TICKET"), "{replay}");
+    // a service ticket passes proxyValidate too
+    let ticket = ticket_for(&server, &b, &portal_query, portal).await;
+    let ok = validate(&server, "/cas/proxyValidate", &ticket, portal).await;
+    assert!(ok.contains("authenticationSuccess") && !ok.contains("<cas:proxies>"), "{ok}");
+
+    // the PGT ends with the SSO session
+    let r = b.get(server.url("/cas/logout")).send().await.unwrap();
+    assert!(r.status().is_redirection());
+    let answer = get(proxy(target)).await;
+    assert!(answer.contains("<cas:proxyFailure code=\"INVALID_TICKET\""), "{answer}");
+}
