@@ -328,7 +328,10 @@ async fn logout_posts_a_logout_request_naming_the_ticket() {
 /// A proxy callback (`pgtUrl`) that answers `status` and records the pgtIou → pgtId pairs.
 async fn proxy_callback(
     status: u16,
-) -> (String, Arc<Mutex<std::collections::HashMap<String, String>>>) {
+) -> (
+    String,
+    Arc<Mutex<std::collections::HashMap<String, String>>>,
+) {
     let seen = Arc::new(Mutex::new(std::collections::HashMap::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -393,7 +396,10 @@ async fn proxy_tickets_let_a_service_act_for_the_person_at_another() {
     // a callback that does not answer 200 gets no PGT, but the validation succeeds
     let ticket = ticket_for(&server, &b, &portal_query, portal).await;
     let ok = get(with_pgt(&ticket, &silent_pgt_url)).await;
-    assert!(ok.contains("authenticationSuccess") && !ok.contains("proxyGrantingTicket"), "{ok}");
+    assert!(
+        ok.contains("authenticationSuccess") && !ok.contains("proxyGrantingTicket"),
+        "{ok}"
+    );
     assert_eq!(silent.lock().unwrap().len(), 1, "the callback was called");
 
     // the PGT goes to the callback, its IOU in the validation
@@ -404,12 +410,17 @@ async fn proxy_tickets_let_a_service_act_for_the_person_at_another() {
     assert!(pgt.starts_with("PGT-") && iou.starts_with("PGTIOU-"));
 
     let proxy = |target: &str| {
-        server.url(&format!("/cas/proxy?pgt={pgt}&targetService={}", encode(target)))
+        server.url(&format!(
+            "/cas/proxy?pgt={pgt}&targetService={}",
+            encode(target)
+        ))
     };
     let answer = get(proxy("https://evil.example/")).await;
     assert!(answer.contains("code=\"UNAUTHORIZED_SERVICE\""), "{answer}");
     let answer = get(proxy(target)).await;
-    let pt = between(&answer, "<cas:proxyTicket>", "<").expect(&answer).to_owned();
+    let pt = between(&answer, "<cas:proxyTicket>", "<")
+        .expect(&answer)
+        .to_owned();
     assert!(pt.starts_with("PT-"));
     // serviceValidate does not take proxy tickets; proxyValidate does, once, naming the proxy
     let refused = validate(&server, "/cas/serviceValidate", &pt, target).await;
@@ -417,7 +428,9 @@ async fn proxy_tickets_let_a_service_act_for_the_person_at_another() {
     let ok = validate(&server, "/cas/p3/proxyValidate", &pt, target).await;
     assert!(ok.contains("<cas:sn>MARTIN</cas:sn>"), "{ok}");
     assert!(
-        ok.contains(&format!("<cas:proxies>\n      <cas:proxy>{pgt_url}</cas:proxy>")),
+        ok.contains(&format!(
+            "<cas:proxies>\n      <cas:proxy>{pgt_url}</cas:proxy>"
+        )),
         "{ok}"
     );
     let replay = validate(&server, "/cas/proxyValidate", &pt, target).await;
@@ -425,11 +438,17 @@ async fn proxy_tickets_let_a_service_act_for_the_person_at_another() {
     // a service ticket passes proxyValidate too
     let ticket = ticket_for(&server, &b, &portal_query, portal).await;
     let ok = validate(&server, "/cas/proxyValidate", &ticket, portal).await;
-    assert!(ok.contains("authenticationSuccess") && !ok.contains("<cas:proxies>"), "{ok}");
+    assert!(
+        ok.contains("authenticationSuccess") && !ok.contains("<cas:proxies>"),
+        "{ok}"
+    );
 
     // the PGT ends with the SSO session
     let r = b.get(server.url("/cas/logout")).send().await.unwrap();
     assert!(r.status().is_redirection());
     let answer = get(proxy(target)).await;
-    assert!(answer.contains("<cas:proxyFailure code=\"INVALID_TICKET\""), "{answer}");
+    assert!(
+        answer.contains("<cas:proxyFailure code=\"INVALID_TICKET\""),
+        "{answer}"
+    );
 }

@@ -881,14 +881,15 @@ async fn a_public_client_needs_pkce_and_consent() {
     );
     let to_consent = authorize_as(&server, &b, &with_pkce, "lea.martin", "Cartable-2026").await;
     assert!(to_consent.starts_with("/oidc/consent"), "{to_consent}");
-    let page = b
-        .get(server.url(&to_consent))
-        .send()
-        .await
+    let r = b.get(server.url(&to_consent)).send().await.unwrap();
+    // the consent form's answer redirects to the app: the page's CSP must let it
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .to_owned();
+    let app_origin = format!("form-action 'self' http://127.0.0.1:{};", server.port());
+    assert!(csp.contains(&app_origin), "{csp}");
+    let page = r.text().await.unwrap();
     assert!(page.contains("Application mobile"));
     assert!(page.contains("vos nom et prénom"));
     let flow = query(&server.url(&to_consent))["flow"].clone();

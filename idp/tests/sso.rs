@@ -243,3 +243,71 @@ async fn a_forged_logout_token_or_ticket_changes_nothing() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(page.contains("INVALID_TICKET"), "{page}");
 }
+
+/// The form-action sources of a page's Content-Security-Policy.
+fn form_action(r: &reqwest::Response) -> Vec<String> {
+    let policy = r.headers()["content-security-policy"].to_str().unwrap();
+    policy
+        .split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("form-action "))
+        .unwrap_or_default()
+        .split(' ')
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sign_in_form_may_lead_on_to_the_service_it_returns_to() {
+    // browsers check form-action against the redirects that follow a form: the sign-in page
+    // of a flow must name the relying party's origin, or the browser stops after the POST
+    let (server, ports) = TestServer::start_with_demo_services().await;
+    let site = ports.site();
+    let b = browser();
+    for start in [format!("{}/connexion", site.ent), site.pronote.clone()] {
+        let (login, _, _) = open(&b, &start).await;
+        let r = b.get(format!("{login}&profil=eleve")).send().await.unwrap();
+        let origin = url::Url::parse(&start)
+            .unwrap()
+            .origin()
+            .ascii_serialization();
+        assert_eq!(
+            form_action(&r),
+            ["'self'".to_owned(), origin.clone()],
+            "{start}"
+        );
+        // shown again after a wrong password, it still may
+        let page = r.text().await.unwrap();
+        let form = [
+            ("csrf", hidden_field(&page, "csrf").unwrap()),
+            ("typeUser", "eleve".to_owned()),
+            (
+                "next",
+                hidden_field(&page, "next").unwrap().replace("&amp;", "&"),
+            ),
+            ("identifier", "lea.martin".to_owned()),
+            ("password", "wrong-password-1".to_owned()),
+        ];
+        let r = b
+            .post(server.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(form_action(&r), ["'self'".to_owned(), origin], "{start}");
+    }
+    // a sign-in page of no flow keeps its forms here
+    let r = b
+        .get(server.url("/login?profil=eleve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form_action(&r), ["'self'"]);
+    let r = b
+        .get(server.url("/login?profil=eleve&next=/oidc/authorize/resume%3Fflow%3Dunknown"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form_action(&r), ["'self'"]);
+}

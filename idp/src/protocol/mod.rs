@@ -35,6 +35,27 @@ pub fn error_page(message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// Where a sign-in that goes on at `next` (a local path) sends the browser in the end: the
+/// relying-party address of the pending flow it resumes, if any.
+pub async fn return_url(state: &AppState, next: &str) -> Result<Option<String>, AppError> {
+    let Ok(url) = url::Url::parse("http://idp.invalid/").and_then(|base| base.join(next)) else {
+        return Ok(None);
+    };
+    let Some(flow) = url
+        .query_pairs()
+        .find(|(k, _)| k == "flow")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return Ok(None);
+    };
+    match url.path() {
+        "/oidc/authorize/resume" => oidc::return_url(state, &flow).await,
+        "/cas/resume" => cas::return_url(state, &flow).await,
+        // SAML answers with a page that posts to the ACS: that page names it itself
+        _ => Ok(None),
+    }
+}
+
 /// Whether an account exists and may still sign in.
 pub async fn account_is_active(state: &AppState, account_id: i64) -> Result<bool, AppError> {
     Ok(state

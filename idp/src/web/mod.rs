@@ -23,6 +23,30 @@ mod signin;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Gives a page the default policy, with its forms also allowed to lead to the origin of
+/// `destination`: browsers check `form-action` against every redirect that follows a form,
+/// so a sign-in, consent or logout form whose answer redirects to a relying party must name
+/// that party's origin. Only registered addresses reach here (the flows checked them).
+pub fn let_forms_lead_to(response: &mut axum::response::Response, destination: Option<&str>) {
+    let Some(origin) = destination
+        .and_then(|d| url::Url::parse(d).ok())
+        .map(|u| u.origin())
+        .filter(|o| o.is_tuple())
+        .map(|o| o.ascii_serialization())
+    else {
+        return;
+    };
+    let policy = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 pub fn router(state: SharedState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let headers = ServiceBuilder::new()

@@ -101,7 +101,9 @@ pub async fn show(
             .deconnecte
             .map(|_| "Vous êtes déconnecté. À bientôt !".to_owned()),
     };
+    let destination = crate::protocol::return_url(&state, &page.next).await?;
     let mut response = page.into_response();
+    super::let_forms_lead_to(&mut response, destination.as_deref());
     let h = response.headers_mut();
     if let Some(c) = browser_cookie {
         h.append(header::SET_COOKIE, c);
@@ -157,12 +159,26 @@ async fn check_secret(
     })
 }
 
-/// POST /login.
+/// POST /login. A page shown again (wrong password …) keeps the form able to lead on to the
+/// relying party.
 pub async fn submit(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
+) -> Result<Response, AppError> {
+    let destination =
+        crate::protocol::return_url(&state, &local_return_path(Some(&form.next))).await?;
+    let mut response = sign_in(state, peer, headers, form).await?;
+    super::let_forms_lead_to(&mut response, destination.as_deref());
+    Ok(response)
+}
+
+async fn sign_in(
+    state: SharedState,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    form: SignInForm,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, &form.csrf).await?;
     let profile = AccountKind::parse(&form.type_user)

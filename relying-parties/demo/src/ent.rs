@@ -43,6 +43,7 @@ pub const CLIENT_SECRET: &str = "ent-demo-secret";
 
 const LOOK: Look = Look {
     service: "ENT de démonstration",
+    service_short: "l'ENT",
     protocol: "OpenID Connect",
     accent: "#2b4c9b",
     raw_title: "Revendications OpenID Connect reçues",

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, Clone, Copy)]
 pub struct Look {
     pub service: &'static str,
+    /// The service's name in a sentence ("l'ENT", "Pronote").
+    pub service_short: &'static str,
     pub protocol: &'static str,
     pub accent: &'static str,
     /// The heading over what the IdP sent.
@@ -57,6 +59,7 @@ pub fn profile_of<'a>(affiliations: impl IntoIterator<Item = &'a str>) -> String
 #[template(path = "service.html")]
 struct ServicePage<'a> {
     service: &'a str,
+    service_short: &'a str,
     protocol: &'a str,
     accent: &'a str,
     raw_title: &'a str,
@@ -88,6 +91,7 @@ pub fn home(
 ) -> Response {
     ServicePage {
         service: look.service,
+        service_short: look.service_short,
         protocol: look.protocol,
         accent: look.accent,
         raw_title: look.raw_title,

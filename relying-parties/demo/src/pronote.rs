@@ -22,6 +22,7 @@ use crate::sessions::{Sessions, same_secret};
 
 const LOOK: Look = Look {
     service: "Pronote de démonstration",
+    service_short: "Pronote",
     protocol: "CAS 3.0",
     accent: "#1c6e5a",
     raw_title: "Attributs CAS reçus",

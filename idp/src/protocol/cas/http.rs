@@ -133,6 +133,16 @@ async fn login(
     Ok(to_sign_in(&id))
 }
 
+/// The service a pending CAS login returns to.
+pub async fn return_url(state: &AppState, flow: &str) -> Result<Option<String>, AppError> {
+    Ok(state
+        .ephemeral
+        .get(&flow_key(flow))
+        .await?
+        .and_then(|json| serde_json::from_str::<CasFlow>(&json).ok())
+        .map(|f| f.service))
+}
+
 fn to_sign_in(flow: &str) -> Response {
     let next = format!("/cas/resume?flow={flow}");
     let mut login = url::form_urlencoded::Serializer::new(String::new());

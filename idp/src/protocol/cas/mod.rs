@@ -6,7 +6,7 @@
 
 mod http;
 
-pub use http::{routes, send_logout};
+pub use http::{return_url, routes, send_logout};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

@@ -231,6 +231,13 @@ async fn pending(
     }))
 }
 
+/// The redirect URI a pending authorization returns to.
+pub async fn return_url(state: &AppState, flow: &str) -> Result<Option<String>, AppError> {
+    Ok(pending(state, flow)
+        .await?
+        .map(|(request, _)| request.redirect_uri))
+}
+
 const FLOW_EXPIRED: &str = "Cette demande de connexion a expiré ou a déjà servi. Retournez sur le service que vous vouliez utiliser et recommencez.";
 
 /// GET /oidc/authorize/resume: where the sign-in and consent pages come back to.
@@ -434,6 +441,7 @@ async fn consent_page(
         csrf,
     }
     .into_response();
+    crate::web::let_forms_lead_to(&mut response, Some(&request.redirect_uri));
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -1269,6 +1277,7 @@ async fn end_session(
                 state: p.state.unwrap_or_default(),
             }
             .into_response();
+            crate::web::let_forms_lead_to(&mut r, redirect.as_deref());
             if let Some(c) = browser_cookie {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }

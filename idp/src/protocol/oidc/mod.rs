@@ -8,7 +8,7 @@ mod http;
 pub mod logout;
 pub mod token;
 
-pub use http::{current_session, routes};
+pub use http::{current_session, return_url, routes};
 
 /// Lifetimes of what the provider issues, in seconds.
 pub const CODE_TTL: i64 = 60;
