@@ -1,0 +1,201 @@
+// The demo's journeys in a real browser: Debian's Chromium, headless, driven by
+// playwright-core (which downloads nothing). Sign in once at the demo ENT (OpenID Connect),
+// open the demo Pronote (CAS) without signing in again, sign out from Pronote, and find both
+// signed out; then the reverse, leaving from the ENT. A real browser enforces what an HTTP
+// client does not (Content-Security-Policy on the redirects after a form, SameSite cookies,
+// scripts), so these checks catch what the Rust end-to-end tests cannot.
+//
+// Environment: IDP_PORT (the IdP of `idp demo`; the ENT on +1, Pronote on +2), CHROMIUM (the
+// browser binary, default /usr/lib/chromium/chromium), SHOTS (a folder for screenshots, optional).
+
+import { chromium } from 'playwright-core'
+
+const PORT = Number(process.env.IDP_PORT)
+if (!Number.isInteger(PORT)) {
+  console.error('IDP_PORT must be set (the port of `idp demo`)')
+  process.exit(2)
+}
+const IDP = `http://127.0.0.1:${PORT}`
+const ENT = `http://127.0.0.1:${PORT + 1}/`
+const PRONOTE = `http://127.0.0.1:${PORT + 2}/`
+const CHROMIUM = process.env.CHROMIUM || '/usr/lib/chromium/chromium'
+const SHOTS = process.env.SHOTS
+
+let passed = 0
+let failed = 0
+class CheckFailed extends Error {}
+class GroupAborted extends Error {}
+
+function assert(condition, message) {
+  if (!condition) throw new CheckFailed(message)
+}
+
+async function check(name, fn, { required = false } = {}) {
+  try {
+    const value = await fn()
+    passed += 1
+    console.log(`ok - ${name}`)
+    return value
+  } catch (err) {
+    failed += 1
+    console.log(`not ok - ${name}`)
+    for (const line of String(err?.message ?? err).split('\n')) console.log(`  # ${line}`)
+    if (required) throw new GroupAborted(name)
+    return undefined
+  }
+}
+
+async function group(title, fn) {
+  console.log(`# ${title}`)
+  try {
+    await fn()
+  } catch (err) {
+    if (err instanceof GroupAborted) {
+      console.log(`  # remaining checks of "${title}" skipped: "${err.message}" failed`)
+    } else {
+      failed += 1
+      console.log(`not ok - ${title}: unexpected error`)
+      for (const line of String(err?.stack ?? err).split('\n')) console.log(`  # ${line}`)
+    }
+  }
+}
+
+// A fresh browser context: its own cookies, its console and CSP reports kept.
+async function newPage(browser) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, locale: 'fr-FR' })
+  const page = await context.newPage()
+  page.reports = []
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused/.test(m.text())) page.reports.push(m.text())
+  })
+  return page
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
+}
+
+// On the IdP's sign-in page: choose the profile, type the credentials, submit, and wait to
+// be back at `returnTo`.
+async function signIn(page, user, returnTo) {
+  assert(page.url().startsWith(`${IDP}/login`), `not the IdP's sign-in page: ${page.url()}`)
+  await page.getByRole('link', { name: user.profileLabel }).first().click()
+  await page.waitForURL(/profil=/)
+  await page.fill('input[name=identifier]', user.identifier)
+  await page.fill('input[name=password]', user.password)
+  await page.getByRole('button', { name: 'Se connecter' }).click()
+  try {
+    await page.waitForURL((url) => url.href === returnTo, { timeout: 15000 })
+  } catch {
+    throw new CheckFailed(`not back at ${returnTo} after signing in: at ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+  }
+}
+
+const CLAIRE = { identifier: 'claire.martin', password: 'Parent-2026!', profileLabel: 'Représentant légal' }
+const LEA = { identifier: 'lea.martin', password: 'Cartable-2026', profileLabel: 'Élève' }
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
+  })
+  try {
+    await group('ENT first, then Pronote, then logout from Pronote (Claire)', async () => {
+      const page = await newPage(browser)
+      await check('the ENT sends the browser to the IdP, Claire signs in and is back at the ENT', async () => {
+        await page.goto(ENT)
+        await page.getByRole('link', { name: 'Se connecter' }).click()
+        await page.waitForURL(/\/login/)
+        await signIn(page, CLAIRE, ENT)
+      }, { required: true })
+      await check('the ENT shows Claire, her profile and both children with school and class', async () => {
+        await shot(page, '1-ent-claire')
+        const text = await page.textContent('main')
+        assert(text.includes('Bonjour Claire MARTIN'), 'no greeting')
+        assert(text.includes('Représentant légal'), 'no profile')
+        const rows = await page.locator('#enfants tbody tr').allTextContents()
+        assert(rows.some((r) => r.includes('Léa MARTIN') && r.includes('Collège Jean Moulin') && r.includes('4e A')), `children: ${rows}`)
+        assert(rows.some((r) => r.includes('Hugo MARTIN') && r.includes('École élémentaire Jules Ferry') && r.includes('CM2')), `children: ${rows}`)
+      })
+      await check('"Ouvrir Pronote" opens Pronote signed in, without the sign-in page', async () => {
+        const seen = []
+        page.on('framenavigated', (f) => { if (f === page.mainFrame()) seen.push(f.url()) })
+        await page.getByRole('link', { name: 'Ouvrir Pronote' }).click()
+        await page.waitForURL((url) => url.href === PRONOTE)
+        await shot(page, '2-pronote-claire')
+        assert(!seen.some((u) => u.startsWith(`${IDP}/login`)), `went through the sign-in page: ${seen}`)
+        const text = await page.textContent('main')
+        assert(text.includes('Bonjour Claire MARTIN'), 'Pronote does not show Claire')
+        assert(text.includes('FrEduVecteur = 2|MARTIN|Claire|JM-E0001|0141234A'), 'attributes not shown')
+      }, { required: true })
+      await check('"Se déconnecter" in Pronote: the IdP lists the ENT and Pronote as signed out', async () => {
+        await page.getByRole('button', { name: 'Se déconnecter' }).click()
+        await page.waitForURL(/\/deconnexion\?id=/)
+        await shot(page, '3-idp-logout')
+        const lines = await page.locator('#logout-services li').allTextContents()
+        assert(lines.some((l) => l.includes('ENT de démonstration') && l.includes('Déconnecté')), `lines: ${lines}`)
+        assert(lines.some((l) => l.includes('Pronote de démonstration') && l.includes('Déconnecté')), `lines: ${lines}`)
+      })
+      await check('back at the ENT: nobody is signed in (back-channel logout reached it)', async () => {
+        await page.goto(ENT)
+        const text = await page.textContent('main')
+        assert(!text.includes('Bonjour'), 'the ENT session is still there')
+      })
+      await check('Pronote again: the IdP asks to sign in', async () => {
+        await page.goto(PRONOTE)
+        await page.waitForURL(/\/login/)
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
+
+    await group('Pronote first, then the ENT, then logout from the ENT (Léa)', async () => {
+      const page = await newPage(browser)
+      await check('Pronote sends the browser to the IdP, Léa signs in and is back at Pronote', async () => {
+        await page.goto(PRONOTE)
+        await page.waitForURL(/\/login/)
+        await signIn(page, LEA, PRONOTE)
+        const text = await page.textContent('main')
+        assert(text.includes('Bonjour Léa MARTIN') && text.includes('Élève'), 'Pronote does not show Léa')
+      }, { required: true })
+      await check('the ENT signs her in without asking', async () => {
+        await page.goto(ENT)
+        await page.getByRole('link', { name: 'Se connecter' }).click()
+        await page.waitForURL((url) => url.href === ENT)
+        const text = await page.textContent('main')
+        assert(text.includes('Bonjour Léa MARTIN'), 'the ENT does not show Léa')
+        assert(text.includes('Collège Jean Moulin'), 'no school')
+      }, { required: true })
+      await check('"Se déconnecter" in the ENT: back at the ENT, signed out', async () => {
+        await page.getByRole('button', { name: 'Se déconnecter' }).click()
+        await page.waitForURL((url) => url.href.startsWith(`${ENT}?state=`))
+        await shot(page, '4-ent-signed-out')
+        assert((await page.textContent('main')).includes('Vous êtes déconnecté'), 'no notice')
+      })
+      await check('Pronote was told (CAS single logout): the IdP asks to sign in', async () => {
+        for (let i = 0; i < 50; i += 1) {
+          await page.goto(PRONOTE)
+          if (page.url().startsWith(`${IDP}/login`)) return
+          await page.waitForTimeout(100)
+        }
+        throw new CheckFailed(`Pronote still signed in: ${page.url()}`)
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
+  } finally {
+    await browser.close()
+  }
+}
+
+try {
+  await main()
+} catch (err) {
+  failed += 1
+  console.log('not ok - unexpected error')
+  for (const line of String(err?.stack ?? err).split('\n')) console.log(`  # ${line}`)
+}
+console.log(`# chromium: ${passed} checks ok, ${failed} not ok`)
+process.exitCode = failed === 0 && passed > 0 ? 0 : 1
