@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
-use support::{TestServer, browser, hidden_field};
+use support::{TestServer, browser};
 
 /// A CAS service registered on `service` (exact) with the profile's main attributes.
 fn registration(service: &str) -> String {
@@ -38,16 +38,7 @@ async fn sign_in_at(server: &TestServer, b: &reqwest::Client, login: &str) -> St
         .text()
         .await
         .unwrap();
-    let form = [
-        ("csrf", hidden_field(&page, "csrf").unwrap()),
-        ("typeUser", "eleve".to_owned()),
-        (
-            "next",
-            hidden_field(&page, "next").unwrap().replace("&amp;", "&"),
-        ),
-        ("identifier", "lea.martin".to_owned()),
-        ("password", "Cartable-2026".to_owned()),
-    ];
+    let form = support::sign_in_form(&page, "lea.martin", "Cartable-2026");
     let r = b
         .post(server.url("/login"))
         .form(&form)

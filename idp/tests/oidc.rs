@@ -82,16 +82,7 @@ async fn authorize_as(
             .text()
             .await
             .unwrap();
-        let form = [
-            ("csrf", hidden_field(&page, "csrf").unwrap()),
-            ("typeUser", hidden_field(&page, "typeUser").unwrap()),
-            (
-                "next",
-                hidden_field(&page, "next").unwrap().replace("&amp;", "&"),
-            ),
-            ("identifier", identifier.to_owned()),
-            ("password", password.to_owned()),
-        ];
+        let form = support::sign_in_form(&page, identifier, password);
         let r = b
             .post(server.url("/login"))
             .form(&form)

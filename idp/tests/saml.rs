@@ -155,16 +155,7 @@ async fn sso(
         .text()
         .await
         .unwrap();
-    let form = [
-        ("csrf", hidden_field(&page, "csrf").unwrap()),
-        ("typeUser", profile.to_owned()),
-        (
-            "next",
-            hidden_field(&page, "next").unwrap().replace("&amp;", "&"),
-        ),
-        ("identifier", identifier.to_owned()),
-        ("password", password.to_owned()),
-    ];
+    let form = support::sign_in_form(&page, identifier, password);
     let r = b
         .post(server.url("/login"))
         .form(&form)

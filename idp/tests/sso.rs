@@ -61,16 +61,7 @@ async fn sign_in(
 ) -> (String, StatusCode, String) {
     let (_, _, page) = open(b, &format!("{login}&profil={profile}")).await;
     let page = page.as_str();
-    let form = [
-        ("csrf", hidden_field(page, "csrf").expect("a sign-in page")),
-        ("typeUser", profile.to_owned()),
-        (
-            "next",
-            hidden_field(page, "next").unwrap().replace("&amp;", "&"),
-        ),
-        ("identifier", identifier.to_owned()),
-        ("password", password.to_owned()),
-    ];
+    let form = support::sign_in_form(page, identifier, password);
     let url = server.url("/login");
     let r = b.post(&url).form(&form).send().await.unwrap();
     follow(b, r, &url).await
@@ -278,16 +269,7 @@ async fn the_sign_in_form_may_lead_on_to_the_service_it_returns_to() {
         );
         // shown again after a wrong password, it still may
         let page = r.text().await.unwrap();
-        let form = [
-            ("csrf", hidden_field(&page, "csrf").unwrap()),
-            ("typeUser", "eleve".to_owned()),
-            (
-                "next",
-                hidden_field(&page, "next").unwrap().replace("&amp;", "&"),
-            ),
-            ("identifier", "lea.martin".to_owned()),
-            ("password", "wrong-password-1".to_owned()),
-        ];
+        let form = support::sign_in_form(&page, "lea.martin", "wrong-password-1");
         let r = b
             .post(server.url("/login"))
             .form(&form)

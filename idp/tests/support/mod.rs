@@ -247,6 +247,22 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
+/// The IdP's sign-in form on `page` (a profile's form), filled with these credentials.
+pub fn sign_in_form(page: &str, identifier: &str, password: &str) -> Vec<(&'static str, String)> {
+    let field = |name: &str| {
+        hidden_field(page, name)
+            .unwrap_or_else(|| panic!("no hidden {name} on the sign-in page: {page}"))
+            .replace("&amp;", "&")
+    };
+    vec![
+        ("csrf", field("csrf")),
+        ("typeUser", field("typeUser")),
+        ("next", field("next")),
+        ("identifier", identifier.to_owned()),
+        ("password", password.to_owned()),
+    ]
+}
+
 /// The Set-Cookie header for `name`, whole.
 pub fn set_cookie_header(response: &reqwest::Response, name: &str) -> Option<String> {
     response
