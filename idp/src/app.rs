@@ -21,7 +21,9 @@ use crate::keys::signing::SigningKeys;
 use crate::keys::subjects::SubjectSalt;
 use crate::registry::Registry;
 use crate::store::sql::SqlStore;
-use crate::store::{AccountStore, AuditLog, DirectoryStore, GrantStore, Health, KeyStore};
+use crate::store::{
+    AccountStore, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore, Health, KeyStore,
+};
 
 /// The current time in Unix seconds; tests substitute a clock they can move.
 pub trait Clock: Send + Sync {
@@ -65,7 +67,10 @@ pub struct AppState {
     pub audit: Arc<dyn AuditLog>,
     pub database: Arc<dyn Health>,
     pub grants: Arc<dyn GrantStore>,
+    pub external: Arc<dyn ExternalIdentityStore>,
     pub registry: Arc<Registry>,
+    /// Upstream providers (FranceConnect) people may sign in with.
+    pub upstream: Arc<crate::protocol::upstream::UpstreamProviders>,
     pub keys: Arc<SigningKeys>,
     pub subjects: SubjectSalt,
     pub saml: Arc<crate::protocol::saml::SamlIdentity>,
@@ -130,9 +135,12 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
+        let upstream = crate::protocol::upstream::UpstreamProviders::from_config(&config)?;
         Ok(Arc::new(AppState {
             issuer: config.issuer_id(),
             grants: store.clone(),
+            external: store.clone(),
+            upstream: Arc::new(upstream),
             registry: Arc::new(registry),
             keys,
             subjects: SubjectSalt::new(salt.into_bytes()),

@@ -81,6 +81,121 @@ pub struct Config {
     pub password: PasswordConfig,
     #[serde(default)]
     pub throttle: ThrottleConfig,
+    /// Upstream OpenID Connect providers people may sign in with (FranceConnect).
+    #[serde(default)]
+    pub upstream: Vec<UpstreamConfig>,
+}
+
+/// One upstream OpenID Connect provider (`[[upstream]]`), FranceConnect v2 by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Short name, in URLs and in the stored external identities (`franceconnect`).
+    pub id: String,
+    /// Shown to people.
+    #[serde(default = "default_upstream_label")]
+    pub label: String,
+    /// The provider's issuer; discovery is at `<issuer>/.well-known/openid-configuration`.
+    pub issuer: Url,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// `client_secret_post` (FranceConnect) or `client_secret_basic`.
+    #[serde(default = "default_upstream_auth")]
+    pub token_endpoint_auth_method: String,
+    #[serde(default = "default_upstream_scopes")]
+    pub scopes: Vec<String>,
+    /// `acr_values` sent with every request (FranceConnect: `eidas1`).
+    #[serde(default = "default_upstream_acr")]
+    pub acr_values: Option<String>,
+    /// Whether userinfo must be a signed JWT (`application/jwt`), as FranceConnect v2 sends.
+    #[serde(default = "yes")]
+    pub userinfo_signed: bool,
+    /// Whether the provider's session is ended (end_session_endpoint) when the IdP's ends.
+    #[serde(default = "yes")]
+    pub logout: bool,
+    /// Which claims hold the identité pivot.
+    #[serde(default)]
+    pub claims: UpstreamClaims,
+}
+
+/// The claim names of the identité pivot at an upstream provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamClaims {
+    /// Every first name, separated by spaces.
+    pub given_name: String,
+    /// The birth name.
+    pub family_name: String,
+    /// The usage name, when it differs from the birth name.
+    pub usage_name: String,
+    pub birthdate: String,
+    pub email: String,
+}
+
+impl Default for UpstreamClaims {
+    fn default() -> Self {
+        Self {
+            given_name: "given_name".into(),
+            family_name: "family_name".into(),
+            usage_name: "preferred_username".into(),
+            birthdate: "birthdate".into(),
+            email: "email".into(),
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// The client secret, from the configuration, a variable or a file.
+    pub fn resolved_secret(&self, index: usize) -> Result<String, ConfigError> {
+        let key = format!("upstream[{index}].client_secret");
+        match (
+            &self.client_secret,
+            &self.client_secret_env,
+            &self.client_secret_file,
+        ) {
+            (Some(s), None, None) => Ok(s.clone()),
+            (None, Some(var), None) => std::env::var(var)
+                .map_err(|_| key_error(&format!("{key}_env"), format!("{var} is not set"))),
+            (None, None, Some(path)) => read_secret_file(&format!("{key}_file"), path),
+            _ => Err(key_error(
+                &key,
+                "give exactly one of client_secret, client_secret_env, client_secret_file",
+            )),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_upstream_label() -> String {
+    "FranceConnect".into()
+}
+fn default_upstream_auth() -> String {
+    "client_secret_post".into()
+}
+fn default_upstream_scopes() -> Vec<String> {
+    [
+        "openid",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "birthdate",
+        "gender",
+        "birthplace",
+        "birthcountry",
+        "email",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_upstream_acr() -> Option<String> {
+    Some("eidas1".into())
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -282,6 +397,40 @@ impl Config {
         {
             return Err(key_error("throttle", "limits and window must be positive"));
         }
+        for (i, u) in self.upstream.iter().enumerate() {
+            let key = |k: &str| format!("upstream[{i}].{k}");
+            let ok_id = !u.id.is_empty()
+                && u.id.len() <= 32
+                && u.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok_id {
+                return Err(key_error(&key("id"), "1 to 32 of a-z, 0-9 and -"));
+            }
+            if self.upstream[..i].iter().any(|o| o.id == u.id) {
+                return Err(key_error(&key("id"), format!("{} is declared twice", u.id)));
+            }
+            let loopback = matches!(u.issuer.host_str(), Some("127.0.0.1" | "localhost"));
+            if u.issuer.scheme() != "https" && !(u.issuer.scheme() == "http" && loopback) {
+                return Err(key_error(
+                    &key("issuer"),
+                    "must be https (http only on 127.0.0.1)",
+                ));
+            }
+            if !matches!(
+                u.token_endpoint_auth_method.as_str(),
+                "client_secret_post" | "client_secret_basic"
+            ) {
+                return Err(key_error(
+                    &key("token_endpoint_auth_method"),
+                    "client_secret_post or client_secret_basic",
+                ));
+            }
+            if !u.scopes.iter().any(|s| s == "openid") {
+                return Err(key_error(&key("scopes"), "must include openid"));
+            }
+            u.resolved_secret(i)?;
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:") || url.starts_with("postgres:"))
         {
@@ -438,6 +587,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("argon2"), "{err}");
+    }
+
+    #[test]
+    fn upstream_providers_are_checked() {
+        let fc = "issuer = 'https://x.fr'\n[[upstream]]\nid = 'franceconnect'\nissuer = 'https://fc.example/api/v2'\nclient_id = 'c'\nclient_secret = 's'";
+        let c = Config::from_table(table(fc), vec![]).unwrap();
+        let u = &c.upstream[0];
+        assert_eq!(u.label, "FranceConnect");
+        assert_eq!(u.acr_values.as_deref(), Some("eidas1"));
+        assert!(u.userinfo_signed && u.scopes.contains(&"birthdate".to_owned()));
+        assert_eq!(u.claims.usage_name, "preferred_username");
+        let err =
+            Config::from_table(table(&fc.replace("https://fc", "http://fc")), vec![]).unwrap_err();
+        assert!(err.to_string().contains("upstream[0].issuer"), "{err}");
+        let err =
+            Config::from_table(table(&fc.replace("client_secret = 's'", "")), vec![]).unwrap_err();
+        assert!(
+            err.to_string().contains("upstream[0].client_secret"),
+            "{err}"
+        );
+        let twice = format!(
+            "{fc}\n[[upstream]]\nid = 'franceconnect'\nissuer = 'https://b.fr'\nclient_id = 'c'\nclient_secret = 's'"
+        );
+        let err = Config::from_table(table(&twice), vec![]).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
     }
 
     #[test]

@@ -14,15 +14,20 @@ pub const ECOLE_UAI: &str = "0140001B";
 pub const ECOLE_NAME: &str = "École élémentaire Jules Ferry";
 
 /// Where the demo's services listen on 127.0.0.1: the IdP on P, the ENT on P+1, Pronote on
-/// P+2, the téléservice on P+4 (nothing listens there: its registration is for trying the
-/// protocols by hand).
+/// P+2, the FranceConnect sandbox on P+3, the téléservice on P+4 (nothing listens there: its
+/// registration is for trying the protocols by hand).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoPorts {
     pub idp: u16,
     pub ent: u16,
     pub pronote: u16,
+    pub franceconnect: u16,
     pub teleservice: u16,
 }
+
+/// The demo's client at the FranceConnect sandbox (a development registration).
+pub const SANDBOX_CLIENT_ID: &str = "idp-demo";
+pub const SANDBOX_CLIENT_SECRET: &str = "bac-a-sable-secret-de-demonstration";
 
 impl DemoPorts {
     pub fn from_idp(port: u16) -> Self {
@@ -30,14 +35,48 @@ impl DemoPorts {
             idp: port,
             ent: port + 1,
             pronote: port + 2,
+            franceconnect: port + 3,
             teleservice: port + 4,
+        }
+    }
+
+    fn idp_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.idp)
+    }
+
+    /// The FranceConnect sandbox's issuer (FranceConnect v2 paths).
+    pub fn sandbox_issuer(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v2", self.franceconnect)
+    }
+
+    /// The `[[upstream]]` entry of the demo: the sandbox as FranceConnect.
+    pub fn upstream_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert("id".into(), "franceconnect".into());
+        t.insert("label".into(), "FranceConnect".into());
+        t.insert("issuer".into(), self.sandbox_issuer().into());
+        t.insert("client_id".into(), SANDBOX_CLIENT_ID.into());
+        t.insert("client_secret".into(), SANDBOX_CLIENT_SECRET.into());
+        t
+    }
+
+    /// What the sandbox knows of the IdP, its one client.
+    pub fn sandbox_client(&self) -> demo_services::fc_sandbox::SandboxClient {
+        let idp = self.idp_url();
+        demo_services::fc_sandbox::SandboxClient {
+            client_id: SANDBOX_CLIENT_ID.into(),
+            client_secret: SANDBOX_CLIENT_SECRET.into(),
+            redirect_uris: vec![format!("{idp}/upstream/franceconnect/callback")],
+            post_logout_redirect_uris: vec![format!(
+                "{idp}/upstream/franceconnect/logout-callback"
+            )],
         }
     }
 
     /// The demo ENT and Pronote as they see themselves and the IdP.
     pub fn site(&self) -> demo_services::DemoSite {
         demo_services::DemoSite {
-            idp: format!("http://127.0.0.1:{}", self.idp),
+            idp: self.idp_url(),
             ent: format!("http://127.0.0.1:{}", self.ent),
             pronote: format!("http://127.0.0.1:{}/", self.pronote),
             schools: [(COLLEGE_UAI, COLLEGE_NAME), (ECOLE_UAI, ECOLE_NAME)]
@@ -223,6 +262,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
                 level: Some("1001".into()),
                 account: None,
             },
+            PupilRecord {
+                source_id: "JM-E0003".into(),
+                ine: Some("070333444GH".into()),
+                last_name: "BENALI".into(),
+                first_name: "Inès".into(),
+                birth_date: "2014-02-11".into(),
+                class_name: Some("6e B".into()),
+                level: Some("1001".into()),
+                account: None,
+            },
         ],
         guardians: vec![
             GuardianRecord {
@@ -249,6 +298,17 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
                 // no account: Paul creates one himself ("Je n'ai pas de compte")
                 account: None,
             },
+            // one of two guardians named Nadia BENALI (the other is at the école): the names
+            // alone cannot tell them apart
+            GuardianRecord {
+                source_id: "JM-R0003".into(),
+                civility: Some("Mme".into()),
+                last_name: "BENALI".into(),
+                first_name: "Nadia".into(),
+                email: None,
+                mobile: Some("0613579246".into()),
+                account: None,
+            },
         ],
         links: vec![
             LinkRecord {
@@ -259,6 +319,11 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
             LinkRecord {
                 pupil_source_id: "JM-E0002".into(),
                 guardian_source_id: "JM-R0002".into(),
+                rank: GuardianRank::First,
+            },
+            LinkRecord {
+                pupil_source_id: "JM-E0003".into(),
+                guardian_source_id: "JM-R0003".into(),
                 rank: GuardianRank::First,
             },
         ],
@@ -275,7 +340,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
             name: "6e B",
             level: Some("1001"),
             birth_year: 2014,
-            count: 24,
+            count: 23,
         },
         GeneratedClass {
             name: "3e C",
@@ -298,41 +363,71 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
             degree: Degree::Primary,
         },
         classes: vec!["CM2".into(), "CE1".into()],
-        pupils: vec![PupilRecord {
-            source_id: "JF-E0001".into(),
-            ine: Some("070111222EF".into()),
-            last_name: "MARTIN".into(),
-            first_name: "Hugo".into(),
-            birth_date: "2015-09-02".into(),
-            class_name: Some("CM2".into()),
-            // primary levels are left empty until the ONDE level codes are imported
-            level: None,
-            account: Some(AccountProvision::New {
-                preferred: Some("hugo.martin".into()),
-                credential: ProvisionedCredential::Temporary {
-                    secret_hash: state.secret.hash_generated_secret("Provisoire-2026"),
-                    expires_at: now + validity,
-                },
+        pupils: vec![
+            PupilRecord {
+                source_id: "JF-E0001".into(),
+                ine: Some("070111222EF".into()),
+                last_name: "MARTIN".into(),
+                first_name: "Hugo".into(),
+                birth_date: "2015-09-02".into(),
+                class_name: Some("CM2".into()),
+                // primary levels are left empty until the ONDE level codes are imported
+                level: None,
+                account: Some(AccountProvision::New {
+                    preferred: Some("hugo.martin".into()),
+                    credential: ProvisionedCredential::Temporary {
+                        secret_hash: state.secret.hash_generated_secret("Provisoire-2026"),
+                        expires_at: now + validity,
+                    },
+                    email: None,
+                    mobile: None,
+                }),
+            },
+            PupilRecord {
+                source_id: "JF-E0002".into(),
+                ine: Some("070555666IJ".into()),
+                last_name: "BENALI".into(),
+                first_name: "Yanis".into(),
+                birth_date: "2018-09-30".into(),
+                class_name: Some("CE1".into()),
+                level: None,
+                account: None,
+            },
+        ],
+        guardians: vec![
+            GuardianRecord {
+                source_id: "JF-R0001".into(),
+                civility: Some("Mme".into()),
+                last_name: "MARTIN".into(),
+                first_name: "Claire".into(),
+                email: Some("claire.martin@example.fr".into()),
+                mobile: Some("0611223344".into()),
+                account: Some(AccountProvision::Existing {
+                    identifier: "claire.martin".into(),
+                }),
+            },
+            GuardianRecord {
+                source_id: "JF-R0002".into(),
+                civility: Some("Mme".into()),
+                last_name: "BENALI".into(),
+                first_name: "Nadia".into(),
                 email: None,
-                mobile: None,
-            }),
-        }],
-        guardians: vec![GuardianRecord {
-            source_id: "JF-R0001".into(),
-            civility: Some("Mme".into()),
-            last_name: "MARTIN".into(),
-            first_name: "Claire".into(),
-            email: Some("claire.martin@example.fr".into()),
-            mobile: Some("0611223344".into()),
-            account: Some(AccountProvision::Existing {
-                identifier: "claire.martin".into(),
-            }),
-        }],
-        links: vec![LinkRecord {
-            pupil_source_id: "JF-E0001".into(),
-            guardian_source_id: "JF-R0001".into(),
-            rank: GuardianRank::First,
-        }],
+                mobile: Some("0624681357".into()),
+                account: None,
+            },
+        ],
+        links: vec![
+            LinkRecord {
+                pupil_source_id: "JF-E0001".into(),
+                guardian_source_id: "JF-R0001".into(),
+                rank: GuardianRank::First,
+            },
+            LinkRecord {
+                pupil_source_id: "JF-E0002".into(),
+                guardian_source_id: "JF-R0002".into(),
+                rank: GuardianRank::First,
+            },
+        ],
     };
     for (seed, class) in [
         GeneratedClass {
@@ -345,7 +440,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
             name: "CE1",
             level: None,
             birth_year: 2018,
-            count: 25,
+            count: 24,
         },
     ]
     .iter()

@@ -133,8 +133,13 @@ fn demo_config(port: u16, data_dir: &std::path::Path) -> anyhow::Result<Config> 
     table.insert("listen".into(), format!("127.0.0.1:{port}").into());
     table.insert("data_dir".into(), data_dir.display().to_string().into());
     let relying_parties = data_dir.join("relying-parties");
-    idp::demo::write_registrations(&relying_parties, idp::demo::DemoPorts::from_idp(port))
+    let ports = idp::demo::DemoPorts::from_idp(port);
+    idp::demo::write_registrations(&relying_parties, ports)
         .with_context(|| format!("cannot write {}", relying_parties.display()))?;
+    table.insert(
+        "upstream".into(),
+        toml::Value::Array(vec![ports.upstream_table().into()]),
+    );
     table.insert(
         "relying_parties_dir".into(),
         relying_parties.display().to_string().into(),
@@ -156,6 +161,10 @@ fn print_demo_banner(config: &Config, ports: idp::demo::DemoPorts) {
     let site = ports.site();
     println!("  ENT de démonstration (OpenID Connect) : {}/", site.ent);
     println!("  Pronote de démonstration (CAS)        : {}", site.pronote);
+    println!(
+        "  Bac à sable FranceConnect (outil de développement) : {}",
+        ports.sandbox_issuer()
+    );
     println!();
     println!(
         "  Clients OpenID Connect : ent-demo / ent-demo-secret, teleservice-demo / teleservice-demo-secret"
@@ -200,7 +209,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = bind_demo(port).await?;
             let ent = bind_demo(ports.ent).await?;
             let pronote = bind_demo(ports.pronote).await?;
+            let sandbox = bind_demo(ports.franceconnect).await?;
             demo_services::spawn(ports.site(), ent, pronote);
+            demo_services::fc_sandbox::spawn(
+                ports.sandbox_issuer(),
+                ports.sandbox_client(),
+                sandbox,
+            );
             print_demo_banner(&state.config, ports);
             serve_on(listener, state).await
         }

@@ -486,6 +486,145 @@ async fn health_answers(s: &SqlStore) {
     s.migrate().await.unwrap();
 }
 
+/// A school with two guardians: Claire MARTIN (an account) and Paul DURAND (none), each with
+/// a child.
+fn two_guardians_school(uai: &str) -> SchoolSnapshot {
+    let mut snapshot = martin_school(uai);
+    snapshot.pupils.push(pupil("E2", "Jules", "DURAND", "3e C"));
+    snapshot.pupils[1].account = None;
+    snapshot
+        .guardians
+        .push(guardian("R2", "Paul", "Durand", None));
+    snapshot.links.push(link("E2", "R2"));
+    snapshot
+}
+
+async fn guardians_are_found_by_their_folded_last_name(s: &SqlStore) {
+    s.provision_school(&two_guardians_school("0140001A"), NOW)
+        .await
+        .unwrap();
+    let found = s.guardians_named(&["durand".into()]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let paul = &found[0];
+    assert_eq!(
+        (paul.first_name.as_str(), paul.last_name.as_str()),
+        ("Paul", "Durand")
+    );
+    assert_eq!(paul.account_id, None);
+    assert_eq!(paul.school_name, "Collège 0140001A");
+    assert_eq!(paul.children.len(), 1);
+    assert_eq!(paul.children[0].first_name, "Jules");
+    assert_eq!(paul.children[0].class_name.as_deref(), Some("3e C"));
+    assert_eq!(
+        s.guardians_named(&["martin".into(), "durand".into()])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        s.guardians_named(&["dupont".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.guardians_named(&[]).await.unwrap().is_empty());
+}
+
+async fn an_upstream_identity_links_once_to_one_account(s: &SqlStore) {
+    s.provision_school(&two_guardians_school("0140001A"), NOW)
+        .await
+        .unwrap();
+    let claire = s
+        .guardians_named(&["martin".into()])
+        .await
+        .unwrap()
+        .remove(0);
+    let paul = s
+        .guardians_named(&["durand".into()])
+        .await
+        .unwrap()
+        .remove(0);
+    // Claire's records have an account: the identity joins it
+    let linked = s
+        .link_external(&ExternalLink {
+            provider: "franceconnect",
+            subject: "fc-claire",
+            guardian_ids: &[claire.guardian_id],
+            account_id: claire.account_id,
+            first_name: "Claire",
+            last_name: "MARTIN",
+            mobile: None,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    assert!(!linked.created);
+    assert_eq!(Some(linked.account_id), claire.account_id);
+    let account = s
+        .account_for_external("franceconnect", "fc-claire")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.id, linked.account_id);
+    assert!(
+        s.account_for_external("franceconnect", "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.account_for_external("another-provider", "fc-claire")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Paul has none: one is created, without a password, and his record attached to it
+    let link = ExternalLink {
+        provider: "franceconnect",
+        subject: "fc-paul",
+        guardian_ids: &[paul.guardian_id],
+        account_id: None,
+        first_name: "Paul",
+        last_name: "Durand",
+        mobile: Some("0612345678"),
+        now: NOW,
+    };
+    let linked = s.link_external(&link).await.unwrap();
+    assert!(linked.created);
+    assert_eq!(linked.identifier, "paul.durand");
+    let account = s.by_id(linked.account_id).await.unwrap().unwrap();
+    assert_eq!(account.kind, AccountKind::Responsable);
+    assert_eq!(account.state, AccountState::Active);
+    assert!(account.password_hash.is_none() && account.temporary_secret_hash.is_none());
+    assert_eq!(account.mobile.as_deref(), Some("0612345678"));
+    assert_eq!(s.children_of(account.id).await.unwrap().len(), 1);
+
+    // the same identity twice: refused, nothing created
+    let accounts = s.count(AccountKind::Responsable).await.unwrap();
+    assert!(matches!(
+        s.link_external(&link).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // a record linked to another account meanwhile: refused, and the new account rolled back
+    let stolen = ExternalLink {
+        subject: "fc-someone-else",
+        ..link.clone()
+    };
+    assert!(matches!(
+        s.link_external(&stolen).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.count(AccountKind::Responsable).await.unwrap(), accounts);
+    assert!(
+        s.account_for_external("franceconnect", "fc-someone-else")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 macro_rules! storage_suite {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -538,4 +677,6 @@ storage_suite!(
     signing_keys_and_settings,
     consents_are_remembered,
     health_answers,
+    guardians_are_found_by_their_folded_last_name,
+    an_upstream_identity_links_once_to_one_account,
 );

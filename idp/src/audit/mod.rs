@@ -15,6 +15,7 @@ pub enum AuditKind {
     TokenIssued,
     TokenRevoked,
     SigningKeysRotated,
+    ExternalIdentityLinked,
 }
 
 impl AuditKind {
@@ -28,6 +29,7 @@ impl AuditKind {
             Self::TokenIssued => "token_issued",
             Self::TokenRevoked => "token_revoked",
             Self::SigningKeysRotated => "signing_keys_rotated",
+            Self::ExternalIdentityLinked => "external_identity_linked",
         }
     }
 }

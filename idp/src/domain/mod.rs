@@ -3,6 +3,7 @@
 pub mod account;
 pub mod identifier;
 pub mod identity;
+pub mod matching;
 pub mod names;
 pub mod password_policy;
 pub mod session;

@@ -28,6 +28,18 @@ pub struct SsoSession {
     pub auth_time: i64,
     pub created_at: i64,
     pub last_seen: i64,
+    /// When the person came through an upstream provider: what ending its session needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamLogin>,
+}
+
+/// A sign-in at an upstream provider (FranceConnect), kept to end its session at logout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamLogin {
+    /// The provider's id in the configuration.
+    pub provider: String,
+    /// Its ID token, the `id_token_hint` of its end-session request.
+    pub id_token: String,
 }
 
 /// A relying party the session signed in to, with what its protocol needs to sign it out.
@@ -75,6 +87,7 @@ impl SsoSession {
             auth_time: now,
             created_at: now,
             last_seen: now,
+            upstream: None,
         }
     }
 

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
-use crate::domain::session::Participant;
+use crate::domain::session::{Participant, UpstreamLogin};
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
 
@@ -34,6 +34,9 @@ pub struct LogoutPlan {
     pub sid: String,
     pub services: Vec<SignedOutService>,
     pub then: AfterLogout,
+    /// The upstream provider's session to end first (FranceConnect), through the browser.
+    #[serde(default)]
+    pub upstream: Option<UpstreamLogin>,
 }
 
 /// One relying party of the ended session, and how it is told.
@@ -209,12 +212,19 @@ pub async fn end_sso_session(
         sid: session.sid,
         services,
         then: AfterLogout::Page,
+        upstream: session.upstream,
     }))
 }
 
-/// Carries a logout on: straight to its end when nothing is left for the browser to do,
-/// otherwise through the logout page.
-pub async fn proceed(state: &SharedState, plan: LogoutPlan) -> Result<Response, AppError> {
+/// Carries a logout on: first to the upstream provider's end-session endpoint when the
+/// session came through one (it sends the browser back to go on), then straight to its end
+/// when nothing is left for the browser to do, otherwise through the logout page.
+pub async fn proceed(state: &SharedState, mut plan: LogoutPlan) -> Result<Response, AppError> {
+    if let Some(login) = plan.upstream.take()
+        && let Some(response) = super::upstream::end_session_redirect(state, &login, &plan).await?
+    {
+        return Ok(response);
+    }
     if !plan.needs_front_channel() && plan.then != AfterLogout::Page {
         return finish(state, plan).await;
     }
@@ -372,6 +382,7 @@ mod tests {
                 service(Notice::Unreachable),
             ],
             then: AfterLogout::Page,
+            upstream: None,
         };
         assert!(!plan.needs_front_channel());
         assert_eq!(plan.saml_request_ids().count(), 0);

@@ -6,6 +6,7 @@ pub mod cas;
 pub mod logout;
 pub mod oidc;
 pub mod saml;
+pub mod upstream;
 
 use askama::Template;
 use askama_web::WebTemplate;

@@ -91,6 +91,9 @@ pub enum ProvisionedCredential {
         secret_hash: String,
         expires_at: i64,
     },
+    /// No password here: the person signs in through an upstream provider (FranceConnect);
+    /// the account is activated.
+    ExternalOnly,
 }
 
 /// What to do about the account of a record that has none yet.
@@ -236,6 +239,78 @@ pub trait DirectoryStore: Send + Sync {
     ) -> StoreResult<ProvisionReport>;
     async fn school(&self, uai: &str) -> StoreResult<Option<School>>;
     async fn classes(&self, uai: &str) -> StoreResult<Vec<String>>;
+}
+
+/// A guardian record that may name someone signing in through an upstream provider, with
+/// the children it is responsible for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardianCandidate {
+    pub guardian_id: i64,
+    pub uai: String,
+    pub school_name: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub account_id: Option<i64>,
+    pub children: Vec<LinkableChild>,
+}
+
+/// A child of a guardian record, whose birth date confirms the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkableChild {
+    pub pupil_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: String,
+    pub school_name: String,
+    pub class_name: Option<String>,
+}
+
+/// Linking an upstream identity to the guardian records it was matched to and confirmed for.
+#[derive(Debug, Clone)]
+pub struct ExternalLink<'a> {
+    pub provider: &'a str,
+    pub subject: &'a str,
+    pub guardian_ids: &'a [i64],
+    /// The account the records already have; `None`: a new account is created for them.
+    pub account_id: Option<i64>,
+    /// For a new account: the names and the mobile of the record (an e-mail is never taken
+    /// as confirmed from a record).
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub mobile: Option<&'a str>,
+    pub now: i64,
+}
+
+/// The account an upstream identity was linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedAccount {
+    pub account_id: i64,
+    pub identifier: String,
+    pub created: bool,
+}
+
+/// Identities at upstream providers (FranceConnect `sub`s) and the guardian records they
+/// are matched to.
+#[async_trait]
+pub trait ExternalIdentityStore: Send + Sync {
+    /// The account an upstream identity was linked to.
+    async fn account_for_external(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<Account>>;
+    /// Guardian records filed under one of these folded last names, with their children
+    /// still at school.
+    async fn guardians_named(
+        &self,
+        folded_last_names: &[String],
+    ) -> StoreResult<Vec<GuardianCandidate>>;
+    /// In one transaction: the account (existing, or created without a password), the
+    /// records attached to it, and the upstream identity recorded. `Conflict` when the
+    /// identity or a record was linked elsewhere in the meantime.
+    async fn link_external(&self, link: &ExternalLink<'_>) -> StoreResult<LinkedAccount>;
 }
 
 /// The append-only audit log.

@@ -13,9 +13,11 @@ use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 use super::*;
 
 mod oidc;
+mod upstream;
 use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, AccountState};
 use crate::domain::identifier::{base_identifier, first_free};
+use crate::domain::names::fold_for_matching;
 
 /// Which database a URL points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +85,34 @@ impl SqlStore {
             .map_err(db_error)?;
         let store = Self { pool, backend };
         store.migrate().await?;
+        store.fill_match_names().await?;
         Ok(store)
+    }
+
+    /// Folds the last names of guardian records imported before they were kept folded (the
+    /// folding is Unicode-aware, which SQL cannot do on both backends).
+    async fn fill_match_names(&self) -> StoreResult<()> {
+        let rows = sqlx::query("SELECT id, last_name FROM guardians WHERE match_last_name IS NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        for row in &rows {
+            let id: i64 = row.try_get("id").map_err(db_error)?;
+            let last: String = row.try_get("last_name").map_err(db_error)?;
+            sqlx::query("UPDATE guardians SET match_last_name = $1 WHERE id = $2")
+                .bind(fold_for_matching(&last))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        tracing::info!(records = rows.len(), "guardian names folded for matching");
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -285,7 +314,7 @@ impl AccountStore for SqlStore {
 
 /// Creates the account a record asks for, or finds the existing one; returns its id and, when
 /// created, its identifier.
-async fn provision_account(
+pub(super) async fn provision_account(
     tx: &mut AnyConnection,
     provision: &AccountProvision,
     kind: AccountKind,
@@ -342,6 +371,7 @@ async fn provision_account(
             secret_hash,
             expires_at,
         } => (None, Some(secret_hash.as_str()), Some(*expires_at), None),
+        ProvisionedCredential::ExternalOnly => (None, None, None, Some(now)),
     };
     let id: i64 = sqlx::query(
         "INSERT INTO accounts (identifier, kind, state, first_name, last_name, birth_date, \
@@ -444,13 +474,14 @@ async fn upsert_guardian(
         let id: i64 = row.try_get("id").map_err(db_error)?;
         sqlx::query(
             "UPDATE guardians SET civility = $1, last_name = $2, first_name = $3, email = $4, \
-                 mobile = $5 WHERE id = $6",
+                 mobile = $5, match_last_name = $6 WHERE id = $7",
         )
         .bind(g.civility.as_deref())
         .bind(&g.last_name)
         .bind(&g.first_name)
         .bind(g.email.as_deref())
         .bind(g.mobile.as_deref())
+        .bind(fold_for_matching(&g.last_name))
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -458,8 +489,9 @@ async fn upsert_guardian(
         return Ok((id, false, row.try_get("account_id").map_err(db_error)?));
     }
     let id: i64 = sqlx::query(
-        "INSERT INTO guardians (uai, source_id, civility, last_name, first_name, email, mobile) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO guardians (uai, source_id, civility, last_name, first_name, email, mobile, \
+             match_last_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(uai)
     .bind(&g.source_id)
@@ -468,6 +500,7 @@ async fn upsert_guardian(
     .bind(&g.first_name)
     .bind(g.email.as_deref())
     .bind(g.mobile.as_deref())
+    .bind(fold_for_matching(&g.last_name))
     .fetch_one(&mut *tx)
     .await
     .and_then(|r| r.try_get("id"))

@@ -16,7 +16,7 @@ mod help;
 mod home;
 pub mod http;
 mod ops;
-mod signin;
+pub mod signin;
 
 /// The default Content-Security-Policy: nothing from elsewhere, no framing. A page that must
 /// post a form to a relying party (SAML POST binding) sets its own.
@@ -85,10 +85,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/static/style.css", get(ops::stylesheet))
         .route("/static/saml-post.js", get(ops::saml_post_script))
         .route("/static/logout.js", get(ops::logout_script))
+        .route("/static/franceconnect.svg", get(ops::franceconnect_logo))
         .merge(crate::protocol::oidc::routes())
         .merge(crate::protocol::saml::routes())
         .merge(crate::protocol::cas::routes())
         .merge(crate::protocol::logout::routes())
+        .merge(crate::protocol::upstream::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(headers)
         .with_state(state)

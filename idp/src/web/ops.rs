@@ -31,33 +31,31 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
 const STYLESHEET: &str = include_str!("../../static/style.css");
 const SAML_POST_SCRIPT: &str = include_str!("../../static/saml-post.js");
 const LOGOUT_SCRIPT: &str = include_str!("../../static/logout.js");
+const FRANCECONNECT_LOGO: &str = include_str!("../../static/franceconnect.svg");
 
-pub async fn logout_script() -> impl IntoResponse {
+/// A file of the site, cached an hour by browsers.
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        LOGOUT_SCRIPT,
+        body,
     )
+}
+
+pub async fn logout_script() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", LOGOUT_SCRIPT)
 }
 
 pub async fn saml_post_script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SAML_POST_SCRIPT,
-    )
+    asset("text/javascript; charset=utf-8", SAML_POST_SCRIPT)
 }
 
 pub async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+pub async fn franceconnect_logo() -> impl IntoResponse {
+    asset("image/svg+xml", FRANCECONNECT_LOGO)
 }

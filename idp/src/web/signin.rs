@@ -19,7 +19,7 @@ use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, SecretCheck, SignInOutcome, decide_sign_in};
 use crate::domain::identifier::normalize_typed;
-use crate::domain::session::{AuthOrigin, SsoSession};
+use crate::domain::session::{AuthOrigin, SsoSession, UpstreamLogin};
 use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
 use crate::protocol::logout::AfterLogout;
@@ -41,6 +41,8 @@ struct SignInPage {
     next: String,
     error: Option<String>,
     notice: Option<String>,
+    /// Upstream providers offered to guardians, first: (id, label).
+    upstream: Vec<(String, String)>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -100,6 +102,7 @@ pub async fn show(
         notice: q
             .deconnecte
             .map(|_| "Vous êtes déconnecté. À bientôt !".to_owned()),
+        upstream: state.upstream.offered(),
     };
     let destination = crate::protocol::return_url(&state, &page.next).await?;
     let mut response = page.into_response();
@@ -194,6 +197,7 @@ async fn sign_in(
         next: next.clone(),
         error: Some(error),
         notice: None,
+        upstream: state.upstream.offered(),
     };
 
     if identifier.is_empty() || form.password.is_empty() {
@@ -239,30 +243,11 @@ async fn sign_in(
                 return Err(AppError::Internal("success without account".into()));
             };
             state.throttle.record_success(&identifier).await?;
-            // A new session id at every sign-in: a cookie planted before cannot be reused.
-            // The previous session ends properly: its OpenID Connect clients are told by
-            // back-channel. (Its SAML SPs would need the browser, which is busy signing in:
-            // their own sessions end with their timeouts.)
-            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-                let peer = SocketAddr::new(ip, peer.port());
-                crate::protocol::logout::end_sso_session(&state, old, peer, None).await?;
-            }
-            let session = SsoSession::new(
-                crate::keys::random_token(16),
-                account.id,
-                account.kind,
-                AuthOrigin::Local,
-                now,
-            );
-            let id = state.sessions.create(&session).await?;
-            state
-                .audit
-                .append(&audit(AuditKind::SignIn, Actor::Account(account.id), "password"))
-                .await?;
+            let peer = SocketAddr::new(ip, peer.port());
+            let cookie =
+                open_session(&state, &headers, peer, account, AuthOrigin::Local, None).await?;
             let mut response = Redirect::to(&next).into_response();
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &id, None));
+            response.headers_mut().append(header::SET_COOKIE, cookie);
             return Ok(response);
         }
         SignInOutcome::WrongCredentials => {
@@ -327,6 +312,50 @@ async fn sign_in(
         .append(&audit(AuditKind::SignInRefused, Actor::Anonymous, reason))
         .await?;
     Ok(message.into_response())
+}
+
+/// Opens an SSO session for an account that just proved who it is, and returns the cookie to
+/// set. A new session id at every sign-in: a cookie planted before cannot be reused. The
+/// previous session of the browser ends properly: its OpenID Connect and CAS services are told
+/// in the background. (Its SAML SPs would need the browser, which is busy signing in: their
+/// own sessions end with their timeouts.)
+pub async fn open_session(
+    state: &SharedState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    account: &Account,
+    origin: AuthOrigin,
+    upstream: Option<UpstreamLogin>,
+) -> Result<axum::http::HeaderValue, AppError> {
+    if let Some(old) = cookie(headers, SESSION_COOKIE) {
+        crate::protocol::logout::end_sso_session(state, old, peer, None).await?;
+    }
+    let now = state.clock.now();
+    let mut session = SsoSession::new(
+        crate::keys::random_token(16),
+        account.id,
+        account.kind,
+        origin,
+        now,
+    );
+    let method = match &upstream {
+        Some(u) => u.provider.clone(),
+        None => "password".to_owned(),
+    };
+    session.upstream = upstream;
+    let id = state.sessions.create(&session).await?;
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: now,
+            kind: AuditKind::SignIn,
+            actor: Actor::Account(account.id),
+            subject: Some(account.id),
+            source_address: Some(peer.ip().to_string()),
+            details: json!({ "reason": method, "profile": account.kind.as_str() }),
+        })
+        .await?;
+    Ok(set_cookie(state, SESSION_COOKIE, &id, None))
 }
 
 /// GET /logout: a confirmation form (sign-out changes state, so it is a POST).

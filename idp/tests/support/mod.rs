@@ -143,20 +143,45 @@ impl TestServer {
         .await
     }
 
-    /// Starts a server and the demo ENT and Pronote, each on a free port, as `idp demo` does.
+    /// Starts a server with the demo ENT, Pronote and FranceConnect sandbox, each on a free
+    /// port, as `idp demo` does.
     pub async fn start_with_demo_services() -> (Self, idp::demo::DemoPorts) {
+        let (server, ports, _) = Self::start_with_sandbox("").await;
+        (server, ports)
+    }
+
+    /// The same, with `extra` TOML merged into the configuration, and what the sandbox saw of
+    /// session ends.
+    pub async fn start_with_sandbox(
+        extra: &str,
+    ) -> (
+        Self,
+        idp::demo::DemoPorts,
+        demo_services::fc_sandbox::EndedSessions,
+    ) {
         let free = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
-        let (listener, ent, pronote) = (free().await, free().await, free().await);
+        let (listener, ent, pronote, sandbox) =
+            (free().await, free().await, free().await, free().await);
         let port = |l: &tokio::net::TcpListener| l.local_addr().unwrap().port();
         let ports = idp::demo::DemoPorts {
             idp: port(&listener),
             ent: port(&ent),
             pronote: port(&pronote),
+            franceconnect: port(&sandbox),
             teleservice: port(&listener) + 4,
         };
-        let server = Self::start_on(listener, ports, "", &[]).await;
+        let mut extra = server_table(extra);
+        extra
+            .entry("upstream")
+            .or_insert_with(|| toml::Value::Array(vec![ports.upstream_table().into()]));
+        let server = Self::start_on(listener, ports, &extra.to_string(), &[]).await;
         demo_services::spawn(ports.site(), ent, pronote);
-        (server, ports)
+        let ended = demo_services::fc_sandbox::spawn(
+            ports.sandbox_issuer(),
+            ports.sandbox_client(),
+            sandbox,
+        );
+        (server, ports, ended)
     }
 
     async fn start_on(

@@ -7,10 +7,15 @@
 //!   l'authentification > Interconnexion CAS" (ticket validation with attributes, CAS single
 //!   logout).
 //!
-//! They talk to the IdP only over HTTP, as any relying party would: nothing of the IdP's code
-//! is used here. Their sessions live in memory (a demo restarts empty).
+//! - a **FranceConnect sandbox** (`fc_sandbox.rs`), a development tool that plays
+//!   FranceConnect v2 with test identities, for the guardians' "S'identifier avec
+//!   FranceConnect".
+//!
+//! They talk to the IdP only over HTTP, as any relying party (or provider) would: nothing of
+//! the IdP's code is used here. Their sessions live in memory (a demo restarts empty).
 
 pub mod ent;
+pub mod fc_sandbox;
 mod page;
 pub mod pronote;
 mod sessions;

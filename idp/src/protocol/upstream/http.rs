@@ -1,0 +1,709 @@
+//! The pages of a sign-in through an upstream provider: off to the provider, back at the
+//! callback, then either straight to the service (an identity already linked) or through
+//! "Rattacher des élèves" (the children's birth dates) and a summary of the account.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{LINK_TRIES, callback_error_message, failure_message, pivot};
+use crate::app::{AppState, SharedState};
+use crate::audit::{Actor, AuditKind, NewAuditEvent};
+use crate::domain::account::{AccountKind, AccountState};
+use crate::domain::matching::{RecordMatch, resolve, typed_birth_date};
+use crate::domain::session::{AuthOrigin, UpstreamLogin};
+use crate::error::AppError;
+use crate::keys::{random_token, storage_key};
+use crate::protocol::logout::LogoutPlan;
+use crate::store::{ExternalLink, GuardianCandidate, StoreError};
+use crate::web::http::{
+    BROWSER_COOKIE, client_ip, cookie, csrf_token, local_return_path, set_cookie, verify_csrf,
+};
+use crate::web::signin::open_session;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/upstream/{provider}/login", get(start))
+        .route("/upstream/{provider}/callback", get(callback))
+        .route("/upstream/{provider}/logout-callback", get(logout_callback))
+        .route("/rattacher-des-eleves", get(link_intro))
+        .route(
+            "/rattacher-des-eleves/dates",
+            get(link_form).post(link_submit),
+        )
+}
+
+/// How long a sign-in at the provider, or the linking that follows, may take.
+const FLOW_TTL: Duration = Duration::from_secs(15 * 60);
+
+fn flow_key(state: &str) -> String {
+    format!("upstream-flow:{}", storage_key(state))
+}
+
+fn link_key(id: &str) -> String {
+    format!("upstream-link:{}", storage_key(id))
+}
+
+fn logout_key(state: &str) -> String {
+    format!("upstream-logout:{}", storage_key(state))
+}
+
+/// A sign-in sent to the provider, waiting for its callback.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingSignIn {
+    provider: String,
+    nonce: String,
+    next: String,
+    /// The browser that started it (hash of its browser cookie): a callback elsewhere is
+    /// refused, so nobody can be signed in with someone else's identity.
+    browser: String,
+}
+
+/// A child to confirm, as the linking pages show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChildToConfirm {
+    pupil_id: i64,
+    /// First name and initial ("Léa M."): enough to know which child, little to learn.
+    label: String,
+    school: String,
+    class: Option<String>,
+    birth_date: String,
+}
+
+/// A provider's identity matched to one person's guardian records, waiting for the
+/// children's birth dates.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingLink {
+    provider: String,
+    subject: String,
+    id_token: String,
+    browser: String,
+    next: String,
+    guardian_ids: Vec<i64>,
+    account_id: Option<i64>,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    mobile: Option<String>,
+    children: Vec<ChildToConfirm>,
+    tries_left: u32,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+struct MessagePage {
+    title: String,
+    message: String,
+    link: Option<(String, String)>,
+}
+
+fn message(status: StatusCode, title: &str, text: String, link: Option<(&str, &str)>) -> Response {
+    (
+        status,
+        MessagePage {
+            title: title.to_owned(),
+            message: text,
+            link: link.map(|(href, label)| (href.to_owned(), label.to_owned())),
+        },
+    )
+        .into_response()
+}
+
+fn back_to_sign_in(status: StatusCode, title: &str, text: String) -> Response {
+    message(
+        status,
+        title,
+        text,
+        Some(("/login?profil=responsable", "Retour à la connexion")),
+    )
+}
+
+const EXPIRED: &str =
+    "Cette connexion a expiré ou a déjà servi. Recommencez depuis la page de connexion.";
+
+#[derive(Debug, Default, Deserialize)]
+struct StartQuery {
+    next: Option<String>,
+}
+
+/// GET /upstream/{provider}/login: off to the provider with a fresh state and nonce (43
+/// characters each), remembered for this browser.
+async fn start(
+    State(state): State<SharedState>,
+    Path(provider_id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<StartQuery>,
+) -> Result<Response, AppError> {
+    let Some(provider) = state.upstream.get(&provider_id) else {
+        return Err(AppError::NotFound);
+    };
+    let (browser, set_browser) = match cookie(&headers, BROWSER_COOKIE) {
+        Some(id) if id.len() <= 64 => (id.to_owned(), None),
+        _ => {
+            let id = random_token(32);
+            let c = set_cookie(&state, BROWSER_COOKIE, &id, None);
+            (id, Some(c))
+        }
+    };
+    let flow_state = random_token(32);
+    let nonce = random_token(32);
+    let url = match provider.authorization_url(&flow_state, &nonce).await {
+        Ok(url) => url,
+        Err(e) => {
+            tracing::warn!(provider = %provider_id, error = %e, "upstream sign-in cannot start");
+            return Ok(back_to_sign_in(
+                StatusCode::BAD_GATEWAY,
+                "Connexion impossible",
+                failure_message(&e, &provider.config.label),
+            ));
+        }
+    };
+    let pending = PendingSignIn {
+        provider: provider_id,
+        nonce,
+        next: local_return_path(q.next.as_deref()),
+        browser: storage_key(&browser),
+    };
+    let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&flow_key(&flow_state), &json, FLOW_TTL)
+        .await?;
+    let mut response = Redirect::to(&url).into_response();
+    if let Some(c) = set_browser {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    /// RFC 9207: who answered, when the provider says so.
+    iss: Option<String>,
+}
+
+fn same_browser(headers: &HeaderMap, expected: &str) -> bool {
+    cookie(headers, BROWSER_COOKIE).is_some_and(|id| {
+        subtle::ConstantTimeEq::ct_eq(storage_key(id).as_bytes(), expected.as_bytes()).into()
+    })
+}
+
+/// GET /upstream/{provider}/callback: the provider's answer. The state is used up at once; an
+/// identity already linked signs in, a new one is matched to guardian records.
+async fn callback(
+    State(state): State<SharedState>,
+    Path(provider_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, AppError> {
+    let Some(provider) = state.upstream.get(&provider_id) else {
+        return Err(AppError::NotFound);
+    };
+    let label = provider.config.label.clone();
+    let pending = match q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+    {
+        Some(s) => state.ephemeral.take(&flow_key(s)).await?,
+        None => None,
+    }
+    .and_then(|j| serde_json::from_str::<PendingSignIn>(&j).ok())
+    .filter(|p| p.provider == provider_id && same_browser(&headers, &p.browser));
+    let Some(pending) = pending else {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            EXPIRED.to_owned(),
+        ));
+    };
+    // a provider that names itself must be the one asked (mix-up defence, RFC 9207)
+    let expected_issuer = provider.config.issuer.as_str().trim_end_matches('/');
+    if q.iss
+        .as_deref()
+        .is_some_and(|iss| iss.trim_end_matches('/') != expected_issuer)
+    {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion impossible",
+            format!(
+                "Cette réponse ne vient pas de {label} : par sécurité, vous n'êtes pas connecté. Réessayez."
+            ),
+        ));
+    }
+    if let Some(error) = q.error.as_deref() {
+        return Ok(back_to_sign_in(
+            StatusCode::UNAUTHORIZED,
+            "Connexion annulée",
+            callback_error_message(error, &label),
+        ));
+    }
+    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion impossible",
+            callback_error_message("invalid_request", &label),
+        ));
+    };
+    let identity = match provider
+        .finish(code, &pending.nonce, state.clock.now())
+        .await
+    {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(provider = %provider_id, error = %e, "upstream sign-in refused");
+            state
+                .audit
+                .append(&NewAuditEvent {
+                    at: state.clock.now(),
+                    kind: AuditKind::SignInRefused,
+                    actor: Actor::Anonymous,
+                    subject: None,
+                    source_address: Some(client_ip(&state, peer, &headers).to_string()),
+                    details: json!({ "reason": "upstream_refused", "provider": provider_id, "detail": e.to_string() }),
+                })
+                .await?;
+            return Ok(back_to_sign_in(
+                StatusCode::BAD_GATEWAY,
+                "Connexion impossible",
+                failure_message(&e, &label),
+            ));
+        }
+    };
+    let peer = SocketAddr::new(client_ip(&state, peer, &headers), peer.port());
+    let login = UpstreamLogin {
+        provider: provider_id.clone(),
+        id_token: identity.id_token.clone(),
+    };
+    // next times: straight through
+    if let Some(account) = state
+        .external
+        .account_for_external(&provider_id, &identity.subject)
+        .await?
+    {
+        if account.state != AccountState::Active || account.kind != AccountKind::Responsable {
+            return Ok(back_to_sign_in(
+                StatusCode::FORBIDDEN,
+                "Compte désactivé",
+                "Le compte relié à cette identité est désactivé. Contactez l'établissement de votre enfant.".into(),
+            ));
+        }
+        let c = open_session(
+            &state,
+            &headers,
+            peer,
+            &account,
+            AuthOrigin::FranceConnect,
+            Some(login),
+        )
+        .await?;
+        let mut response = Redirect::to(&pending.next).into_response();
+        response.headers_mut().append(header::SET_COOKIE, c);
+        return Ok(response);
+    }
+    // the first time: the guardian records of this person
+    let Some(pivot) = pivot(&identity.claims, &provider.config.claims) else {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_GATEWAY,
+            "Connexion impossible",
+            format!(
+                "{label} n'a pas transmis vos nom et prénoms : votre compte ne peut pas être retrouvé."
+            ),
+        ));
+    };
+    let candidates: Vec<GuardianCandidate> = state
+        .external
+        .guardians_named(&pivot.names.last_names())
+        .await?
+        .into_iter()
+        .filter(|g| pivot.names.matches_record(&g.first_name, &g.last_name))
+        .collect();
+    let records = match resolve(candidates, |g| g.account_id) {
+        RecordMatch::One(records) => records,
+        RecordMatch::Nobody => {
+            return Ok(message(
+                StatusCode::OK,
+                "Aucun dossier trouvé",
+                format!(
+                    "Aucun établissement n'a enregistré de représentant légal à votre nom ({} {}). Vérifiez auprès de l'établissement de votre enfant que vos nom et prénom y sont bien enregistrés, ou créez un compte avec le numéro de portable que vous avez donné à l'établissement.",
+                    pivot.names.given_names, pivot.names.family_name
+                ),
+                Some(("/inscription", "Je n'ai pas de compte")),
+            ));
+        }
+        RecordMatch::Several => {
+            return Ok(message(
+                StatusCode::OK,
+                "Plusieurs dossiers possibles",
+                "Plusieurs représentants légaux portent vos nom et prénom dans les établissements : votre identité ne permet pas de retrouver votre dossier avec certitude. Connectez-vous avec votre identifiant et votre mot de passe, ou créez un compte avec le numéro de portable que vous avez donné à l'établissement.".into(),
+                Some(("/inscription", "Je n'ai pas de compte")),
+            ));
+        }
+    };
+    let first = &records[0];
+    let mut children: Vec<ChildToConfirm> = Vec::new();
+    for record in &records {
+        for child in &record.children {
+            if children.iter().any(|c| c.pupil_id == child.pupil_id) {
+                continue;
+            }
+            children.push(ChildToConfirm {
+                pupil_id: child.pupil_id,
+                label: format!(
+                    "{} {}.",
+                    child.first_name,
+                    child.last_name.chars().next().unwrap_or(' ')
+                ),
+                school: child.school_name.clone(),
+                class: child.class_name.clone(),
+                birth_date: child.birth_date.clone(),
+            });
+        }
+    }
+    if children.is_empty() {
+        return Ok(message(
+            StatusCode::OK,
+            "Aucun élève à rattacher",
+            "Votre dossier de représentant légal ne compte plus d'élève scolarisé : il n'y a rien à rattacher. Contactez l'établissement si votre enfant y est inscrit.".into(),
+            Some(("/login?profil=responsable", "Retour à la connexion")),
+        ));
+    }
+    let link = PendingLink {
+        provider: provider_id,
+        subject: identity.subject,
+        id_token: identity.id_token,
+        browser: pending.browser,
+        next: pending.next,
+        guardian_ids: records.iter().map(|r| r.guardian_id).collect(),
+        account_id: first.account_id,
+        first_name: first.first_name.clone(),
+        last_name: first.last_name.clone(),
+        email: first.email.clone().or(pivot.email),
+        mobile: first.mobile.clone(),
+        children,
+        tries_left: LINK_TRIES,
+    };
+    let id = random_token(24);
+    store_link(&state, &id, &link).await?;
+    Ok(Redirect::to(&format!("/rattacher-des-eleves?id={id}")).into_response())
+}
+
+async fn store_link(state: &AppState, id: &str, link: &PendingLink) -> Result<(), AppError> {
+    let json = serde_json::to_string(link).map_err(|e| AppError::Internal(e.to_string()))?;
+    state.ephemeral.put(&link_key(id), &json, FLOW_TTL).await?;
+    Ok(())
+}
+
+async fn load_link(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Option<PendingLink>, AppError> {
+    Ok(state
+        .ephemeral
+        .get(&link_key(id))
+        .await?
+        .and_then(|j| serde_json::from_str::<PendingLink>(&j).ok())
+        .filter(|l| same_browser(headers, &l.browser)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LinkQuery {
+    #[serde(default)]
+    id: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "link_intro.html")]
+struct LinkIntroPage {
+    id: String,
+    label: String,
+    first_name: String,
+    count: usize,
+}
+
+/// GET /rattacher-des-eleves: the guardian was recognised; the next step is to link the
+/// children.
+async fn link_intro(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, AppError> {
+    let Some(link) = load_link(&state, &headers, &q.id).await? else {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            EXPIRED.into(),
+        ));
+    };
+    let label = state
+        .upstream
+        .get(&link.provider)
+        .map(|p| p.config.label.clone())
+        .unwrap_or_default();
+    Ok(LinkIntroPage {
+        id: q.id,
+        label,
+        first_name: link.first_name.clone(),
+        count: link.children.len(),
+    }
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "link_dates.html")]
+struct LinkDatesPage {
+    id: String,
+    csrf: String,
+    children: Vec<ChildToConfirm>,
+    error: Option<String>,
+}
+
+async fn dates_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    link: &PendingLink,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let (csrf, browser_cookie) = csrf_token(state, headers).await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (
+        status,
+        LinkDatesPage {
+            id,
+            csrf,
+            children: link.children.clone(),
+            error,
+        },
+    )
+        .into_response();
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+/// GET /rattacher-des-eleves/dates: one birth date to give per child.
+async fn link_form(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, AppError> {
+    let Some(link) = load_link(&state, &headers, &q.id).await? else {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            EXPIRED.into(),
+        ));
+    };
+    dates_page(&state, &headers, q.id, &link, None).await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "link_summary.html")]
+struct SummaryPage {
+    identifier: String,
+    created: bool,
+    email: Option<String>,
+    mobile: Option<String>,
+    children: Vec<ChildToConfirm>,
+    next: String,
+}
+
+/// POST /rattacher-des-eleves/dates: every child's birth date must be right; then the
+/// identity is linked (an account is created if the records had none), the session opens
+/// and the summary shows what the account holds.
+async fn link_submit(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    verify_csrf(&state, &headers, field("csrf")).await?;
+    let id = field("id").to_owned();
+    let Some(mut link) = load_link(&state, &headers, &id).await? else {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            EXPIRED.into(),
+        ));
+    };
+    let all_right = link.children.iter().all(|c| {
+        typed_birth_date(field(&format!("naissance-{}", c.pupil_id))).as_deref()
+            == Some(c.birth_date.as_str())
+    });
+    if !all_right {
+        link.tries_left = link.tries_left.saturating_sub(1);
+        if link.tries_left == 0 {
+            state.ephemeral.delete(&link_key(&id)).await?;
+            return Ok(back_to_sign_in(
+                StatusCode::FORBIDDEN,
+                "Rattachement impossible",
+                "Les dates de naissance saisies ne correspondent pas aux dossiers des établissements. Par sécurité, le rattachement est interrompu. Vérifiez les dates auprès de l'établissement, puis recommencez.".into(),
+            ));
+        }
+        store_link(&state, &id, &link).await?;
+        let error = format!(
+            "Au moins une date de naissance ne correspond pas au dossier de l'établissement. Vérifiez-les (jour, mois, année) et réessayez. Essais restants : {}.",
+            link.tries_left
+        );
+        return dates_page(&state, &headers, id, &link, Some(error)).await;
+    }
+    // used once: a second submit of the same page links nothing twice
+    if state.ephemeral.take(&link_key(&id)).await?.is_none() {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            EXPIRED.into(),
+        ));
+    }
+    let now = state.clock.now();
+    let linked = match state
+        .external
+        .link_external(&ExternalLink {
+            provider: &link.provider,
+            subject: &link.subject,
+            guardian_ids: &link.guardian_ids,
+            account_id: link.account_id,
+            first_name: &link.first_name,
+            last_name: &link.last_name,
+            mobile: link.mobile.as_deref(),
+            now,
+        })
+        .await
+    {
+        Ok(linked) => linked,
+        Err(StoreError::Conflict(detail)) => {
+            tracing::warn!(%detail, "upstream link refused");
+            return Ok(back_to_sign_in(
+                StatusCode::CONFLICT,
+                "Rattachement impossible",
+                "Ce dossier vient d'être rattaché à un autre compte. Connectez-vous à nouveau ; si le problème continue, contactez l'établissement.".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let peer = SocketAddr::new(client_ip(&state, peer, &headers), peer.port());
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: now,
+            kind: AuditKind::ExternalIdentityLinked,
+            actor: Actor::Account(linked.account_id),
+            subject: Some(linked.account_id),
+            source_address: Some(peer.ip().to_string()),
+            details: json!({
+                "provider": link.provider,
+                "account_created": linked.created,
+                "guardian_records": link.guardian_ids,
+                "pupils": link.children.iter().map(|c| c.pupil_id).collect::<Vec<_>>(),
+            }),
+        })
+        .await?;
+    let Some(account) = state.accounts.by_id(linked.account_id).await? else {
+        return Err(AppError::Internal("the linked account vanished".into()));
+    };
+    let c = open_session(
+        &state,
+        &headers,
+        peer,
+        &account,
+        AuthOrigin::FranceConnect,
+        Some(UpstreamLogin {
+            provider: link.provider.clone(),
+            id_token: link.id_token.clone(),
+        }),
+    )
+    .await?;
+    let mut response = SummaryPage {
+        identifier: linked.identifier,
+        created: linked.created,
+        email: link.email.clone(),
+        mobile: link.mobile.clone(),
+        children: link.children.clone(),
+        next: link.next.clone(),
+    }
+    .into_response();
+    response.headers_mut().append(header::SET_COOKIE, c);
+    Ok(response)
+}
+
+/// Ends the provider's session before the rest of a logout: the browser goes to the
+/// provider's end-session endpoint and comes back to `logout-callback`, which carries the
+/// logout on. `None` when the provider cannot be asked (unknown, no endpoint, unreachable).
+pub async fn end_session_redirect(
+    state: &SharedState,
+    login: &UpstreamLogin,
+    plan: &LogoutPlan,
+) -> Result<Option<Response>, AppError> {
+    let Some(provider) = state.upstream.get(&login.provider) else {
+        return Ok(None);
+    };
+    let continuation = random_token(32);
+    let back = format!(
+        "{}/upstream/{}/logout-callback",
+        state.issuer, login.provider
+    );
+    let Some(url) = provider
+        .end_session_url(&login.id_token, &continuation, &back)
+        .await
+    else {
+        return Ok(None);
+    };
+    let json = serde_json::to_string(plan).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&logout_key(&continuation), &json, FLOW_TTL)
+        .await?;
+    Ok(Some(Redirect::to(&url).into_response()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogoutCallbackQuery {
+    state: Option<String>,
+}
+
+/// GET /upstream/{provider}/logout-callback: back from the provider's end-session endpoint;
+/// the logout goes on where it was.
+async fn logout_callback(
+    State(state): State<SharedState>,
+    Query(q): Query<LogoutCallbackQuery>,
+) -> Result<Response, AppError> {
+    let plan = match q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+    {
+        Some(s) => state.ephemeral.take(&logout_key(s)).await?,
+        None => None,
+    }
+    .and_then(|j| serde_json::from_str::<LogoutPlan>(&j).ok());
+    match plan {
+        Some(plan) => crate::protocol::logout::proceed(&state, plan).await,
+        None => Ok(Redirect::to("/login?deconnecte=1").into_response()),
+    }
+}

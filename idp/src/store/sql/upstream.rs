@@ -1,0 +1,189 @@
+//! SQL for identities at upstream providers (FranceConnect) and the guardian records they are
+//! matched to.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{ACCOUNT_COLUMNS, SqlStore, account_from_row, db_error, provision_account};
+use crate::domain::account::{Account, AccountKind};
+use crate::store::*;
+
+#[async_trait]
+impl ExternalIdentityStore for SqlStore {
+    async fn account_for_external(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<Account>> {
+        let columns = ACCOUNT_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM external_identities e JOIN accounts a ON a.id = e.account_id \
+             WHERE e.provider = $1 AND e.subject = $2"
+        )))
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn guardians_named(
+        &self,
+        folded_last_names: &[String],
+    ) -> StoreResult<Vec<GuardianCandidate>> {
+        if folded_last_names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=folded_last_names.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT g.id, g.uai, s.name AS school_name, g.first_name, g.last_name, g.email, \
+                 g.mobile, g.account_id \
+             FROM guardians g JOIN schools s ON s.uai = g.uai \
+             WHERE g.match_last_name IN ({placeholders}) ORDER BY g.id"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for name in folded_last_names {
+            query = query.bind(name);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in rows {
+            let guardian_id: i64 = row.try_get("id").map_err(db_error)?;
+            let children = sqlx::query(
+                "SELECT p.id, p.first_name, p.last_name, p.birth_date, s.name AS school_name, \
+                     c.name AS class_name \
+                 FROM guardianships gs JOIN pupils p ON p.id = gs.pupil_id \
+                 JOIN schools s ON s.uai = p.uai LEFT JOIN classes c ON c.id = p.class_id \
+                 WHERE gs.guardian_id = $1 AND p.left_at IS NULL ORDER BY p.birth_date, p.id",
+            )
+            .bind(guardian_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| {
+                Ok(LinkableChild {
+                    pupil_id: r.try_get("id").map_err(db_error)?,
+                    first_name: r.try_get("first_name").map_err(db_error)?,
+                    last_name: r.try_get("last_name").map_err(db_error)?,
+                    birth_date: r.try_get("birth_date").map_err(db_error)?,
+                    school_name: r.try_get("school_name").map_err(db_error)?,
+                    class_name: r.try_get("class_name").map_err(db_error)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+            candidates.push(GuardianCandidate {
+                guardian_id,
+                uai: row.try_get("uai").map_err(db_error)?,
+                school_name: row.try_get("school_name").map_err(db_error)?,
+                first_name: row.try_get("first_name").map_err(db_error)?,
+                last_name: row.try_get("last_name").map_err(db_error)?,
+                email: row.try_get("email").map_err(db_error)?,
+                mobile: row.try_get("mobile").map_err(db_error)?,
+                account_id: row.try_get("account_id").map_err(db_error)?,
+                children,
+            });
+        }
+        Ok(candidates)
+    }
+
+    async fn link_external(&self, link: &ExternalLink<'_>) -> StoreResult<LinkedAccount> {
+        if link.guardian_ids.is_empty() {
+            return Err(StoreError::Invalid("no guardian record to link".into()));
+        }
+        // dropped without commit on any error: nothing is written
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let taken = sqlx::query(
+            "SELECT account_id FROM external_identities WHERE provider = $1 AND subject = $2",
+        )
+        .bind(link.provider)
+        .bind(link.subject)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(
+                "this upstream identity is already linked".into(),
+            ));
+        }
+        let (account_id, identifier, created) = match link.account_id {
+            Some(id) => {
+                let row = sqlx::query(
+                    "SELECT identifier FROM accounts \
+                     WHERE id = $1 AND kind = 'responsable' AND state = 'active'",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| {
+                    StoreError::Conflict("the guardian's account is no longer active".into())
+                })?;
+                (id, row.try_get("identifier").map_err(db_error)?, false)
+            }
+            None => {
+                let provision = AccountProvision::New {
+                    preferred: None,
+                    credential: ProvisionedCredential::ExternalOnly,
+                    email: None,
+                    mobile: link.mobile.map(str::to_owned),
+                };
+                let (id, identifier) = provision_account(
+                    &mut tx,
+                    &provision,
+                    AccountKind::Responsable,
+                    link.first_name,
+                    link.last_name,
+                    None,
+                    link.now,
+                )
+                .await?;
+                let identifier = identifier.ok_or_else(|| {
+                    StoreError::Corrupt("a new account without identifier".into())
+                })?;
+                (id, identifier, true)
+            }
+        };
+        for guardian_id in link.guardian_ids {
+            let updated = sqlx::query(
+                "UPDATE guardians SET account_id = $1 \
+                 WHERE id = $2 AND (account_id IS NULL OR account_id = $1)",
+            )
+            .bind(account_id)
+            .bind(guardian_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "guardian record {guardian_id} was linked to another account"
+                )));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO external_identities (provider, subject, account_id, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(link.provider)
+        .bind(link.subject)
+        .bind(account_id)
+        .bind(link.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(LinkedAccount {
+            account_id,
+            identifier,
+            created,
+        })
+    }
+}

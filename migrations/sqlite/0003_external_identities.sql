@@ -1,0 +1,5 @@
+-- Matching guardians who sign in with FranceConnect (SPEC §2.4): each guardian record keeps
+-- its last name folded for comparison (case, accents, hyphens, apostrophes), written by the
+-- import and filled in at start for records imported before this column existed.
+ALTER TABLE guardians ADD COLUMN match_last_name TEXT;
+CREATE INDEX guardians_match_last_name ON guardians (match_last_name);
