@@ -494,3 +494,163 @@ async fn franceconnect_down_is_explained() {
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
     assert!(r.text().await.unwrap().contains("ne répond pas"));
 }
+
+/// Signs in with identifier and password on the guardians' page, following to `next`.
+async fn password_sign_in(
+    server: &TestServer,
+    b: &reqwest::Client,
+    identifier: &str,
+    password: &str,
+) {
+    let page = b
+        .get(server.url("/login?profil=responsable"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = support::sign_in_form(&page, identifier, password);
+    let r = b
+        .post(server.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in");
+}
+
+/// From "Se connecter aussi avec FranceConnect" to the sandbox, with the account's password.
+async fn link_from_account(
+    server: &TestServer,
+    b: &reqwest::Client,
+    password: &str,
+) -> reqwest::Response {
+    let page = b
+        .get(server.url("/compte/franceconnect"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.post(server.url("/compte/franceconnect"))
+        .form(&[
+            ("csrf", hidden_field(&page, "csrf").unwrap()),
+            ("password", password.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// At the sandbox: picks `identity` for the authorization request at `authorize`, then
+/// follows the callback at the IdP.
+async fn pick_at(b: &reqwest::Client, authorize: &str, identity: &str) -> reqwest::Response {
+    let page = b.get(authorize).send().await.unwrap().text().await.unwrap();
+    let request = hidden_field(&page, "request").unwrap();
+    let sandbox = url::Url::parse(authorize).unwrap();
+    let r = b
+        .post(sandbox.join("/api/v2/choose").unwrap())
+        .form(&[("request", request.as_str()), ("identity", identity)])
+        .send()
+        .await
+        .unwrap();
+    b.get(location(&r)).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_account_with_a_password_links_franceconnect_after_its_password() {
+    let (server, ports, _) = TestServer::start_with_sandbox("").await;
+    let b = browser();
+    password_sign_in(&server, &b, "claire.martin", "Parent-2026!").await;
+    let home = b
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("Se connecter aussi avec FranceConnect"),
+        "{home}"
+    );
+    // the password first; a wrong one is refused and goes nowhere
+    let r = link_from_account(&server, &b, "not-my-password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Mot de passe incorrect"));
+    // the page's form may lead to the provider (CSP form-action)
+    let r = b
+        .get(server.url("/compte/franceconnect"))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let sandbox_origin = format!("http://127.0.0.1:{}", ports.franceconnect);
+    assert!(
+        csp.contains(&format!("form-action 'self' {sandbox_origin};")),
+        "{csp}"
+    );
+    // someone else's identity is not linked
+    let r = link_from_account(&server, &b, "Parent-2026!").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = pick_at(&b, &location(&r), "paul").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("ne correspond pas au titulaire")
+    );
+    // her own: linked; the next FranceConnect sign-in goes straight to her account
+    let r = link_from_account(&server, &b, "Parent-2026!").await;
+    let r = pick_at(&b, &location(&r), "claire").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("FranceConnect est relié à votre compte")
+    );
+    let home = b
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!home.contains("Se connecter aussi avec"), "linked already");
+    let other = browser();
+    let r = sign_in(&server, &other, "claire").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/", "no linking the second time");
+    // signed in through FranceConnect: told where the password is changed (seed 001), and
+    // the logout form may lead to the provider's end-session endpoint
+    let r = other.get(server.url("/")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains(&sandbox_origin), "{csp}");
+    let home = r.text().await.unwrap();
+    assert!(
+        home.contains("Vous vous êtes connecté avec FranceConnect"),
+        "{home}"
+    );
+    assert!(home.contains("changez-le auprès du compte que vous avez choisi sur FranceConnect"));
+    let r = other
+        .get(server.url("/compte/franceconnect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&r),
+        "/",
+        "nothing to link for a FranceConnect session"
+    );
+}

@@ -311,6 +311,17 @@ pub trait ExternalIdentityStore: Send + Sync {
     /// records attached to it, and the upstream identity recorded. `Conflict` when the
     /// identity or a record was linked elsewhere in the meantime.
     async fn link_external(&self, link: &ExternalLink<'_>) -> StoreResult<LinkedAccount>;
+    /// The providers an account has an identity at.
+    async fn providers_of(&self, account_id: i64) -> StoreResult<Vec<String>>;
+    /// Records an identity for an account that proved it is its holder. `Conflict` when the
+    /// identity is another account's, or the account has one at this provider already.
+    async fn add_external_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        account_id: i64,
+        now: i64,
+    ) -> StoreResult<()>;
 }
 
 /// The append-only audit log.

@@ -22,6 +22,10 @@ struct HomePage {
     placement: Option<Placement>,
     children: Vec<ChildSummary>,
     csrf: String,
+    /// Signed in through this provider: the password is changed there (seed 001).
+    via_upstream: Option<String>,
+    /// A provider this guardian may link ("Se connecter aussi avec FranceConnect").
+    may_link: Option<String>,
 }
 
 /// GET /: the home page, or the sign-in page when nobody is signed in.
@@ -46,8 +50,25 @@ pub async fn show(
     } else {
         (Vec::new(), state.accounts.placement_of(account.id).await?)
     };
+    let offered = state.upstream.offered().into_iter().next();
+    let via_upstream = session.upstream.as_ref().map(|u| {
+        state
+            .upstream
+            .get(&u.provider)
+            .map_or_else(|| u.provider.clone(), |p| p.config.label.clone())
+    });
+    let may_link = match &offered {
+        Some((id, label)) if is_guardian && via_upstream.is_none() => {
+            let linked = state.external.providers_of(account.id).await?;
+            (!linked.contains(id)).then(|| label.clone())
+        }
+        _ => None,
+    };
+    let logout_to = super::logout_destination(&state, &session);
     let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
     let mut response = HomePage {
+        via_upstream,
+        may_link,
         name: account.display_name(),
         identifier: account.identifier.clone(),
         profile: account.kind.label_fr(),
@@ -57,6 +78,8 @@ pub async fn show(
         csrf,
     }
     .into_response();
+    // its logout form leads on to the provider's end-session endpoint
+    super::let_forms_lead_to(&mut response, logout_to.as_deref());
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

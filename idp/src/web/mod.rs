@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::SharedState;
 use crate::error::AppError;
 
+mod account;
 mod help;
 mod home;
 pub mod http;
@@ -23,28 +24,47 @@ pub mod signin;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Gives a page the default policy, with its forms also allowed to lead to the origin of
-/// `destination`: browsers check `form-action` against every redirect that follows a form,
-/// so a sign-in, consent or logout form whose answer redirects to a relying party must name
-/// that party's origin. Only registered addresses reach here (the flows checked them).
-pub fn let_forms_lead_to(response: &mut axum::response::Response, destination: Option<&str>) {
-    let Some(origin) = destination
-        .and_then(|d| url::Url::parse(d).ok())
+/// Gives a page the default policy, with its forms also allowed to lead to the origins of
+/// `destinations`: browsers check `form-action` against every redirect that follows a form,
+/// so a sign-in, consent or logout form whose answer redirects to a relying party (or to the
+/// upstream provider's end-session endpoint) must name that origin. Only registered or
+/// configured addresses reach here.
+pub fn let_forms_lead_to<'a>(
+    response: &mut axum::response::Response,
+    destinations: impl IntoIterator<Item = &'a str>,
+) {
+    let mut origins: Vec<String> = destinations
+        .into_iter()
+        .filter_map(|d| url::Url::parse(d).ok())
         .map(|u| u.origin())
         .filter(|o| o.is_tuple())
         .map(|o| o.ascii_serialization())
-    else {
+        .collect();
+    origins.sort();
+    origins.dedup();
+    if origins.is_empty() {
         return;
-    };
+    }
     let policy = CONTENT_SECURITY_POLICY.replace(
         "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
+        &format!("form-action 'self' {}", origins.join(" ")),
     );
     if let Ok(value) = HeaderValue::from_str(&policy) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
+}
+
+/// Where a logout of this session goes besides this site: the upstream provider's end-session
+/// endpoint, when the session came through one (its issuer's origin).
+pub fn logout_destination(
+    state: &crate::app::AppState,
+    session: &crate::domain::session::SsoSession,
+) -> Option<String> {
+    let login = session.upstream.as_ref()?;
+    let provider = state.upstream.get(&login.provider)?;
+    Some(provider.config.issuer.to_string())
 }
 
 pub fn router(state: SharedState) -> Router {
@@ -77,6 +97,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/", get(home::show))
         .route("/login", get(signin::show).post(signin::submit))
         .route("/logout", get(signin::confirm_logout).post(signin::logout))
+        .route(
+            "/compte/franceconnect",
+            get(account::show).post(account::submit),
+        )
         .route("/identifiant-oublie", get(help::forgotten_identifier))
         .route("/mot-de-passe-oublie", get(help::forgotten_password))
         .route("/inscription", get(help::sign_up))

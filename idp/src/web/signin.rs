@@ -364,6 +364,9 @@ pub async fn confirm_logout(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
+    let upstream = crate::protocol::oidc::current_session(&state, &headers)
+        .await?
+        .and_then(|(_, s)| super::logout_destination(&state, &s));
     let mut response = LogoutPage {
         csrf,
         client_id: String::new(),
@@ -371,6 +374,7 @@ pub async fn confirm_logout(
         state: String::new(),
     }
     .into_response();
+    super::let_forms_lead_to(&mut response, upstream.as_deref());
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

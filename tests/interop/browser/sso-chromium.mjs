@@ -1,7 +1,8 @@
 // The demo's journeys in a real browser: Debian's Chromium, headless, driven by
 // playwright-core (which downloads nothing). Sign in once at the demo ENT (OpenID Connect),
 // open the demo Pronote (CAS) without signing in again, sign out from Pronote, and find both
-// signed out; then the reverse, leaving from the ENT. A real browser enforces what an HTTP
+// signed out; then the reverse, leaving from the ENT; then a guardian through the
+// FranceConnect sandbox (P+3), linking her children, and out again through its session/end. A real browser enforces what an HTTP
 // client does not (Content-Security-Policy on the redirects after a form, SameSite cookies,
 // scripts), so these checks catch what the Rust end-to-end tests cannot.
 //
@@ -181,6 +182,65 @@ async function main() {
           await page.waitForTimeout(100)
         }
         throw new CheckFailed(`Pronote still signed in: ${page.url()}`)
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
+
+    await group('FranceConnect (the sandbox): Claire links her children, reaches the ENT, logs out everywhere', async () => {
+      const page = await newPage(browser)
+      await check('from the ENT: the guardians\' sign-in page puts "S\'identifier avec FranceConnect" first', async () => {
+        await page.goto(ENT)
+        await page.getByRole('link', { name: 'Se connecter' }).click()
+        await page.waitForURL(/\/login/)
+        await page.getByRole('link', { name: 'Représentant légal' }).first().click()
+        await page.waitForURL(/profil=responsable/)
+        const button = page.locator('#upstream-franceconnect')
+        assert(await button.isVisible(), 'no FranceConnect button')
+        const what = page.getByRole('link', { name: "Qu'est-ce que FranceConnect ?" })
+        assert((await what.getAttribute('target')) === '_blank', 'the link does not open a new tab')
+        const logo = await page.locator('#upstream-franceconnect img').evaluate((img) => img.naturalWidth)
+        assert(logo > 0, 'the logo did not load')
+        await shot(page, '5-fc-button')
+      }, { required: true })
+      await check('the sandbox: Claire picked; back at the IdP, "Rattacher des élèves"', async () => {
+        await page.locator('#upstream-franceconnect').click()
+        await page.waitForURL(/\/api\/v2\/authorize/)
+        await page.locator('#identite-claire').click()
+        await page.waitForURL(/\/rattacher-des-eleves\?id=/)
+        await page.getByRole('link', { name: 'Rattacher des élèves' }).click()
+        await page.waitForURL(/\/rattacher-des-eleves\/dates/)
+      }, { required: true })
+      await check('the children\'s birth dates confirmed: the summary, then the ENT signed in with FrEduOrigAuth FC', async () => {
+        await page.locator('fieldset', { hasText: 'Léa M.' }).locator('input').fill('2012-03-14')
+        await page.locator('fieldset', { hasText: 'Hugo M.' }).locator('input').fill('2015-09-02')
+        await shot(page, '6-fc-dates')
+        await page.getByRole('button', { name: 'Confirmer' }).click()
+        await page.waitForSelector('text=Votre compte est prêt')
+        await shot(page, '7-fc-summary')
+        await page.getByRole('link', { name: 'Accéder à mes services' }).click()
+        try {
+          await page.waitForURL((url) => url.href === ENT, { timeout: 15000 })
+        } catch {
+          throw new CheckFailed(`not at the ENT: ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+        }
+        const text = await page.textContent('main')
+        assert(text.includes('Bonjour Claire MARTIN'), 'the ENT does not show Claire')
+        assert(text.includes('"FrEduOrigAuth": "FC"'), 'FrEduOrigAuth is not FC')
+      }, { required: true })
+      await check('the IdP\'s own "Se déconnecter": through FranceConnect\'s session/end, then the services listed', async () => {
+        await page.goto(`${IDP}/`)
+        assert((await page.textContent('main')).includes('Vous vous êtes connecté avec FranceConnect'), 'no FranceConnect note')
+        await page.getByRole('button', { name: 'Se déconnecter' }).click()
+        try {
+          await page.waitForURL(/\/deconnexion\?id=/, { timeout: 15000 })
+        } catch {
+          throw new CheckFailed(`not at the logout page: ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+        }
+        const lines = await page.locator('#logout-services li').allTextContents()
+        assert(lines.some((l) => l.includes('ENT de démonstration')), `lines: ${lines}`)
+        await page.goto(ENT)
+        assert(!(await page.textContent('main')).includes('Bonjour'), 'the ENT session is still there')
       })
       assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
       await page.context().close()

@@ -441,7 +441,7 @@ async fn consent_page(
         csrf,
     }
     .into_response();
-    crate::web::let_forms_lead_to(&mut response, Some(&request.redirect_uri));
+    crate::web::let_forms_lead_to(&mut response, [request.redirect_uri.as_str()]);
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -1259,7 +1259,8 @@ async fn end_session(
             );
             Ok(r)
         }
-        Some(_) => {
+        Some((_, session)) => {
+            let upstream = crate::web::logout_destination(&state, &session);
             let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
             let client_id = hint.map(|h| h.aud).or(p.client_id).unwrap_or_default();
             let mut r = ConfirmLogout {
@@ -1277,7 +1278,10 @@ async fn end_session(
                 state: p.state.unwrap_or_default(),
             }
             .into_response();
-            crate::web::let_forms_lead_to(&mut r, redirect.as_deref());
+            crate::web::let_forms_lead_to(
+                &mut r,
+                redirect.as_deref().into_iter().chain(upstream.as_deref()),
+            );
             if let Some(c) = browser_cookie {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }

@@ -66,6 +66,9 @@ struct PendingSignIn {
     /// The browser that started it (hash of its browser cookie): a callback elsewhere is
     /// refused, so nobody can be signed in with someone else's identity.
     browser: String,
+    /// Set when a signed-in account asked to link this provider (after its password).
+    #[serde(default)]
+    link_account: Option<i64>,
 }
 
 /// A child to confirm, as the linking pages show it.
@@ -135,22 +138,34 @@ struct StartQuery {
     next: Option<String>,
 }
 
-/// GET /upstream/{provider}/login: off to the provider with a fresh state and nonce (43
-/// characters each), remembered for this browser.
+/// GET /upstream/{provider}/login: off to the provider.
 async fn start(
     State(state): State<SharedState>,
     Path(provider_id): Path<String>,
     headers: HeaderMap,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, AppError> {
-    let Some(provider) = state.upstream.get(&provider_id) else {
+    begin(&state, &headers, &provider_id, q.next.as_deref(), None).await
+}
+
+/// Sends the browser to the provider with a fresh state and nonce (43 characters each),
+/// remembered for this browser; `link_account`: the sign-in links the provider to this
+/// (signed-in) account instead of opening a session.
+pub async fn begin(
+    state: &SharedState,
+    headers: &HeaderMap,
+    provider_id: &str,
+    next: Option<&str>,
+    link_account: Option<i64>,
+) -> Result<Response, AppError> {
+    let Some(provider) = state.upstream.get(provider_id) else {
         return Err(AppError::NotFound);
     };
-    let (browser, set_browser) = match cookie(&headers, BROWSER_COOKIE) {
+    let (browser, set_browser) = match cookie(headers, BROWSER_COOKIE) {
         Some(id) if id.len() <= 64 => (id.to_owned(), None),
         _ => {
             let id = random_token(32);
-            let c = set_cookie(&state, BROWSER_COOKIE, &id, None);
+            let c = set_cookie(state, BROWSER_COOKIE, &id, None);
             (id, Some(c))
         }
     };
@@ -168,10 +183,11 @@ async fn start(
         }
     };
     let pending = PendingSignIn {
-        provider: provider_id,
+        provider: provider_id.to_owned(),
         nonce,
-        next: local_return_path(q.next.as_deref()),
+        next: local_return_path(next),
         browser: storage_key(&browser),
+        link_account,
     };
     let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
     state
@@ -284,6 +300,9 @@ async fn callback(
         }
     };
     let peer = SocketAddr::new(client_ip(&state, peer, &headers), peer.port());
+    if let Some(account_id) = pending.link_account {
+        return link_to_account(&state, &headers, peer, account_id, &provider, &identity).await;
+    }
     let login = UpstreamLogin {
         provider: provider_id.clone(),
         id_token: identity.id_token.clone(),
@@ -399,6 +418,88 @@ async fn callback(
     let id = random_token(24);
     store_link(&state, &id, &link).await?;
     Ok(Redirect::to(&format!("/rattacher-des-eleves?id={id}")).into_response())
+}
+
+/// The end of "Relier FranceConnect" from a signed-in account: the identity must name the
+/// account's holder, and be nobody else's.
+async fn link_to_account(
+    state: &SharedState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    account_id: i64,
+    provider: &super::UpstreamProvider,
+    identity: &super::UpstreamIdentity,
+) -> Result<Response, AppError> {
+    let label = &provider.config.label;
+    let home = Some(("/", "Retour à mes services"));
+    // the same account must still be signed in in this browser
+    let session = crate::protocol::oidc::current_session(state, headers).await?;
+    let Some(account) = state.accounts.by_id(account_id).await? else {
+        return Err(AppError::NotFound);
+    };
+    if session.map(|(_, s)| s.account_id) != Some(account_id) {
+        return Ok(back_to_sign_in(
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            EXPIRED.into(),
+        ));
+    }
+    let names_match = pivot(&identity.claims, &provider.config.claims).is_some_and(|p| {
+        p.names
+            .matches_record(&account.first_name, &account.last_name)
+    });
+    if !names_match {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            "Identité différente",
+            format!(
+                "L'identité transmise par {label} ne correspond pas au titulaire de ce compte ({}) : elle n'a pas été reliée.",
+                account.display_name()
+            ),
+            home,
+        ));
+    }
+    let provider_id = &provider.config.id;
+    match state
+        .external
+        .add_external_identity(
+            provider_id,
+            &identity.subject,
+            account_id,
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Ok(message(
+                StatusCode::CONFLICT,
+                "Déjà relié",
+                format!(
+                    "Cette identité {label} est déjà reliée à un compte, ou ce compte à une autre identité {label}."
+                ),
+                home,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: state.clock.now(),
+            kind: AuditKind::ExternalIdentityLinked,
+            actor: Actor::Account(account_id),
+            subject: Some(account_id),
+            source_address: Some(peer.ip().to_string()),
+            details: json!({ "provider": provider_id, "from": "account" }),
+        })
+        .await?;
+    Ok(message(
+        StatusCode::OK,
+        "FranceConnect est relié à votre compte",
+        format!("Vous pourrez désormais vous connecter avec {label}, sans votre mot de passe."),
+        home,
+    ))
 }
 
 async fn store_link(state: &AppState, id: &str, link: &PendingLink) -> Result<(), AppError> {

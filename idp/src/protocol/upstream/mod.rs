@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use client::{UpstreamError, UpstreamIdentity, UpstreamProvider};
-pub use http::{end_session_redirect, routes};
+pub use http::{begin, end_session_redirect, routes};
 
 use crate::config::{Config, UpstreamClaims};
 use crate::domain::matching::PivotNames;

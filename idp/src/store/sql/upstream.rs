@@ -186,4 +186,54 @@ impl ExternalIdentityStore for SqlStore {
             created,
         })
     }
+
+    async fn providers_of(&self, account_id: i64) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT provider FROM external_identities WHERE account_id = $1 ORDER BY provider",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.try_get("provider").map_err(db_error))
+        .collect()
+    }
+
+    async fn add_external_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        account_id: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let existing = sqlx::query(
+            "SELECT 1 AS n FROM external_identities \
+             WHERE provider = $1 AND (subject = $2 OR account_id = $3)",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if existing.is_some() {
+            return Err(StoreError::Conflict(
+                "this identity or this account is already linked at this provider".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO external_identities (provider, subject, account_id, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(account_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
 }
