@@ -437,6 +437,14 @@ async fn every_refused_answer_is_explained_and_opens_no_session() {
             "{identity}: {page}"
         );
     }
+    // a key renewed at the provider after the IdP read its key set: fetched again, accepted
+    let r = sign_in(&server, &b, "nouvelle-cle").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&r).starts_with("/rattacher-des-eleves?id="),
+        "{}",
+        location(&r)
+    );
     // another state: the callback matches no sign-in of this browser
     let r = sign_in(&server, &b, "state").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

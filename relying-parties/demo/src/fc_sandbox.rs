@@ -48,6 +48,9 @@ pub enum Fault {
     TamperedUserinfo,
     /// The browser comes back with another state than the one sent.
     WrongState,
+    /// Not a fault: the sandbox renews its signing key just before signing (the client must
+    /// fetch the key set again to know the new key).
+    RenewedKey,
 }
 
 /// The identité pivot of a test identity (FranceConnect's claim names).
@@ -174,6 +177,12 @@ pub const IDENTITIES: &[TestIdentity] = &[
         PAUL,
         Fault::WrongState,
     ),
+    identity(
+        "nouvelle-cle",
+        "Paul Jean DURAND, juste après un renouvellement de clé (doit réussir)",
+        PAUL,
+        Fault::RenewedKey,
+    ),
 ];
 
 /// A signing key of the sandbox.
@@ -231,7 +240,9 @@ struct Grant {
 struct Sandbox {
     issuer: String,
     client: SandboxClient,
-    key: SigningKey,
+    /// The current signing key; renewed keys join `published` too.
+    key: Mutex<Arc<SigningKey>>,
+    published: Mutex<Vec<Value>>,
     /// Signs the "unknown key" identity's tokens; never published.
     stray_key: SigningKey,
     pending: Mutex<HashMap<String, Pending>>,
@@ -255,10 +266,12 @@ impl EndedSessions {
 /// session/end requests.
 pub fn router(issuer: String, client: SandboxClient) -> (Router, EndedSessions) {
     let ended = EndedSessions::default();
+    let key = new_key(&format!("bac-a-sable-{}", &random_token()[..8]));
     let sandbox = Arc::new(Sandbox {
         issuer,
         client,
-        key: new_key(&format!("bac-a-sable-{}", &random_token()[..8])),
+        published: Mutex::new(vec![key.jwk.clone()]),
+        key: Mutex::new(Arc::new(key)),
         stray_key: new_key("cle-inconnue"),
         pending: Mutex::new(HashMap::new()),
         codes: Mutex::new(HashMap::new()),
@@ -306,10 +319,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The stable `sub` of a test identity at this client.
 fn subject(identity: &TestIdentity) -> String {
-    let sub = format!("bac-a-sable-{}", identity.key);
     // the faulty identities are Paul: one person, one sub
-    if matches!(identity.fault, Fault::None) {
-        sub
+    if identity.fault == Fault::None {
+        format!("bac-a-sable-{}", identity.key)
     } else {
         "bac-a-sable-paul".to_owned()
     }
@@ -362,7 +374,21 @@ async fn discovery(State(s): State<Arc<Sandbox>>) -> Json<Value> {
 }
 
 async fn jwks(State(s): State<Arc<Sandbox>>) -> Json<Value> {
-    Json(json!({ "keys": [s.key.jwk] }))
+    Json(json!({ "keys": *lock(&s.published) }))
+}
+
+impl Sandbox {
+    fn current_key(&self) -> Arc<SigningKey> {
+        lock(&self.key).clone()
+    }
+
+    /// A new signing key, published beside the old ones, used from now on.
+    fn renew_key(&self) -> Arc<SigningKey> {
+        let key = Arc::new(new_key(&format!("bac-a-sable-{}", &random_token()[..8])));
+        lock(&self.published).push(key.jwk.clone());
+        *lock(&self.key) = key.clone();
+        key
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -550,12 +576,11 @@ async fn token(
         "exp": exp, "iat": iat, "auth_time": iat, "nonce": nonce,
         "acr": "eidas1", "amr": ["pwd"],
     });
-    let key = if identity.fault == Fault::UnknownKey {
-        &s.stray_key
-    } else {
-        &s.key
+    let id_token = match identity.fault {
+        Fault::UnknownKey => s.stray_key.sign("JWT", &claims),
+        Fault::RenewedKey => s.renew_key().sign("JWT", &claims),
+        _ => s.current_key().sign("JWT", &claims),
     };
-    let id_token = key.sign("JWT", &claims);
     let access_token = random_token();
     lock(&s.access_tokens).insert(
         access_token.clone(),
@@ -604,7 +629,7 @@ async fn userinfo(State(s): State<Arc<Sandbox>>, headers: HeaderMap) -> Response
     if let Some(usage) = p.preferred_username {
         claims["preferred_username"] = json!(usage);
     }
-    let mut jwt = s.key.sign("JWT", &claims);
+    let mut jwt = s.current_key().sign("JWT", &claims);
     if identity.fault == Fault::TamperedUserinfo {
         // another family name, the signature left as it was
         let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
@@ -656,7 +681,7 @@ mod tests {
         assert_eq!(keys.len(), IDENTITIES.len());
         for i in IDENTITIES.iter().filter(|i| i.fault != Fault::None) {
             assert_eq!(subject(i), "bac-a-sable-paul");
-            assert!(i.label.starts_with("Cas d'erreur"));
+            assert!(i.label.starts_with("Cas d'erreur") || i.fault == Fault::RenewedKey);
         }
     }
 
