@@ -65,24 +65,14 @@ async fn dates_form(
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let to = location(&r);
     assert!(to.starts_with("/rattacher-des-eleves?id="), "{to}");
-    let intro = b
-        .get(server.url(&to))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let intro = support::text(b, server.url(&to)).await;
     assert!(intro.contains("Rattacher des élèves"), "{intro}");
     let id = query_value(&server.url(&to), "id").unwrap();
-    let page = b
-        .get(server.url(&format!("/rattacher-des-eleves/dates?id={id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::text(
+        b,
+        server.url(&format!("/rattacher-des-eleves/dates?id={id}")),
+    )
+    .await;
     (id, page)
 }
 
@@ -138,14 +128,7 @@ async fn has_session(server: &TestServer, b: &reqwest::Client) -> bool {
 async fn the_button_comes_first_on_the_guardians_page_only() {
     let (server, _, _) = TestServer::start_with_sandbox("").await;
     let b = browser();
-    let page = b
-        .get(server.url("/login?profil=responsable"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::text(&b, server.url("/login?profil=responsable")).await;
     let button = page
         .find("S'identifier avec <strong>FranceConnect</strong>")
         .expect(&page);
@@ -169,14 +152,7 @@ async fn the_button_comes_first_on_the_guardians_page_only() {
         .await
         .unwrap();
     assert_eq!(logo.headers()["content-type"], "image/svg+xml");
-    let pupils = b
-        .get(server.url("/login?profil=eleve"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pupils = support::text(&b, server.url("/login?profil=eleve")).await;
     assert!(!pupils.contains("FranceConnect"), "not for pupils");
 }
 
@@ -229,18 +205,15 @@ async fn a_guardian_with_an_account_links_it_by_the_birth_dates_then_goes_straig
     // Claire: FranceConnect gives her birth name DUPONT, the schools know her as MARTIN
     let r = sign_in(&server, &b, "claire").await;
     let (id, page) = dates_form(&server, &b, r).await;
-    assert!(
-        page.contains("Léa M. – Collège Jean Moulin, 4e A"),
-        "{page}"
-    );
-    assert!(
-        page.contains("Hugo M. – École élémentaire Jules Ferry, CM2"),
-        "{page}"
-    );
-    assert!(
-        !page.contains("2012-03-14"),
-        "the dates are not on the page"
-    );
+    // before the dates, the children are named only by their order: nothing to learn
+    assert!(page.contains("Premier enfant (le plus âgé)"), "{page}");
+    assert!(page.contains("Enfant n° 2"), "{page}");
+    for secret in ["Léa", "Hugo", "Collège", "4e A", "2012-03-14"] {
+        assert!(
+            !page.contains(secret),
+            "{secret} shown before the dates: {page}"
+        );
+    }
     assert!(
         !has_session(&server, &b).await,
         "no session before the dates"
@@ -261,8 +234,13 @@ async fn a_guardian_with_an_account_links_it_by_the_birth_dates_then_goes_straig
         "{summary}"
     );
     assert!(summary.contains("0611223344"));
-    assert!(summary.contains("claire.martin@example.fr"));
-    assert!(summary.contains("Léa M.") && summary.contains("Hugo M."));
+    // the account's own e-mail: none confirmed yet (the school's copy is not the account's)
+    assert!(summary.contains("<td>non renseignée</td>"), "{summary}");
+    assert!(
+        summary.contains("Léa M. – Collège Jean Moulin, 4e A"),
+        "{summary}"
+    );
+    assert!(summary.contains("Hugo M. – École élémentaire Jules Ferry, CM2"));
     assert!(has_session(&server, &b).await);
     // the same page posted again links nothing twice
     let replay = submit_dates(&server, &b, &id, &again, &["14/03/2012", "2015-09-02"]).await;
@@ -285,6 +263,18 @@ async fn a_guardian_with_an_account_links_it_by_the_birth_dates_then_goes_straig
         .send()
         .await
         .unwrap();
+    // every service is told first (the logout page), FranceConnect last
+    let to_page = location(&r);
+    assert!(to_page.starts_with("/deconnexion?id="), "{to_page}");
+    let page = support::text(&b, server.url(&to_page)).await;
+    assert!(page.contains("ENT de démonstration"), "{page}");
+    let next = page
+        .split("id=\"logout-next\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a way on to FranceConnect")
+        .to_owned();
+    let r = b.get(server.url(&next)).send().await.unwrap();
     let to_fc = location(&r);
     assert!(
         to_fc.starts_with(&format!("{}/session/end?", ports.sandbox_issuer())),
@@ -295,7 +285,14 @@ async fn a_guardian_with_an_account_links_it_by_the_birth_dates_then_goes_straig
     let back = location(&r);
     assert!(back.starts_with(&server.url("/upstream/franceconnect/logout-callback?state=")));
     let r = b.get(&back).send().await.unwrap();
-    assert!(r.status().is_redirection());
+    // back from FranceConnect: the list again, with nothing left to do
+    let last = location(&r);
+    assert!(last.starts_with("/deconnexion?id="), "{last}");
+    let page = support::text(&b, server.url(&last)).await;
+    assert!(
+        page.contains("ENT de démonstration") && !page.contains("logout-next"),
+        "{page}"
+    );
     assert_eq!(ended.id_token_hints().len(), 1);
     assert!(!has_session(&server, &b).await);
 
@@ -331,13 +328,13 @@ async fn a_guardian_without_an_account_gets_one_with_an_identifier() {
     let b = browser();
     let r = sign_in(&server, &b, "paul").await;
     let (id, page) = dates_form(&server, &b, r).await;
-    assert!(
-        page.contains("Jules D. – Collège Jean Moulin, 6e B"),
-        "{page}"
-    );
     let done = submit_dates(&server, &b, &id, &page, &["2013-06-21"]).await;
     assert_eq!(done.status(), StatusCode::OK);
     let summary = done.text().await.unwrap();
+    assert!(
+        summary.contains("Jules D. – Collège Jean Moulin, 6e B"),
+        "{summary}"
+    );
     assert!(
         summary.contains("paul.durand <small>(conservez-le précieusement)</small>"),
         "{summary}"
@@ -358,14 +355,7 @@ async fn a_guardian_without_an_account_gets_one_with_an_identifier() {
     assert_eq!(children.len(), 1);
     assert_eq!(children[0].first_name, "Jules");
     // a password sign-in cannot open this account
-    let page = b
-        .get(server.url("/login?profil=responsable"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::text(&b, server.url("/login?profil=responsable")).await;
     let form = support::sign_in_form(&page, "paul.durand", "");
     let r = b
         .post(server.url("/login"))
@@ -398,6 +388,26 @@ async fn too_many_wrong_dates_stop_the_linking() {
         StatusCode::BAD_REQUEST,
         "the right date comes too late"
     );
+    // signing in again gives a new attempt, not new tries for the day: the records are
+    // suspended after twice the tries
+    let r = sign_in(&server, &b, "paul").await;
+    let (id, mut page) = dates_form(&server, &b, r).await;
+    for n in 0..idp::protocol::upstream::LINK_TRIES {
+        let r = submit_dates(&server, &b, &id, &page, &["2013-06-22"]).await;
+        if n + 1 < idp::protocol::upstream::LINK_TRIES {
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            page = r.text().await.unwrap();
+        } else {
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert!(r.text().await.unwrap().contains("suspendu"));
+        }
+    }
+    let r = sign_in(&server, &b, "paul").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "no third attempt today"
+    );
     assert!(
         server
             .state
@@ -428,7 +438,7 @@ async fn nobody_or_several_matching_records_get_a_clear_message_and_no_session()
 async fn every_refused_answer_is_explained_and_opens_no_session() {
     let (server, _, _) = TestServer::start_with_sandbox("").await;
     let b = browser();
-    for identity in ["expire", "nonce", "cle", "userinfo"] {
+    for identity in ["expire", "nonce", "cle", "userinfo", "acr"] {
         let r = sign_in(&server, &b, identity).await;
         assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "{identity}");
         let page = r.text().await.unwrap();
@@ -455,14 +465,7 @@ async fn every_refused_answer_is_explained_and_opens_no_session() {
         .send()
         .await
         .unwrap();
-    let picker = b
-        .get(location(&r))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let picker = support::text(&b, location(&r)).await;
     let cancel = picker
         .split("id=\"annuler\" href=\"")
         .nth(1)
@@ -510,14 +513,7 @@ async fn password_sign_in(
     identifier: &str,
     password: &str,
 ) {
-    let page = b
-        .get(server.url("/login?profil=responsable"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::text(b, server.url("/login?profil=responsable")).await;
     let form = support::sign_in_form(&page, identifier, password);
     let r = b
         .post(server.url("/login"))
@@ -534,14 +530,7 @@ async fn link_from_account(
     b: &reqwest::Client,
     password: &str,
 ) -> reqwest::Response {
-    let page = b
-        .get(server.url("/compte/franceconnect"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::text(b, server.url("/compte/franceconnect")).await;
     b.post(server.url("/compte/franceconnect"))
         .form(&[
             ("csrf", hidden_field(&page, "csrf").unwrap()),
@@ -555,7 +544,7 @@ async fn link_from_account(
 /// At the sandbox: picks `identity` for the authorization request at `authorize`, then
 /// follows the callback at the IdP.
 async fn pick_at(b: &reqwest::Client, authorize: &str, identity: &str) -> reqwest::Response {
-    let page = b.get(authorize).send().await.unwrap().text().await.unwrap();
+    let page = support::text(b, authorize).await;
     let request = hidden_field(&page, "request").unwrap();
     let sandbox = url::Url::parse(authorize).unwrap();
     let r = b
@@ -572,14 +561,7 @@ async fn an_account_with_a_password_links_franceconnect_after_its_password() {
     let (server, ports, _) = TestServer::start_with_sandbox("").await;
     let b = browser();
     password_sign_in(&server, &b, "claire.martin", "Parent-2026!").await;
-    let home = b
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = support::text(&b, server.url("/")).await;
     assert!(
         home.contains("Se connecter aussi avec FranceConnect"),
         "{home}"
@@ -624,14 +606,7 @@ async fn an_account_with_a_password_links_franceconnect_after_its_password() {
             .unwrap()
             .contains("FranceConnect est relié à votre compte")
     );
-    let home = b
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = support::text(&b, server.url("/")).await;
     assert!(!home.contains("Se connecter aussi avec"), "linked already");
     let other = browser();
     let r = sign_in(&server, &other, "claire").await;

@@ -499,11 +499,18 @@ fn two_guardians_school(uai: &str) -> SchoolSnapshot {
     snapshot
 }
 
+fn any_record(_first: &str, _last: &str, _civility: Option<&str>) -> bool {
+    true
+}
+
 async fn guardians_are_found_by_their_folded_last_name(s: &SqlStore) {
     s.provision_school(&two_guardians_school("0140001A"), NOW)
         .await
         .unwrap();
-    let found = s.guardians_named(&["durand".into()]).await.unwrap();
+    let found = s
+        .guardians_named(&["durand".into()], &any_record)
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     let paul = &found[0];
     assert_eq!(
@@ -516,19 +523,33 @@ async fn guardians_are_found_by_their_folded_last_name(s: &SqlStore) {
     assert_eq!(paul.children[0].first_name, "Jules");
     assert_eq!(paul.children[0].class_name.as_deref(), Some("3e C"));
     assert_eq!(
-        s.guardians_named(&["martin".into(), "durand".into()])
+        s.guardians_named(&["martin".into(), "durand".into()], &any_record)
             .await
             .unwrap()
             .len(),
         2
     );
     assert!(
-        s.guardians_named(&["dupont".into()])
+        s.guardians_named(&["dupont".into()], &any_record)
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(s.guardians_named(&[]).await.unwrap().is_empty());
+    assert!(
+        s.guardians_named(&[], &any_record)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // the filter sees the names and civility as recorded, and only what it keeps comes back
+    let only_paul =
+        |first: &str, _: &str, civility: Option<&str>| first == "Paul" && civility == Some("Mme");
+    let kept = s
+        .guardians_named(&["martin".into(), "durand".into()], &only_paul)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].first_name, "Paul");
 }
 
 async fn an_upstream_identity_links_once_to_one_account(s: &SqlStore) {
@@ -536,12 +557,12 @@ async fn an_upstream_identity_links_once_to_one_account(s: &SqlStore) {
         .await
         .unwrap();
     let claire = s
-        .guardians_named(&["martin".into()])
+        .guardians_named(&["martin".into()], &any_record)
         .await
         .unwrap()
         .remove(0);
     let paul = s
-        .guardians_named(&["durand".into()])
+        .guardians_named(&["durand".into()], &any_record)
         .await
         .unwrap()
         .remove(0);
@@ -578,6 +599,30 @@ async fn an_upstream_identity_links_once_to_one_account(s: &SqlStore) {
             .await
             .unwrap()
             .is_none()
+    );
+
+    // an account has one identity at a provider: another sub for Claire is refused
+    let second = s
+        .link_external(&ExternalLink {
+            provider: "franceconnect",
+            subject: "fc-claire-again",
+            guardian_ids: &[claire.guardian_id],
+            account_id: claire.account_id,
+            first_name: "Claire",
+            last_name: "MARTIN",
+            mobile: None,
+            now: NOW,
+        })
+        .await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+    assert!(matches!(
+        s.add_external_identity("franceconnect", "fc-claire-3", linked.account_id, NOW)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.providers_of(linked.account_id).await.unwrap(),
+        ["franceconnect"]
     );
 
     // Paul has none: one is created, without a password, and his record attached to it

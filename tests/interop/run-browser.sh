@@ -8,7 +8,7 @@
 # The provider binary is $IDP_BIN, else the newer of target/release/idp and target/debug/idp.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# P: the provider; P+1, P+2: the demo ENT and Pronote
+# P: the provider; P+1, P+2, P+3: the demo ENT, Pronote and FranceConnect sandbox
 interop_init browser 5
 CHROMIUM=${CHROMIUM:-/usr/lib/chromium/chromium}
 if [[ ! -x "$CHROMIUM" ]]; then

@@ -8,7 +8,8 @@
 # The provider binary is $IDP_BIN, else the newer of target/release/idp and target/debug/idp.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# P: the provider; P+1, P+2: the demo ENT and Pronote; P+5: the script's CAS services
+# P: the provider; P+1 .. P+3: the demo ENT, Pronote and FranceConnect sandbox; P+5: the
+# script's CAS services
 interop_init cas 6
 VENV="$INTEROP/python/.venv-cas"
 mkdir -p "$DATA_DIR/relying-parties"

@@ -8,7 +8,8 @@
 # Needs node + npm (npm ci from the lock file) and python3 with venv.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# P: the provider; P+1 .. P+4: the demo clients' redirect URIs, on which nothing listens
+# P: the provider; P+1: the demo ENT (the client ent-demo's redirect URI: the scripts read the
+# redirects and never follow them there); P+2, P+3: Pronote and the sandbox; P+4: teleservice-demo
 interop_init oidc 5
 
 if ! interop_start; then

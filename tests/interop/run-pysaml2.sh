@@ -7,8 +7,9 @@
 # logout page). Same shape as run-saml.sh.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# P: the provider; P+1, P+4: the demo's OIDC clients; P+5: the SP's addresses (and the CBC
-# registration's); P+6: the second SP's addresses (nothing listens on P+1 .. P+6)
+# P: the provider; P+1 .. P+3: the demo ENT, Pronote and FranceConnect sandbox; P+4: the
+# téléservice; P+5: the SP's addresses (and the CBC registration's); P+6: the second SP's
+# addresses (nothing listens on P+4 .. P+6)
 interop_init pysaml2 7
 VENV="$INTEROP/python/.venv-pysaml2"
 SP_DIR="$WORK_DIR/sp"

@@ -9,8 +9,9 @@
 # The provider binary is $IDP_BIN, else the newer of target/release/idp and target/debug/idp.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# P: the provider; P+1, P+4: the demo's OIDC clients; P+5: the SP's addresses; P+6: the second
-# SP's addresses (nothing listens on P+1 .. P+6)
+# P: the provider; P+1 .. P+3: the demo ENT, Pronote and FranceConnect sandbox; P+4: the
+# téléservice; P+5: the SP's addresses; P+6: the second SP's addresses (nothing listens on
+# P+4 .. P+6)
 interop_init saml 7
 VENV="$INTEROP/python/.venv-saml"
 SP_DIR="$WORK_DIR/sp"

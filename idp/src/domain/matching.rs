@@ -2,7 +2,9 @@
 //! records the schools keep, and confirming the children before they are linked (SPEC §2.4).
 //! Names are compared folded (case, accents, hyphens, apostrophes). FranceConnect's
 //! `given_name` holds every first name, and its `family_name` is the birth name: a school may
-//! have recorded the usage name instead. An e-mail address is never used to match.
+//! have recorded the usage name instead. The record's first name must be how the given names
+//! start (a school writes the usual first name, the first one), and a recorded civility must
+//! agree with the provider's gender. An e-mail address is never used to match.
 
 use super::names::fold_for_matching;
 
@@ -15,6 +17,8 @@ pub struct PivotNames {
     pub family_name: String,
     /// The usage name (married name …), when the provider sends one.
     pub usage_name: Option<String>,
+    /// `male` or `female`, as OpenID Connect and FranceConnect send it.
+    pub gender: Option<String>,
 }
 
 impl PivotNames {
@@ -31,10 +35,16 @@ impl PivotNames {
         names
     }
 
-    /// Whether a guardian record (names as the school wrote them) names this person: its last
-    /// name is the birth or usage name, and its first name is one of the first names (a
-    /// compound one as a run of them: "Marie Claire" in "Marie Claire Anne").
-    pub fn matches_record(&self, first_name: &str, last_name: &str) -> bool {
+    /// Whether a guardian record (names and civility as the school wrote them) names this
+    /// person: its last name is the birth or usage name, its first name is how the first names
+    /// start (a compound one too: "Marie Claire" for "Marie Claire Anne"), and its civility,
+    /// when recorded, agrees with the gender.
+    pub fn matches_record(
+        &self,
+        first_name: &str,
+        last_name: &str,
+        civility: Option<&str>,
+    ) -> bool {
         if !self.last_names().contains(&fold_for_matching(last_name)) {
             return false;
         }
@@ -42,10 +52,18 @@ impl PivotNames {
         let given: Vec<&str> = given.split(' ').filter(|w| !w.is_empty()).collect();
         let first = fold_for_matching(first_name);
         let first: Vec<&str> = first.split(' ').filter(|w| !w.is_empty()).collect();
-        !first.is_empty()
-            && given
-                .windows(first.len())
-                .any(|run| run == first.as_slice())
+        if first.is_empty() || !given.starts_with(&first) {
+            return false;
+        }
+        let recorded = match civility.map(fold_for_matching).as_deref() {
+            Some("m" | "monsieur") => Some("male"),
+            Some("mme" | "madame" | "mlle") => Some("female"),
+            _ => None,
+        };
+        match (recorded, self.gender.as_deref()) {
+            (Some(r), Some(g @ ("male" | "female"))) => r == g,
+            _ => true,
+        }
     }
 }
 
@@ -117,32 +135,53 @@ mod tests {
             given_names: "Claire Anne".into(),
             family_name: "DUPONT".into(),
             usage_name: Some("Martin".into()),
+            gender: Some("female".into()),
         }
     }
 
     #[test]
-    fn records_match_on_birth_or_usage_name_and_any_first_name() {
+    fn records_match_on_birth_or_usage_name_and_the_first_first_name() {
         let p = claire();
-        assert!(p.matches_record("Claire", "MARTIN"), "usage name");
-        assert!(p.matches_record("claire", "Dupont"), "birth name");
-        assert!(p.matches_record("Anne", "MARTIN"), "a second first name");
         assert!(
-            p.matches_record("Claire-Anne", "MARTIN"),
+            p.matches_record("Claire", "MARTIN", Some("Mme")),
+            "usage name"
+        );
+        assert!(p.matches_record("claire", "Dupont", None), "birth name");
+        assert!(
+            p.matches_record("Claire-Anne", "MARTIN", None),
             "a compound first name"
         );
         assert!(
-            !p.matches_record("Anne-Claire", "MARTIN"),
+            !p.matches_record("Anne", "MARTIN", None),
+            "a second first name alone"
+        );
+        assert!(
+            !p.matches_record("Anne-Claire", "MARTIN", None),
             "not in that order"
         );
-        assert!(!p.matches_record("Claire", "MARTINEZ"));
-        assert!(!p.matches_record("Clara", "MARTIN"));
-        assert!(!p.matches_record("", "MARTIN"));
+        assert!(!p.matches_record("Claire", "MARTINEZ", None));
+        assert!(!p.matches_record("Clara", "MARTIN", None));
+        assert!(!p.matches_record("", "MARTIN", None));
+        assert!(
+            !p.matches_record("Claire", "MARTIN", Some("M.")),
+            "another civility"
+        );
+        // "Jean Marie" is not the record of "Marie"
+        let jean_marie = PivotNames {
+            given_names: "Jean Marie".into(),
+            family_name: "DUPONT".into(),
+            usage_name: None,
+            gender: Some("male".into()),
+        };
+        assert!(!jean_marie.matches_record("Marie", "DUPONT", Some("Mme")));
+        assert!(jean_marie.matches_record("Jean-Marie", "DUPONT", Some("M.")));
         let accents = PivotNames {
             given_names: "Hélène".into(),
             family_name: "LE GOFF".into(),
             usage_name: None,
+            gender: None,
         };
-        assert!(accents.matches_record("HELENE", "Le-Goff"));
+        assert!(accents.matches_record("HELENE", "Le-Goff", Some("Mme")));
         assert_eq!(accents.last_names(), ["le goff"]);
         assert_eq!(claire().last_names(), ["dupont", "martin"]);
     }

@@ -34,9 +34,13 @@ pub struct LogoutPlan {
     pub sid: String,
     pub services: Vec<SignedOutService>,
     pub then: AfterLogout,
-    /// The upstream provider's session to end first (FranceConnect), through the browser.
+    /// The upstream provider's session to end (FranceConnect), through the browser, last:
+    /// if the provider never sends the browser back, every service was told already.
     #[serde(default)]
     pub upstream: Option<UpstreamLogin>,
+    /// The logout page's frames have had their turn (the page is shown for the record only).
+    #[serde(default)]
+    pub frames_done: bool,
 }
 
 /// One relying party of the ended session, and how it is told.
@@ -213,23 +217,23 @@ pub async fn end_sso_session(
         services,
         then: AfterLogout::Page,
         upstream: session.upstream,
+        frames_done: false,
     }))
 }
 
-/// Carries a logout on: first to the upstream provider's end-session endpoint when the
-/// session came through one (it sends the browser back to go on), then straight to its end
-/// when nothing is left for the browser to do, otherwise through the logout page.
-pub async fn proceed(state: &SharedState, mut plan: LogoutPlan) -> Result<Response, AppError> {
-    if let Some(login) = plan.upstream.take()
-        && let Some(response) = super::upstream::end_session_redirect(state, &login, &plan).await?
-    {
-        return Ok(response);
-    }
+/// Carries a logout on: straight to its end when nothing is left for the browser to do,
+/// otherwise through the logout page.
+pub async fn proceed(state: &SharedState, plan: LogoutPlan) -> Result<Response, AppError> {
     if !plan.needs_front_channel() && plan.then != AfterLogout::Page {
         return finish(state, plan).await;
     }
+    show_page(state, &plan).await
+}
+
+/// Stores the plan and sends the browser to the logout page.
+async fn show_page(state: &SharedState, plan: &LogoutPlan) -> Result<Response, AppError> {
     let id = random_token(24);
-    let json = serde_json::to_string(&plan).map_err(|e| AppError::Internal(e.to_string()))?;
+    let json = serde_json::to_string(plan).map_err(|e| AppError::Internal(e.to_string()))?;
     state
         .ephemeral
         .put(&plan_key(&id), &json, Duration::from_secs(PLAN_TTL))
@@ -245,8 +249,18 @@ pub async fn stored_plan(state: &AppState, id: &str) -> Result<Option<LogoutPlan
     Ok(serde_json::from_str(&json).ok())
 }
 
-async fn finish(state: &SharedState, plan: LogoutPlan) -> Result<Response, AppError> {
+/// The end of a logout, once every service was told: the upstream provider's session ends
+/// (its end-session endpoint sends the browser back here to finish), then the browser goes
+/// where the logout leads.
+pub async fn finish(state: &SharedState, mut plan: LogoutPlan) -> Result<Response, AppError> {
+    if let Some(login) = plan.upstream.take()
+        && let Some(response) = super::upstream::end_session_redirect(state, &login, &plan).await?
+    {
+        return Ok(response);
+    }
     match plan.then {
+        // the list again, for the record, when the page was left for the provider
+        AfterLogout::Page if plan.frames_done => show_page(state, &plan).await,
         AfterLogout::Page => Ok(Redirect::to("/login?deconnecte=1").into_response()),
         AfterLogout::Redirect(uri) => Ok(Redirect::to(&uri).into_response()),
         AfterLogout::SamlResponse {
@@ -305,33 +319,41 @@ async fn page(
         return Ok(Redirect::to("/login?deconnecte=1").into_response());
     };
     let mut frame_origins = Vec::new();
-    let lines = plan
-        .services
-        .iter()
-        .enumerate()
-        .map(|(n, s)| {
-            let (status, frame) = match &s.notice {
-                Notice::Initiator | Notice::BackChannel => ("Déconnecté", None),
-                Notice::Unreachable => (
-                    "Ce service ne peut pas être prévenu : fermez-le vous-même",
-                    None,
-                ),
-                Notice::Saml { entity_id, .. } => {
-                    frame_origins.extend(super::saml::logout_origins(&state, entity_id));
-                    (
-                        "Déconnexion en cours…",
-                        Some(format!("/idp/profile/SAML2/logout/send?id={}&n={n}", q.id)),
-                    )
-                }
-            };
-            Line {
-                name: s.name.clone(),
-                status,
-                frame,
+    let mut lines = Vec::with_capacity(plan.services.len());
+    for (n, s) in plan.services.iter().enumerate() {
+        let (status, frame) = match &s.notice {
+            Notice::Initiator | Notice::BackChannel => ("Déconnecté", None),
+            Notice::Unreachable => (
+                "Ce service ne peut pas être prévenu : fermez-le vous-même",
+                None,
+            ),
+            // shown again once the frames had their turn: what the SP answered
+            Notice::Saml { request_id, .. } if plan.frames_done => {
+                let confirmed = state.ephemeral.get(&confirmed_key(request_id)).await?;
+                let status = if confirmed.is_some() {
+                    "Déconnecté"
+                } else {
+                    "Déconnexion non confirmée par le service"
+                };
+                (status, None)
             }
-        })
-        .collect();
-    let next = (plan.then != AfterLogout::Page).then(|| format!("/deconnexion/suite?id={}", q.id));
+            Notice::Saml { entity_id, .. } => {
+                frame_origins.extend(super::saml::logout_origins(&state, entity_id));
+                (
+                    "Déconnexion en cours…",
+                    Some(format!("/idp/profile/SAML2/logout/send?id={}&n={n}", q.id)),
+                )
+            }
+        };
+        lines.push(Line {
+            name: s.name.clone(),
+            status,
+            frame,
+        });
+    }
+    // on to the service that asked, or to the provider's end-session endpoint
+    let goes_on = plan.then != AfterLogout::Page || plan.upstream.is_some();
+    let next = (goes_on && !plan.frames_done).then(|| format!("/deconnexion/suite?id={}", q.id));
     let mut response = LogoutPage { lines, next }.into_response();
     // the frames start here and go on to the SPs' logout services
     frame_origins.sort();
@@ -356,8 +378,9 @@ async fn next(
     let Some(json) = state.ephemeral.take(&plan_key(&q.id)).await? else {
         return Ok(Redirect::to("/login?deconnecte=1").into_response());
     };
-    let plan: LogoutPlan =
+    let mut plan: LogoutPlan =
         serde_json::from_str(&json).map_err(|e| AppError::Internal(e.to_string()))?;
+    plan.frames_done = true;
     finish(&state, plan).await
 }
 
@@ -383,6 +406,7 @@ mod tests {
             ],
             then: AfterLogout::Page,
             upstream: None,
+            frames_done: false,
         };
         assert!(!plan.needs_front_channel());
         assert_eq!(plan.saml_request_ids().count(), 0);

@@ -248,6 +248,7 @@ pub struct GuardianCandidate {
     pub guardian_id: i64,
     pub uai: String,
     pub school_name: String,
+    pub civility: Option<String>,
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
@@ -301,11 +302,13 @@ pub trait ExternalIdentityStore: Send + Sync {
         provider: &str,
         subject: &str,
     ) -> StoreResult<Option<Account>>;
-    /// Guardian records filed under one of these folded last names, with their children
-    /// still at school.
+    /// Guardian records filed under one of these folded last names that `keep` accepts
+    /// (first name, last name, civility), with their children still at school (loaded for
+    /// the kept ones only).
     async fn guardians_named(
         &self,
         folded_last_names: &[String],
+        keep: &(dyn for<'n> Fn(&'n str, &'n str, Option<&'n str>) -> bool + Send + Sync),
     ) -> StoreResult<Vec<GuardianCandidate>>;
     /// In one transaction: the account (existing, or created without a password), the
     /// records attached to it, and the upstream identity recorded. `Conflict` when the

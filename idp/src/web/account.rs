@@ -77,11 +77,12 @@ async fn page(
     };
     let mut response = (status, LinkUpstreamPage { label, csrf, error }).into_response();
     // the form's answer sends the browser to the provider
-    let issuer = state
+    let targets = state
         .upstream
         .get(provider)
-        .map(|p| p.config.issuer.to_string());
-    super::let_forms_lead_to(&mut response, issuer.as_deref());
+        .map(|p| p.form_targets())
+        .unwrap_or_default();
+    super::let_forms_lead_to(&mut response, targets.iter().map(String::as_str));
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -64,7 +64,7 @@ pub async fn show(
         }
         _ => None,
     };
-    let logout_to = super::logout_destination(&state, &session);
+    let logout_to = super::logout_destinations(&state, &session);
     let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
     let mut response = HomePage {
         via_upstream,
@@ -79,7 +79,7 @@ pub async fn show(
     }
     .into_response();
     // its logout form leads on to the provider's end-session endpoint
-    super::let_forms_lead_to(&mut response, logout_to.as_deref());
+    super::let_forms_lead_to(&mut response, logout_to.iter().map(String::as_str));
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -19,6 +19,16 @@ pub mod http;
 mod ops;
 pub mod signin;
 
+/// A page that says one thing (a refusal, a step done), with a way on.
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub message: String,
+    /// (address, label) of the way on.
+    pub link: Option<(String, String)>,
+}
+
 /// The default Content-Security-Policy: nothing from elsewhere, no framing. A page that must
 /// post a form to a relying party (SAML POST binding) sets its own.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
@@ -57,14 +67,17 @@ pub fn let_forms_lead_to<'a>(
 }
 
 /// Where a logout of this session goes besides this site: the upstream provider's end-session
-/// endpoint, when the session came through one (its issuer's origin).
-pub fn logout_destination(
+/// endpoint, when the session came through one.
+pub fn logout_destinations(
     state: &crate::app::AppState,
     session: &crate::domain::session::SsoSession,
-) -> Option<String> {
-    let login = session.upstream.as_ref()?;
-    let provider = state.upstream.get(&login.provider)?;
-    Some(provider.config.issuer.to_string())
+) -> Vec<String> {
+    session
+        .upstream
+        .as_ref()
+        .and_then(|login| state.upstream.get(&login.provider))
+        .map(|p| p.form_targets())
+        .unwrap_or_default()
 }
 
 pub fn router(state: SharedState) -> Router {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::MessagePage;
 use super::http::{
     PROFILE_COOKIE, SESSION_COOKIE, clear_cookie, client_ip, cookie, csrf_token, local_return_path,
     set_cookie, verify_csrf,
@@ -43,14 +44,6 @@ struct SignInPage {
     notice: Option<String>,
     /// Upstream providers offered to guardians, first: (id, label).
     upstream: Vec<(String, String)>,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "message.html")]
-struct MessagePage {
-    title: String,
-    message: String,
-    link: Option<(String, String)>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -327,8 +320,12 @@ pub async fn open_session(
     origin: AuthOrigin,
     upstream: Option<UpstreamLogin>,
 ) -> Result<axum::http::HeaderValue, AppError> {
-    if let Some(old) = cookie(headers, SESSION_COOKIE) {
-        crate::protocol::logout::end_sso_session(state, old, peer, None).await?;
+    if let Some(old) = cookie(headers, SESSION_COOKIE)
+        && let Some(plan) = crate::protocol::logout::end_sso_session(state, old, peer, None).await?
+        && let Some(login) = plan.upstream
+    {
+        // the browser is busy signing in: the provider's own session ends with its timeout
+        tracing::info!(provider = %login.provider, "a new sign-in replaced a session that came through an upstream provider");
     }
     let now = state.clock.now();
     let mut session = SsoSession::new(
@@ -366,7 +363,8 @@ pub async fn confirm_logout(
     let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
     let upstream = crate::protocol::oidc::current_session(&state, &headers)
         .await?
-        .and_then(|(_, s)| super::logout_destination(&state, &s));
+        .map(|(_, s)| super::logout_destinations(&state, &s))
+        .unwrap_or_default();
     let mut response = LogoutPage {
         csrf,
         client_id: String::new(),
@@ -374,7 +372,7 @@ pub async fn confirm_logout(
         state: String::new(),
     }
     .into_response();
-    super::let_forms_lead_to(&mut response, upstream.as_deref());
+    super::let_forms_lead_to(&mut response, upstream.iter().map(String::as_str));
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

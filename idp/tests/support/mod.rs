@@ -264,6 +264,11 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The text of the page at `url`, as `browser` gets it (no redirect followed).
+pub async fn text(browser: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    browser.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The value of a hidden field in a page.
 pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");

@@ -48,6 +48,8 @@ pub enum Fault {
     TamperedUserinfo,
     /// The browser comes back with another state than the one sent.
     WrongState,
+    /// The ID token says no authentication level (no `acr`), though eidas1 was asked.
+    MissingAcr,
     /// Not a fault: the sandbox renews its signing key just before signing (the client must
     /// fetch the key set again to know the new key).
     RenewedKey,
@@ -176,6 +178,12 @@ pub const IDENTITIES: &[TestIdentity] = &[
         "Cas d'erreur : state faux",
         PAUL,
         Fault::WrongState,
+    ),
+    identity(
+        "acr",
+        "Cas d'erreur : niveau d'authentification absent",
+        PAUL,
+        Fault::MissingAcr,
     ),
     identity(
         "nouvelle-cle",
@@ -571,11 +579,16 @@ async fn token(
     } else {
         grant.nonce.clone()
     };
-    let claims = json!({
+    let mut claims = json!({
         "iss": s.issuer, "sub": subject(&identity), "aud": s.client.client_id,
         "exp": exp, "iat": iat, "auth_time": iat, "nonce": nonce,
         "acr": "eidas1", "amr": ["pwd"],
     });
+    if identity.fault == Fault::MissingAcr
+        && let Some(map) = claims.as_object_mut()
+    {
+        map.remove("acr");
+    }
     let id_token = match identity.fault {
         Fault::UnknownKey => s.stray_key.sign("JWT", &claims),
         Fault::RenewedKey => s.renew_key().sign("JWT", &claims),

@@ -212,12 +212,17 @@ async function main() {
         await page.waitForURL(/\/rattacher-des-eleves\/dates/)
       }, { required: true })
       await check('the children\'s birth dates confirmed: the summary, then the ENT signed in with FrEduOrigAuth FC', async () => {
-        await page.locator('fieldset', { hasText: 'Léa M.' }).locator('input').fill('2012-03-14')
-        await page.locator('fieldset', { hasText: 'Hugo M.' }).locator('input').fill('2015-09-02')
+        // named only by their order (eldest first) until the dates are right
+        const fields = page.locator('fieldset.child input')
+        assert((await fields.count()) === 2, 'two children to confirm')
+        assert(!(await page.textContent('main')).includes('Léa'), 'a child named before the dates')
+        await fields.nth(0).fill('2012-03-14')
+        await fields.nth(1).fill('2015-09-02')
         await shot(page, '6-fc-dates')
         await page.getByRole('button', { name: 'Confirmer' }).click()
         await page.waitForSelector('text=Votre compte est prêt')
         await shot(page, '7-fc-summary')
+        assert((await page.textContent('#enfants')).includes('Léa M. – Collège Jean Moulin, 4e A'), 'the children on the summary')
         await page.getByRole('link', { name: 'Accéder à mes services' }).click()
         try {
           await page.waitForURL((url) => url.href === ENT, { timeout: 15000 })
@@ -231,11 +236,17 @@ async function main() {
       await check('the IdP\'s own "Se déconnecter": through FranceConnect\'s session/end, then the services listed', async () => {
         await page.goto(`${IDP}/`)
         assert((await page.textContent('main')).includes('Vous vous êtes connecté avec FranceConnect'), 'no FranceConnect note')
+        const seen = []
+        // redirects are not committed navigations: the requests show the way through
+        page.on('request', (r) => { if (r.isNavigationRequest()) seen.push(r.url()) })
         await page.getByRole('button', { name: 'Se déconnecter' }).click()
-        try {
-          await page.waitForURL(/\/deconnexion\?id=/, { timeout: 15000 })
-        } catch {
-          throw new CheckFailed(`not at the logout page: ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+        // the logout page, on by itself to the sandbox's session/end, back to the list
+        const deadline = Date.now() + 15000
+        while (!(seen.some((u) => u.includes('/api/v2/session/end')) && /\/deconnexion\?id=/.test(page.url()) && !(await page.locator('#logout-next').count()))) {
+          if (Date.now() > deadline) {
+            throw new CheckFailed(`the logout did not go through the sandbox and back: ${seen.join(' → ')}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+          }
+          await page.waitForTimeout(100)
         }
         const lines = await page.locator('#logout-services li').allTextContents()
         assert(lines.some((l) => l.includes('ENT de démonstration')), `lines: ${lines}`)

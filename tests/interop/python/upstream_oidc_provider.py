@@ -23,6 +23,7 @@ from interop_common import (
     get,
     group,
     input_value,
+    logout_page_parts,
     new_browser,
     run_checks,
 )
@@ -132,6 +133,13 @@ def main():
             page = get(browser, f"{IDP}/logout")
             resp = browser.post(f"{IDP}/logout", data={"csrf": input_value(page.text, "csrf")}, allow_redirects=False, timeout=HTTP_TIMEOUT)
             expect(resp.is_redirect, describe_response(resp))
+            # the IdP's logout page first (every service told), then the provider, last
+            listing = get(browser, urljoin(IDP, resp.headers["Location"]))
+            expect(listing.status_code == 200, describe_response(listing))
+            _, nexts = logout_page_parts(listing.text)
+            expect(nexts, f"no way on to the provider from the logout page: {describe_response(listing)}")
+            resp = get(browser, urljoin(IDP, nexts[0]))
+            expect(resp.is_redirect, describe_response(resp))
             end = resp.headers["Location"]
             expect(end.startswith(f"{FC}/api/v2/session/end?"), f"not the provider's end-session endpoint: {end}")
             expect("id_token_hint" in query(end) and "state" in query(end), end)
@@ -149,9 +157,11 @@ def main():
             back = follow_until(browser, urljoin(FC, done.headers["Location"]), f"{IDP}/upstream/franceconnect/logout-callback")
             resp = get(browser, back)
             expect(resp.is_redirect, describe_response(resp))
+            final = get(browser, urljoin(IDP, resp.headers["Location"]))
+            expect(final.status_code == 200 and "Vous êtes déconnecté" in final.text, describe_response(final))
             expect(not has_session(browser), "the IdP session survived")
 
-        check("logout at the IdP ends the provider's session too (session/end with id_token_hint; oidc-provider's form confirmed)", logout)
+        check("logout at the IdP: the services told first, then the provider's session ended (session/end with id_token_hint; oidc-provider's form confirmed)", logout)
 
         def straight():
             _, answer = at_provider(browser, to_provider(browser), "login", {"identity": "claire"})

@@ -1260,7 +1260,7 @@ async fn end_session(
             Ok(r)
         }
         Some((_, session)) => {
-            let upstream = crate::web::logout_destination(&state, &session);
+            let upstream = crate::web::logout_destinations(&state, &session);
             let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
             let client_id = hint.map(|h| h.aud).or(p.client_id).unwrap_or_default();
             let mut r = ConfirmLogout {
@@ -1280,7 +1280,10 @@ async fn end_session(
             .into_response();
             crate::web::let_forms_lead_to(
                 &mut r,
-                redirect.as_deref().into_iter().chain(upstream.as_deref()),
+                redirect
+                    .as_deref()
+                    .into_iter()
+                    .chain(upstream.iter().map(String::as_str)),
             );
             if let Some(c) = browser_cookie {
                 r.headers_mut().append(header::SET_COOKIE, c);

@@ -50,7 +50,10 @@ struct Discovered {
     /// The same keys, for checking userinfo JWTs with jsonwebtoken.
     keys: JwkSet,
     userinfo: Option<String>,
+    authorization: String,
     end_session: Option<String>,
+    /// The provider names itself in its authorization responses (RFC 9207).
+    iss_in_responses: bool,
 }
 
 /// The identity a provider vouched for.
@@ -73,9 +76,12 @@ pub struct UpstreamProvider {
     discovered: RwLock<Option<Arc<Discovered>>>,
 }
 
+/// What the core metadata type does not carry.
 #[derive(Debug, serde::Deserialize)]
-struct EndSessionMetadata {
+struct ExtraMetadata {
     end_session_endpoint: Option<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 impl UpstreamProvider {
@@ -99,6 +105,25 @@ impl UpstreamProvider {
         &self.redirect_uri
     }
 
+    /// Whether the provider says it names itself in authorization responses (RFC 9207): its
+    /// callbacks must then carry `iss`.
+    pub async fn names_itself_in_responses(&self) -> bool {
+        self.discovered().await.is_ok_and(|d| d.iss_in_responses)
+    }
+
+    /// The addresses a form of this site may lead to through this provider (its issuer, and
+    /// its authorization and end-session endpoints once discovered), for CSP form-action.
+    pub fn form_targets(&self) -> Vec<String> {
+        let mut targets = vec![self.config.issuer.to_string()];
+        if let Ok(guard) = self.discovered.try_read()
+            && let Some(d) = guard.as_ref()
+        {
+            targets.push(d.authorization.clone());
+            targets.extend(d.end_session.clone());
+        }
+        targets
+    }
+
     async fn discovered(&self) -> Result<Arc<Discovered>, UpstreamError> {
         if let Some(d) = self.discovered.read().await.as_ref() {
             return Ok(d.clone());
@@ -114,17 +139,17 @@ impl UpstreamProvider {
         let metadata = CoreProviderMetadata::discover_async(issuer_url, &self.http)
             .await
             .map_err(|e| unavailable(&e))?;
-        // the end-session endpoint is not part of the core metadata: read it on its own
-        let end_session = self
+        // the end-session endpoint and RFC 9207 are not part of the core metadata
+        let extra = self
             .http
             .get(format!("{issuer}/.well-known/openid-configuration"))
             .send()
             .await
             .map_err(|e| unavailable(&e))?
-            .json::<EndSessionMetadata>()
+            .json::<ExtraMetadata>()
             .await
-            .map_err(|e| unavailable(&e))?
-            .end_session_endpoint;
+            .map_err(|e| unavailable(&e))?;
+        let authorization = metadata.authorization_endpoint().url().to_string();
         let keys = jwk_set(metadata.jwks())?;
         let userinfo = metadata.userinfo_endpoint().map(|u| u.url().to_string());
         let auth_type = match self.config.token_endpoint_auth_method.as_str() {
@@ -143,7 +168,9 @@ impl UpstreamProvider {
             client,
             keys,
             userinfo,
-            end_session,
+            authorization,
+            end_session: extra.end_session_endpoint,
+            iss_in_responses: extra.authorization_response_iss_parameter_supported,
         });
         *self.discovered.write().await = Some(discovered.clone());
         Ok(discovered)
@@ -213,6 +240,16 @@ impl UpstreamProvider {
         };
         let subject = claims.subject().to_string();
         let acr = claims.auth_context_ref().map(|a| a.to_string());
+        // the level asked for must be the level given (FranceConnect: eidas1)
+        if let Some(asked) = &self.config.acr_values
+            && !acr
+                .as_deref()
+                .is_some_and(|given| asked.split_whitespace().any(|a| a == given))
+        {
+            return Err(UpstreamError::IdToken(format!(
+                "acr {acr:?} is not the level asked for ({asked})"
+            )));
+        }
         let access_token = tokens.access_token().secret().clone();
         let userinfo = self.userinfo(&d, &access_token, &subject).await?;
         Ok(UpstreamIdentity {

@@ -25,6 +25,7 @@ use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
 use crate::protocol::logout::LogoutPlan;
 use crate::store::{ExternalLink, GuardianCandidate, StoreError};
+use crate::web::MessagePage;
 use crate::web::http::{
     BROWSER_COOKIE, client_ip, cookie, csrf_token, local_return_path, set_cookie, verify_csrf,
 };
@@ -71,11 +72,12 @@ struct PendingSignIn {
     link_account: Option<i64>,
 }
 
-/// A child to confirm, as the linking pages show it.
+/// A child to confirm. Before the dates are right, the form shows only its rank by age:
+/// someone who merely shares a guardian's names learns nothing of the children.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ChildToConfirm {
     pupil_id: i64,
-    /// First name and initial ("Léa M."): enough to know which child, little to learn.
+    /// First name and initial ("Léa M."), for the summary once linked.
     label: String,
     school: String,
     class: Option<String>,
@@ -95,18 +97,9 @@ struct PendingLink {
     account_id: Option<i64>,
     first_name: String,
     last_name: String,
-    email: Option<String>,
     mobile: Option<String>,
     children: Vec<ChildToConfirm>,
     tries_left: u32,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "message.html")]
-struct MessagePage {
-    title: String,
-    message: String,
-    link: Option<(String, String)>,
 }
 
 fn message(status: StatusCode, title: &str, text: String, link: Option<(&str, &str)>) -> Response {
@@ -248,10 +241,11 @@ async fn callback(
     };
     // a provider that names itself must be the one asked (mix-up defence, RFC 9207)
     let expected_issuer = provider.config.issuer.as_str().trim_end_matches('/');
-    if q.iss
-        .as_deref()
-        .is_some_and(|iss| iss.trim_end_matches('/') != expected_issuer)
-    {
+    let iss_wrong = match q.iss.as_deref() {
+        Some(iss) => iss.trim_end_matches('/') != expected_issuer,
+        None => provider.names_itself_in_responses().await,
+    };
+    if iss_wrong {
         return Ok(back_to_sign_in(
             StatusCode::BAD_REQUEST,
             "Connexion impossible",
@@ -343,13 +337,13 @@ async fn callback(
             ),
         ));
     };
+    let names = pivot.names.clone();
     let candidates: Vec<GuardianCandidate> = state
         .external
-        .guardians_named(&pivot.names.last_names())
-        .await?
-        .into_iter()
-        .filter(|g| pivot.names.matches_record(&g.first_name, &g.last_name))
-        .collect();
+        .guardians_named(&names.last_names(), &move |first, last, civility| {
+            names.matches_record(first, last, civility)
+        })
+        .await?;
     let records = match resolve(candidates, |g| g.account_id) {
         RecordMatch::One(records) => records,
         RecordMatch::Nobody => {
@@ -373,6 +367,10 @@ async fn callback(
         }
     };
     let first = &records[0];
+    let guardian_ids: Vec<i64> = records.iter().map(|r| r.guardian_id).collect();
+    if link_failures(&state, &guardian_ids).await? >= LINK_FAILURES_PER_DAY {
+        return Ok(too_many_failures());
+    }
     let mut children: Vec<ChildToConfirm> = Vec::new();
     for record in &records {
         for child in &record.children {
@@ -392,6 +390,12 @@ async fn callback(
             });
         }
     }
+    // the form names them only by their order: who they are is shown once proven
+    children.sort_by(|a, b| {
+        a.birth_date
+            .cmp(&b.birth_date)
+            .then(a.pupil_id.cmp(&b.pupil_id))
+    });
     if children.is_empty() {
         return Ok(message(
             StatusCode::OK,
@@ -406,11 +410,10 @@ async fn callback(
         id_token: identity.id_token,
         browser: pending.browser,
         next: pending.next,
-        guardian_ids: records.iter().map(|r| r.guardian_id).collect(),
+        guardian_ids,
         account_id: first.account_id,
         first_name: first.first_name.clone(),
         last_name: first.last_name.clone(),
-        email: first.email.clone().or(pivot.email),
         mobile: first.mobile.clone(),
         children,
         tries_left: LINK_TRIES,
@@ -446,7 +449,7 @@ async fn link_to_account(
     }
     let names_match = pivot(&identity.claims, &provider.config.claims).is_some_and(|p| {
         p.names
-            .matches_record(&account.first_name, &account.last_name)
+            .matches_record(&account.first_name, &account.last_name, None)
     });
     if !names_match {
         return Ok(message(
@@ -502,6 +505,35 @@ async fn link_to_account(
     ))
 }
 
+/// Wrong birth dates allowed for one set of guardian records in a day, over every attempt
+/// (signing in again gives a new attempt, not new tries).
+const LINK_FAILURES_PER_DAY: u64 = 2 * LINK_TRIES as u64;
+
+fn failures_key(guardian_ids: &[i64]) -> String {
+    let mut ids = guardian_ids.to_vec();
+    ids.sort_unstable();
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("upstream-link-failures:{}", ids.join(","))
+}
+
+/// The wrong birth dates given today for these records.
+async fn link_failures(state: &AppState, guardian_ids: &[i64]) -> Result<u64, AppError> {
+    Ok(state
+        .ephemeral
+        .get(&failures_key(guardian_ids))
+        .await?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+fn too_many_failures() -> Response {
+    back_to_sign_in(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Rattachement suspendu",
+        "Trop de dates de naissance erronées ont été saisies pour ce dossier aujourd'hui. Par sécurité, le rattachement est suspendu jusqu'à demain ; vous pouvez aussi contacter l'établissement de votre enfant.".into(),
+    )
+}
+
 async fn store_link(state: &AppState, id: &str, link: &PendingLink) -> Result<(), AppError> {
     let json = serde_json::to_string(link).map_err(|e| AppError::Internal(e.to_string()))?;
     state.ephemeral.put(&link_key(id), &json, FLOW_TTL).await?;
@@ -533,7 +565,6 @@ struct LinkIntroPage {
     id: String,
     label: String,
     first_name: String,
-    count: usize,
 }
 
 /// GET /rattacher-des-eleves: the guardian was recognised; the next step is to link the
@@ -559,7 +590,6 @@ async fn link_intro(
         id: q.id,
         label,
         first_name: link.first_name.clone(),
-        count: link.children.len(),
     }
     .into_response())
 }
@@ -646,7 +676,14 @@ async fn link_submit(
     };
     verify_csrf(&state, &headers, field("csrf")).await?;
     let id = field("id").to_owned();
-    let Some(mut link) = load_link(&state, &headers, &id).await? else {
+    // taken, so that two submits at once cannot both use the same tries
+    let Some(mut link) = state
+        .ephemeral
+        .take(&link_key(&id))
+        .await?
+        .and_then(|j| serde_json::from_str::<PendingLink>(&j).ok())
+        .filter(|l| same_browser(&headers, &l.browser))
+    else {
         return Ok(back_to_sign_in(
             StatusCode::BAD_REQUEST,
             "Connexion expirée",
@@ -658,9 +695,16 @@ async fn link_submit(
             == Some(c.birth_date.as_str())
     });
     if !all_right {
+        let day = Duration::from_secs(24 * 3600);
+        let failures = state
+            .ephemeral
+            .incr(&failures_key(&link.guardian_ids), day)
+            .await?;
         link.tries_left = link.tries_left.saturating_sub(1);
+        if failures >= LINK_FAILURES_PER_DAY {
+            return Ok(too_many_failures());
+        }
         if link.tries_left == 0 {
-            state.ephemeral.delete(&link_key(&id)).await?;
             return Ok(back_to_sign_in(
                 StatusCode::FORBIDDEN,
                 "Rattachement impossible",
@@ -673,14 +717,6 @@ async fn link_submit(
             link.tries_left
         );
         return dates_page(&state, &headers, id, &link, Some(error)).await;
-    }
-    // used once: a second submit of the same page links nothing twice
-    if state.ephemeral.take(&link_key(&id)).await?.is_none() {
-        return Ok(back_to_sign_in(
-            StatusCode::BAD_REQUEST,
-            "Connexion expirée",
-            EXPIRED.into(),
-        ));
     }
     let now = state.clock.now();
     let linked = match state
@@ -743,8 +779,9 @@ async fn link_submit(
     let mut response = SummaryPage {
         identifier: linked.identifier,
         created: linked.created,
-        email: link.email.clone(),
-        mobile: link.mobile.clone(),
+        // what the account holds now (a school's e-mail is not taken as confirmed)
+        email: account.email.clone(),
+        mobile: account.mobile.clone(),
         children: link.children.clone(),
         next: link.next.clone(),
     }
@@ -753,9 +790,9 @@ async fn link_submit(
     Ok(response)
 }
 
-/// Ends the provider's session before the rest of a logout: the browser goes to the
-/// provider's end-session endpoint and comes back to `logout-callback`, which carries the
-/// logout on. `None` when the provider cannot be asked (unknown, no endpoint, unreachable).
+/// Ends the provider's session at the end of a logout: the browser goes to the provider's
+/// end-session endpoint and comes back to `logout-callback`, which finishes the logout.
+/// `None` when the provider cannot be asked (unknown, no endpoint, unreachable).
 pub async fn end_session_redirect(
     state: &SharedState,
     login: &UpstreamLogin,
@@ -804,7 +841,7 @@ async fn logout_callback(
     }
     .and_then(|j| serde_json::from_str::<LogoutPlan>(&j).ok());
     match plan {
-        Some(plan) => crate::protocol::logout::proceed(&state, plan).await,
+        Some(plan) => crate::protocol::logout::finish(&state, plan).await,
         None => Ok(Redirect::to("/login?deconnecte=1").into_response()),
     }
 }

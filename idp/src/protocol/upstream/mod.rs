@@ -80,6 +80,7 @@ pub fn pivot(claims: &Map<String, Value>, names: &UpstreamClaims) -> Option<Pivo
             given_names: text(&names.given_name)?,
             family_name: text(&names.family_name)?,
             usage_name: text(&names.usage_name),
+            gender: text("gender"),
         },
         birthdate: text(&names.birthdate),
         email: text(&names.email),

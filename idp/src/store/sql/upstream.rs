@@ -35,6 +35,7 @@ impl ExternalIdentityStore for SqlStore {
     async fn guardians_named(
         &self,
         folded_last_names: &[String],
+        keep: &(dyn for<'n> Fn(&'n str, &'n str, Option<&'n str>) -> bool + Send + Sync),
     ) -> StoreResult<Vec<GuardianCandidate>> {
         if folded_last_names.is_empty() {
             return Ok(Vec::new());
@@ -44,8 +45,8 @@ impl ExternalIdentityStore for SqlStore {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT g.id, g.uai, s.name AS school_name, g.first_name, g.last_name, g.email, \
-                 g.mobile, g.account_id \
+            "SELECT g.id, g.uai, s.name AS school_name, g.civility, g.first_name, g.last_name, \
+                 g.email, g.mobile, g.account_id \
              FROM guardians g JOIN schools s ON s.uai = g.uai \
              WHERE g.match_last_name IN ({placeholders}) ORDER BY g.id"
         );
@@ -54,17 +55,38 @@ impl ExternalIdentityStore for SqlStore {
             query = query.bind(name);
         }
         let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut candidates = Vec::with_capacity(rows.len());
+        let mut candidates = Vec::new();
         for row in rows {
-            let guardian_id: i64 = row.try_get("id").map_err(db_error)?;
-            let children = sqlx::query(
+            let candidate = GuardianCandidate {
+                guardian_id: row.try_get("id").map_err(db_error)?,
+                uai: row.try_get("uai").map_err(db_error)?,
+                school_name: row.try_get("school_name").map_err(db_error)?,
+                civility: row.try_get("civility").map_err(db_error)?,
+                first_name: row.try_get("first_name").map_err(db_error)?,
+                last_name: row.try_get("last_name").map_err(db_error)?,
+                email: row.try_get("email").map_err(db_error)?,
+                mobile: row.try_get("mobile").map_err(db_error)?,
+                account_id: row.try_get("account_id").map_err(db_error)?,
+                children: Vec::new(),
+            };
+            // a common name brings many records: the children only of those that match
+            if keep(
+                &candidate.first_name,
+                &candidate.last_name,
+                candidate.civility.as_deref(),
+            ) {
+                candidates.push(candidate);
+            }
+        }
+        for candidate in &mut candidates {
+            candidate.children = sqlx::query(
                 "SELECT p.id, p.first_name, p.last_name, p.birth_date, s.name AS school_name, \
                      c.name AS class_name \
                  FROM guardianships gs JOIN pupils p ON p.id = gs.pupil_id \
                  JOIN schools s ON s.uai = p.uai LEFT JOIN classes c ON c.id = p.class_id \
                  WHERE gs.guardian_id = $1 AND p.left_at IS NULL ORDER BY p.birth_date, p.id",
             )
-            .bind(guardian_id)
+            .bind(candidate.guardian_id)
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?
@@ -80,17 +102,6 @@ impl ExternalIdentityStore for SqlStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-            candidates.push(GuardianCandidate {
-                guardian_id,
-                uai: row.try_get("uai").map_err(db_error)?,
-                school_name: row.try_get("school_name").map_err(db_error)?,
-                first_name: row.try_get("first_name").map_err(db_error)?,
-                last_name: row.try_get("last_name").map_err(db_error)?,
-                email: row.try_get("email").map_err(db_error)?,
-                mobile: row.try_get("mobile").map_err(db_error)?,
-                account_id: row.try_get("account_id").map_err(db_error)?,
-                children,
-            });
         }
         Ok(candidates)
     }
@@ -101,17 +112,20 @@ impl ExternalIdentityStore for SqlStore {
         }
         // dropped without commit on any error: nothing is written
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // one identity per account and provider, one account per identity
         let taken = sqlx::query(
-            "SELECT account_id FROM external_identities WHERE provider = $1 AND subject = $2",
+            "SELECT 1 AS n FROM external_identities \
+             WHERE provider = $1 AND (subject = $2 OR account_id = $3)",
         )
         .bind(link.provider)
         .bind(link.subject)
+        .bind(link.account_id.unwrap_or(-1))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
         if taken.is_some() {
             return Err(StoreError::Conflict(
-                "this upstream identity is already linked".into(),
+                "this upstream identity, or the account, is already linked".into(),
             ));
         }
         let (account_id, identifier, created) = match link.account_id {
