@@ -1,11 +1,13 @@
 //! Upstream OpenID Connect providers (SPEC §2.4, §3.4): guardians sign in with FranceConnect,
 //! are matched to the guardian records of the schools, confirm their children's birth dates,
 //! and from then on go straight through. The IdP is a relying party here (client.rs); the
-//! pages and the callback are in http.rs; the pure rules (reading the identité pivot,
-//! explaining a refusal) are below and in `domain::matching`.
+//! sign-in, its callback and the logout are in http.rs, "Rattacher des élèves" in linking.rs;
+//! the pure rules (reading the identité pivot, explaining a refusal) are below and in
+//! `domain::matching`.
 
 pub mod client;
 mod http;
+mod linking;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
