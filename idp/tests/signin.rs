@@ -416,7 +416,7 @@ async fn the_right_password_with_the_other_profile_is_explained() {
 }
 
 #[tokio::test]
-async fn a_temporary_password_does_not_open_a_session_and_expires() {
+async fn a_temporary_password_opens_no_session_but_the_first_connection_and_expires() {
     let server = TestServer::start().await;
     let r = sign_in(
         &server,
@@ -427,9 +427,9 @@ async fn a_temporary_password_does_not_open_a_session_and_expires() {
     )
     .await;
     assert!(set_cookie_header(&r, "idp_session").is_none());
-    let html = r.text().await.unwrap();
-    assert!(html.contains("Première connexion"), "{html}");
-    assert!(html.contains("pas encore activé"));
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/premiere-connexion?id="), "{to}");
 
     server.clock.advance(93 * 86_400);
     let r = sign_in(

@@ -16,6 +16,7 @@ pub enum AuditKind {
     TokenRevoked,
     SigningKeysRotated,
     ExternalIdentityLinked,
+    AccountActivated,
 }
 
 impl AuditKind {
@@ -30,6 +31,7 @@ impl AuditKind {
             Self::TokenRevoked => "token_revoked",
             Self::SigningKeysRotated => "signing_keys_rotated",
             Self::ExternalIdentityLinked => "external_identity_linked",
+            Self::AccountActivated => "account_activated",
         }
     }
 }

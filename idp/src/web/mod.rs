@@ -13,6 +13,7 @@ use crate::app::SharedState;
 use crate::error::AppError;
 
 mod account;
+mod activation;
 mod help;
 mod home;
 pub mod http;
@@ -113,6 +114,15 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/compte/franceconnect",
             get(account::show).post(account::submit),
+        )
+        .route("/premiere-connexion", get(activation::show))
+        .route(
+            "/premiere-connexion/mot-de-passe",
+            axum::routing::post(activation::choose_password),
+        )
+        .route(
+            "/premiere-connexion/confirmer",
+            axum::routing::post(activation::confirm),
         )
         .route("/identifiant-oublie", get(help::forgotten_identifier))
         .route("/mot-de-passe-oublie", get(help::forgotten_password))

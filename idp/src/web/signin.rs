@@ -247,7 +247,11 @@ async fn sign_in(
             state.throttle.record_failure(&identifier, ip).await?;
             state
                 .audit
-                .append(&audit(AuditKind::SignInFailed, Actor::Anonymous, "wrong_credentials"))
+                .append(&audit(
+                    AuditKind::SignInFailed,
+                    Actor::Anonymous,
+                    "wrong_credentials",
+                ))
                 .await?;
             return Ok(page(WRONG_CREDENTIALS.into()).into_response());
         }
@@ -258,18 +262,22 @@ async fn sign_in(
             ))
             .into_response());
         }
-        SignInOutcome::ActivationRequired => (
-            "activation_required",
-            MessagePage {
-                title: "Première connexion".into(),
-                message: "Votre mot de passe provisoire est reconnu. L'activation du compte en \
-                          ligne (choix d'un mot de passe personnel, confirmation de la date de \
-                          naissance) n'est pas encore disponible sur ce service : votre compte n'est \
-                          pas encore activé. Rapprochez-vous de votre établissement."
-                    .into(),
-                link: Some(("/login".into(), "Retour à la connexion".into())),
-            },
-        ),
+        SignInOutcome::ActivationRequired => {
+            let Some(account) = account.as_ref() else {
+                return Err(AppError::Internal("activation without account".into()));
+            };
+            state.throttle.record_success(&identifier).await?;
+            state
+                .audit
+                .append(&audit(
+                    AuditKind::SignIn,
+                    Actor::Account(account.id),
+                    "temporary_password",
+                ))
+                .await?;
+            // the first-connection steps, then on to where the sign-in was going
+            return super::activation::start(&state, &headers, account, &next).await;
+        }
         SignInOutcome::TemporaryExpired => (
             "temporary_expired",
             MessagePage {

@@ -256,6 +256,46 @@ async function main() {
       assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
       await page.context().close()
     })
+
+    await group('First connection (Hugo, temporary password) from Pronote', async () => {
+      const page = await newPage(browser)
+      await check('Pronote → the IdP; the temporary password leads to "Première connexion"', async () => {
+        await page.goto(PRONOTE)
+        await page.waitForURL(/\/login/)
+        await page.getByRole('link', { name: 'Élève' }).first().click()
+        await page.waitForURL(/profil=eleve/)
+        await page.fill('input[name=identifier]', 'hugo.martin')
+        await page.fill('input[name=password]', 'Provisoire-2026')
+        await page.getByRole('button', { name: 'Se connecter' }).click()
+        await page.waitForURL(/\/premiere-connexion\?id=/)
+      }, { required: true })
+      await check('a password of his own (a refused one first), then his birth date: activated', async () => {
+        await page.fill('input[name=password]', 'hugo2026x')
+        await page.fill('input[name=confirmation]', 'hugo2026x')
+        await page.getByRole('button', { name: 'Suivant' }).click()
+        await page.waitForSelector('#erreur')
+        assert((await page.textContent('#erreur')).includes('ni votre nom ni votre prénom'), 'no French explanation')
+        await page.fill('input[name=password]', 'Trottinette-42')
+        await page.fill('input[name=confirmation]', 'Trottinette-42')
+        await page.getByRole('button', { name: 'Suivant' }).click()
+        await page.waitForSelector('text=Confirmez votre date de naissance')
+        await page.fill('input[name=naissance]', '2015-09-02')
+        await page.getByRole('button', { name: 'Confirmer' }).click()
+        await page.waitForSelector('text=Votre compte est activé')
+        await shot(page, '8-activated')
+      }, { required: true })
+      await check('"Accéder à mes services": back at Pronote, signed in as Hugo', async () => {
+        await page.getByRole('link', { name: 'Accéder à mes services' }).click()
+        try {
+          await page.waitForURL((url) => url.href === PRONOTE, { timeout: 15000 })
+        } catch {
+          throw new CheckFailed(`not at Pronote: ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+        }
+        assert((await page.textContent('main')).includes('Bonjour Hugo MARTIN'), 'Pronote does not show Hugo')
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
   } finally {
     await browser.close()
   }

@@ -1,0 +1,409 @@
+//! First connection of an account the school provisioned (SPEC §2.2, seed 003): signed in
+//! with the temporary password, the person chooses their own password (twice, by the
+//! policy), then confirms their birth date (a pupil) or each child's (a guardian, who may
+//! say "Je ne suis pas le représentant légal de cet élève"); the account is then activated
+//! and the sign-in goes on where it was going (a relying party's flow included).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::MessagePage;
+use super::http::{BROWSER_COOKIE, client_ip, cookie, csrf_token, set_cookie, verify_csrf};
+use crate::app::{AppState, SharedState};
+use crate::audit::{Actor, AuditKind, NewAuditEvent};
+use crate::domain::account::{Account, AccountKind};
+use crate::domain::matching::typed_birth_date;
+use crate::domain::password_policy::PasswordOwner;
+use crate::domain::session::AuthOrigin;
+use crate::error::AppError;
+use crate::keys::{random_token, storage_key};
+
+/// How long the first-connection steps may take.
+const ACTIVATION_TTL: Duration = Duration::from_secs(30 * 60);
+/// Wrong birth dates allowed before the steps must start again from the sign-in.
+const DATE_TRIES: u32 = 5;
+
+fn activation_key(id: &str) -> String {
+    format!("activation:{}", storage_key(id))
+}
+
+/// First-connection steps in progress.
+#[derive(Debug, Serialize, Deserialize)]
+struct Activation {
+    account_id: i64,
+    /// Hash of the browser cookie of the sign-in: the steps go on in that browser only.
+    browser: String,
+    /// Where the sign-in was going.
+    next: String,
+    /// The chosen password (argon2id), once chosen.
+    password_hash: Option<String>,
+    tries_left: u32,
+}
+
+/// Called by the sign-in when a temporary password was right: the first-connection steps.
+pub async fn start(
+    state: &SharedState,
+    headers: &HeaderMap,
+    account: &Account,
+    next: &str,
+) -> Result<Response, AppError> {
+    let (browser, set_browser) = match cookie(headers, BROWSER_COOKIE) {
+        Some(id) if id.len() <= 64 => (id.to_owned(), None),
+        _ => {
+            let id = random_token(32);
+            let c = set_cookie(state, BROWSER_COOKIE, &id, None);
+            (id, Some(c))
+        }
+    };
+    let id = random_token(24);
+    let activation = Activation {
+        account_id: account.id,
+        browser: storage_key(&browser),
+        next: next.to_owned(),
+        password_hash: None,
+        tries_left: DATE_TRIES,
+    };
+    put(state, &id, &activation).await?;
+    let mut response = Redirect::to(&format!("/premiere-connexion?id={id}")).into_response();
+    if let Some(c) = set_browser {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+async fn put(state: &AppState, id: &str, activation: &Activation) -> Result<(), AppError> {
+    let json = serde_json::to_string(activation).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .ephemeral
+        .put(&activation_key(id), &json, ACTIVATION_TTL)
+        .await?;
+    Ok(())
+}
+
+fn same_browser(headers: &HeaderMap, expected: &str) -> bool {
+    cookie(headers, BROWSER_COOKIE).is_some_and(|id| {
+        subtle::ConstantTimeEq::ct_eq(storage_key(id).as_bytes(), expected.as_bytes()).into()
+    })
+}
+
+/// The steps in progress for this browser and the account they are for. `take`: used up
+/// (a submit), so that two submits at once cannot share one try.
+async fn load(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    take: bool,
+) -> Result<Option<(Activation, Account)>, AppError> {
+    let key = activation_key(id);
+    let json = if take {
+        state.ephemeral.take(&key).await?
+    } else {
+        state.ephemeral.get(&key).await?
+    };
+    let Some(activation) = json
+        .and_then(|j| serde_json::from_str::<Activation>(&j).ok())
+        .filter(|a| same_browser(headers, &a.browser))
+    else {
+        return Ok(None);
+    };
+    let account = state.accounts.by_id(activation.account_id).await?;
+    Ok(account.map(|a| (activation, a)))
+}
+
+fn expired() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        MessagePage {
+            title: "Première connexion".into(),
+            message: "Cette étape a expiré ou a déjà servi. Connectez-vous à nouveau avec votre identifiant et votre mot de passe provisoire.".into(),
+            link: Some(("/login".into(), "Retour à la connexion".into())),
+        },
+    )
+        .into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "activation_password.html")]
+struct PasswordPage {
+    id: String,
+    csrf: String,
+    name: String,
+    identifier: String,
+    min_length: usize,
+    max_length: usize,
+    errors: Vec<String>,
+}
+
+/// A child to confirm, on the guardian's confirmation page.
+struct ChildLine {
+    pupil_id: i64,
+    label: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "activation_confirm.html")]
+struct ConfirmPage {
+    id: String,
+    csrf: String,
+    is_guardian: bool,
+    children: Vec<ChildLine>,
+    error: Option<String>,
+}
+
+async fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    page: impl FnOnce(String) -> Response,
+) -> Result<Response, AppError> {
+    let (csrf, browser_cookie) = csrf_token(state, headers).await?;
+    let mut response = page(csrf);
+    *response.status_mut() = status;
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+async fn password_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    account: &Account,
+    errors: Vec<String>,
+) -> Result<Response, AppError> {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    with_csrf(state, headers, status, |csrf| {
+        PasswordPage {
+            id,
+            csrf,
+            name: account.display_name(),
+            identifier: account.identifier.clone(),
+            min_length: state.policy.min_length,
+            max_length: state.policy.max_length,
+            errors,
+        }
+        .into_response()
+    })
+    .await
+}
+
+async fn confirm_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    account: &Account,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let is_guardian = account.kind == AccountKind::Responsable;
+    let children = if is_guardian {
+        state
+            .accounts
+            .children_of(account.id)
+            .await?
+            .into_iter()
+            .map(|c| ChildLine {
+                pupil_id: c.pupil_id,
+                label: format!(
+                    "{} {} – {}{}",
+                    c.first_name,
+                    c.last_name,
+                    c.school_name,
+                    c.class_name.map(|k| format!(", {k}")).unwrap_or_default()
+                ),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    with_csrf(state, headers, status, |csrf| {
+        ConfirmPage {
+            id,
+            csrf,
+            is_guardian,
+            children,
+            error,
+        }
+        .into_response()
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StepQuery {
+    #[serde(default)]
+    id: String,
+}
+
+/// GET /premiere-connexion: the step the person is at.
+pub async fn show(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<StepQuery>,
+) -> Result<Response, AppError> {
+    let Some((activation, account)) = load(&state, &headers, &q.id, false).await? else {
+        return Ok(expired());
+    };
+    if activation.password_hash.is_none() {
+        password_page(&state, &headers, q.id, &account, Vec::new()).await
+    } else {
+        confirm_page(&state, &headers, q.id, &account, None).await
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+/// POST /premiere-connexion/mot-de-passe: the new password, checked by the policy, kept
+/// hashed until the confirmation step.
+pub async fn choose_password(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    verify_csrf(&state, &headers, &form.csrf).await?;
+    let Some((mut activation, account)) = load(&state, &headers, &form.id, true).await? else {
+        return Ok(expired());
+    };
+    let problems = state.policy.check(
+        &form.password,
+        &form.confirmation,
+        PasswordOwner {
+            first_name: &account.first_name,
+            last_name: &account.last_name,
+            identifier: &account.identifier,
+        },
+    );
+    if !problems.is_empty() {
+        put(&state, &form.id, &activation).await?;
+        let errors = problems.iter().map(|p| p.message_fr()).collect();
+        return password_page(&state, &headers, form.id, &account, errors).await;
+    }
+    activation.password_hash = Some(state.hasher.hash(&form.password).await?);
+    put(&state, &form.id, &activation).await?;
+    Ok(Redirect::to(&format!("/premiere-connexion?id={}", form.id)).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "activation_done.html")]
+struct DonePage {
+    identifier: String,
+    next: String,
+    disputed: bool,
+}
+
+/// POST /premiere-connexion/confirmer: the birth date (a pupil's own, or each child's for a
+/// guardian); right, the account is activated with the chosen password and signed in.
+pub async fn confirm(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    verify_csrf(&state, &headers, field("csrf")).await?;
+    let id = field("id").to_owned();
+    let Some((mut activation, account)) = load(&state, &headers, &id, true).await? else {
+        return Ok(expired());
+    };
+    let Some(password_hash) = activation.password_hash.clone() else {
+        return Ok(expired());
+    };
+    let ip = client_ip(&state, peer, &headers);
+    // what has to be right, and the children the guardian says are not theirs
+    let mut disputed = Vec::new();
+    let right = if account.kind == AccountKind::Responsable {
+        let children = state.accounts.children_of(account.id).await?;
+        let mut right = true;
+        for child in &children {
+            if field(&format!("pas-responsable-{}", child.pupil_id)) == "1" {
+                disputed.push(child.pupil_id);
+                continue;
+            }
+            right &= typed_birth_date(field(&format!("naissance-{}", child.pupil_id))).as_deref()
+                == Some(child.birth_date.as_str());
+        }
+        right && disputed.len() < children.len()
+    } else {
+        account.birth_date.is_some() && typed_birth_date(field("naissance")) == account.birth_date
+    };
+    if !right {
+        activation.tries_left = activation.tries_left.saturating_sub(1);
+        if activation.tries_left == 0 {
+            return Ok((
+                StatusCode::FORBIDDEN,
+                MessagePage {
+                    title: "Première connexion interrompue".into(),
+                    message: "Les dates de naissance saisies ne correspondent pas au dossier de l'établissement. Par sécurité, la première connexion est interrompue : reconnectez-vous avec votre mot de passe provisoire, ou vérifiez les dates auprès de l'établissement.".into(),
+                    link: Some(("/login".into(), "Retour à la connexion".into())),
+                },
+            )
+                .into_response());
+        }
+        put(&state, &id, &activation).await?;
+        let error = format!(
+            "La date de naissance ne correspond pas au dossier de l'établissement (jour, mois, année). Essais restants : {}.",
+            activation.tries_left
+        );
+        return confirm_page(&state, &headers, id, &account, Some(error)).await;
+    }
+    let now = state.clock.now();
+    state
+        .accounts
+        .set_password(account.id, &password_hash, now)
+        .await?;
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: now,
+            kind: AuditKind::AccountActivated,
+            actor: Actor::Account(account.id),
+            subject: Some(account.id),
+            source_address: Some(ip.to_string()),
+            details: json!({ "disputed_pupils": disputed }),
+        })
+        .await?;
+    let peer = SocketAddr::new(ip, peer.port());
+    let cookie =
+        super::signin::open_session(&state, &headers, peer, &account, AuthOrigin::Local, None)
+            .await?;
+    let mut response = DonePage {
+        identifier: account.identifier.clone(),
+        next: activation.next,
+        disputed: !disputed.is_empty(),
+    }
+    .into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}
