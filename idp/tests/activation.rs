@@ -330,7 +330,11 @@ async fn a_guardian_confirms_each_child_and_may_say_one_is_not_theirs() {
     let r = choose_password(&server, &b, &step, "Marelle-du-Port-9", "Marelle-du-Port-9").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = support::text(&b, server.url(&step)).await;
-    assert!(page.contains("Lou ROUX – École du Port, CP"), "{page}");
+    assert!(page.contains("<legend>Lou R.</legend>"), "{page}");
+    assert!(
+        !page.contains("École du Port"),
+        "no school before the dates"
+    );
     assert!(page.contains("Je ne suis pas le représentant légal de cet élève"));
     // saying every child is not theirs activates nothing
     let all_disputed = [
@@ -368,5 +372,98 @@ async fn a_guardian_confirms_each_child_and_may_say_one_is_not_theirs() {
         serde_json::from_str::<serde_json::Value>(&activated.details).unwrap()["disputed_pupils"]
             [0],
         children[1].pupil_id
+    );
+    // the declared link is no longer shown nor released: only Lou is his child now
+    let now_children = server.state.accounts.children_of(account.id).await.unwrap();
+    assert_eq!(now_children.len(), 1);
+    assert_eq!(now_children[0].first_name, "Lou");
+}
+
+#[tokio::test]
+async fn a_step_left_open_cannot_activate_an_account_activated_since() {
+    let server = TestServer::start().await;
+    // the letter's holder begins in one browser…
+    let a = browser();
+    let step_a = sign_in_temporary(&server, &a, "/login", HUGO).await;
+    let r = choose_password(&server, &a, &step_a, "Cerf-volant-77", "Cerf-volant-77").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // …Hugo activates in another
+    let b = browser();
+    let step_b = sign_in_temporary(&server, &b, "/login", HUGO).await;
+    choose_password(&server, &b, &step_b, "Trottinette-42", "Trottinette-42").await;
+    let r = confirm(&server, &b, &step_b, &[("naissance", "2015-09-02")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // the first step is dead: it neither shows nor activates, and Hugo's password stands
+    let r = a.get(server.url(&step_a)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = support::text(&a, server.url("/login?profil=eleve")).await;
+    let r = a
+        .post(server.url("/login"))
+        .form(&support::sign_in_form(
+            &page,
+            "hugo.martin",
+            "Cerf-volant-77",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the other password was never set"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_again_gives_no_new_tries_for_the_day() {
+    let server = TestServer::start().await;
+    let b = browser();
+    for round in 0..2 {
+        let step = sign_in_temporary(&server, &b, "/login", HUGO).await;
+        choose_password(&server, &b, &step, "Trottinette-42", "Trottinette-42").await;
+        for n in 1..=5 {
+            let r = confirm(&server, &b, &step, &[("naissance", "2015-09-03")]).await;
+            let last = n == 5;
+            let expected = if last {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(r.status(), expected, "round {round}, try {n}");
+            if last && round == 1 {
+                assert!(r.text().await.unwrap().contains("suspendue"));
+            }
+        }
+    }
+    // a third sign-in today is stopped at once
+    let page = support::text(&b, server.url("/login?profil=eleve")).await;
+    let r = b
+        .post(server.url("/login"))
+        .form(&support::sign_in_form(
+            &page,
+            "hugo.martin",
+            "Provisoire-2026",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("suspendue"));
+}
+
+#[tokio::test]
+async fn the_steps_end_half_an_hour_after_the_sign_in_however_used() {
+    let server = TestServer::start().await;
+    let b = browser();
+    let step = sign_in_temporary(&server, &b, "/login", HUGO).await;
+    server.clock.advance(20 * 60);
+    let r = choose_password(&server, &b, &step, "Trottinette-42", "Trottinette-42").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "still in time");
+    server.clock.advance(11 * 60);
+    let r = b.get(server.url(&step)).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "over, though just used"
     );
 }

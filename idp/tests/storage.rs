@@ -271,6 +271,85 @@ async fn choosing_a_password_activates_the_account(s: &SqlStore) {
     assert!(s.set_password(999_999, "$argon2id$x", NOW).await.is_err());
 }
 
+async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &SqlStore) {
+    s.provision_school(&martin_school("0141234A"), NOW)
+        .await
+        .unwrap();
+    // Léa's account was provisioned with the temporary secret "hmac-sha256$E1"
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    let activation = |secret: &'static str, now: i64| Activation {
+        account_id: lea.id,
+        temporary_secret_hash: secret,
+        password_hash: "$argon2id$chosen",
+        disputed_pupils: &[],
+        now,
+    };
+    // another letter since, or the letter expired: nothing changes
+    assert!(
+        !s.activate(&activation("hmac-sha256$other", NOW))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.activate(&activation("hmac-sha256$E1", NOW + 5000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.activate(&activation("hmac-sha256$E1", NOW + 1))
+            .await
+            .unwrap()
+    );
+    let lea = s.by_id(lea.id).await.unwrap().unwrap();
+    assert_eq!(lea.password_hash.as_deref(), Some("$argon2id$chosen"));
+    assert_eq!(
+        (lea.temporary_secret_hash, lea.activated_at),
+        (None, Some(NOW + 1))
+    );
+    // once activated, never again
+    assert!(
+        !s.activate(&activation("hmac-sha256$E1", NOW + 2))
+            .await
+            .unwrap()
+    );
+
+    // a guardian's disputed link is kept but no longer listed
+    let mut school = martin_school("0141235B");
+    school.pupils.push(pupil("E9", "Noa", "MARTIN", "4e A"));
+    school.pupils[1].account = None;
+    school.guardians[0].account = Some(temporary("R1"));
+    school.links.push(link("E9", "R1"));
+    let report = s.provision_school(&school, NOW).await.unwrap();
+    let created = report
+        .accounts_created
+        .iter()
+        .find(|(source, _)| source == "R1")
+        .map(|(_, identifier)| identifier.clone())
+        .unwrap();
+    let guardian = s.by_identifier(&created).await.unwrap().unwrap();
+    let children = s.children_of(guardian.id).await.unwrap();
+    assert_eq!(children.len(), 2);
+    let noa = children
+        .iter()
+        .find(|c| c.first_name == "Noa")
+        .unwrap()
+        .pupil_id;
+    assert!(
+        s.activate(&Activation {
+            account_id: guardian.id,
+            temporary_secret_hash: "hmac-sha256$R1",
+            password_hash: "$argon2id$parent",
+            disputed_pupils: &[noa],
+            now: NOW + 1,
+        })
+        .await
+        .unwrap()
+    );
+    let children = s.children_of(guardian.id).await.unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(children[0].first_name, "Léa");
+}
+
 async fn audit_log_is_append_only_and_read_newest_first(s: &SqlStore, url: &str) {
     s.provision_school(&martin_school("0141234A"), NOW)
         .await
@@ -717,6 +796,7 @@ storage_suite!(
     provisioning_is_all_or_nothing,
     one_guardian_account_for_two_schools,
     choosing_a_password_activates_the_account,
+    a_first_connection_activates_only_an_account_as_its_steps_found_it,
     refresh_tokens_rotate_and_reuse_revokes_the_grant,
     concurrent_refreshes_let_exactly_one_through,
     signing_keys_and_settings,

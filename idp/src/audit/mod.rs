@@ -17,6 +17,8 @@ pub enum AuditKind {
     SigningKeysRotated,
     ExternalIdentityLinked,
     AccountActivated,
+    ActivationStarted,
+    ActivationRefused,
 }
 
 impl AuditKind {
@@ -32,6 +34,8 @@ impl AuditKind {
             Self::SigningKeysRotated => "signing_keys_rotated",
             Self::ExternalIdentityLinked => "external_identity_linked",
             Self::AccountActivated => "account_activated",
+            Self::ActivationStarted => "activation_started",
+            Self::ActivationRefused => "activation_refused",
         }
     }
 }

@@ -222,6 +222,11 @@ pub trait AccountStore: Send + Sync {
     async fn guardian_records_of(&self, account_id: i64) -> StoreResult<Vec<RecordedGuardian>>;
     /// Replaces the password, ends the temporary one, and marks the account activated.
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()>;
+    /// The first connection, in one transaction: the chosen password replaces the temporary
+    /// one only if the account is still as the steps found it (active, not activated, not
+    /// locked, the same temporary secret, not expired), and the links the guardian disputes
+    /// are marked. Returns whether the account was activated.
+    async fn activate(&self, activation: &Activation<'_>) -> StoreResult<bool>;
     /// How many accounts of each kind exist (readiness and statistics).
     async fn count(&self, kind: AccountKind) -> StoreResult<i64>;
 }
@@ -239,6 +244,18 @@ pub trait DirectoryStore: Send + Sync {
     ) -> StoreResult<ProvisionReport>;
     async fn school(&self, uai: &str) -> StoreResult<Option<School>>;
     async fn classes(&self, uai: &str) -> StoreResult<Vec<String>>;
+}
+
+/// What a first connection writes.
+#[derive(Debug, Clone)]
+pub struct Activation<'a> {
+    pub account_id: i64,
+    /// The temporary secret the steps began with.
+    pub temporary_secret_hash: &'a str,
+    pub password_hash: &'a str,
+    /// Pupils whose link to this guardian's records is disputed.
+    pub disputed_pupils: &'a [i64],
+    pub now: i64,
 }
 
 /// A guardian record that may name someone signing in through an upstream provider, with

@@ -196,7 +196,7 @@ impl AccountStore for SqlStore {
              JOIN pupils p ON p.id = l.pupil_id \
              JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
-             WHERE g.account_id = $1 AND p.left_at IS NULL \
+             WHERE g.account_id = $1 AND p.left_at IS NULL AND l.disputed_at IS NULL \
              GROUP BY p.id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, s.degree, c.name, p.level \
              ORDER BY p.birth_date, p.first_name",
         )
@@ -279,6 +279,42 @@ impl AccountStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn activate(&self, a: &Activation<'_>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, temporary_secret_hash = NULL, \
+                 temporary_expires_at = NULL, activated_at = $2, updated_at = $2 \
+             WHERE id = $3 AND state = 'active' AND password_hash IS NULL \
+               AND activated_at IS NULL AND temporary_secret_hash = $4 \
+               AND temporary_expires_at > $2 AND (locked_until IS NULL OR locked_until <= $2)",
+        )
+        .bind(a.password_hash)
+        .bind(a.now)
+        .bind(a.account_id)
+        .bind(a.temporary_secret_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for pupil in a.disputed_pupils {
+            sqlx::query(
+                "UPDATE guardianships SET disputed_at = $1 \
+                 WHERE pupil_id = $2 AND disputed_at IS NULL \
+                   AND guardian_id IN (SELECT id FROM guardians WHERE account_id = $3)",
+            )
+            .bind(a.now)
+            .bind(pupil)
+            .bind(a.account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()> {
@@ -436,7 +472,15 @@ async fn upsert_pupil(
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        return Ok((id, false, row.try_get("account_id").map_err(db_error)?));
+        let account_id: Option<i64> = row.try_get("account_id").map_err(db_error)?;
+        // the school's records are the source of truth for names and birth dates
+        sqlx::query("UPDATE accounts SET birth_date = $1 WHERE id = $2 AND kind = 'eleve'")
+            .bind(&p.birth_date)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        return Ok((id, false, account_id));
     }
     let id: i64 = sqlx::query(
         "INSERT INTO pupils (uai, source_id, ine, last_name, first_name, birth_date, class_id, level) \

@@ -19,26 +19,37 @@ use super::MessagePage;
 use super::http::{BROWSER_COOKIE, client_ip, cookie, csrf_token, set_cookie, verify_csrf};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
-use crate::domain::account::{Account, AccountKind};
+use crate::domain::account::{Account, AccountKind, AccountState};
 use crate::domain::matching::typed_birth_date;
 use crate::domain::password_policy::PasswordOwner;
 use crate::domain::session::AuthOrigin;
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
+use crate::store::Activation;
 
-/// How long the first-connection steps may take.
-const ACTIVATION_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long the first-connection steps may take, from the sign-in, however used.
+const ACTIVATION_TTL: i64 = 30 * 60;
 /// Wrong birth dates allowed before the steps must start again from the sign-in.
 const DATE_TRIES: u32 = 5;
+/// Wrong birth dates allowed for one account in a day, over every sign-in.
+const DATE_FAILURES_PER_DAY: u64 = 2 * DATE_TRIES as u64;
+
+fn failures_key(account_id: i64) -> String {
+    format!("activation-failures:{account_id}")
+}
 
 fn activation_key(id: &str) -> String {
     format!("activation:{}", storage_key(id))
 }
 
-/// First-connection steps in progress.
+/// First-connection steps in progress (kept in the ephemeral store).
 #[derive(Debug, Serialize, Deserialize)]
-struct Activation {
+struct Steps {
     account_id: i64,
+    /// The temporary secret the steps began with: another one since (a new letter) ends them.
+    temporary_secret_hash: String,
+    /// When the steps end, however used.
+    expires_at: i64,
     /// Hash of the browser cookie of the sign-in: the steps go on in that browser only.
     browser: String,
     /// Where the sign-in was going.
@@ -48,13 +59,82 @@ struct Activation {
     tries_left: u32,
 }
 
-/// Called by the sign-in when a temporary password was right: the first-connection steps.
+/// Whether an account is still as first-connection steps need it: active, never activated,
+/// not locked, with the same temporary secret, not expired.
+fn still_activatable(account: &Account, temporary_secret_hash: &str, now: i64) -> bool {
+    account.state == AccountState::Active
+        && account.password_hash.is_none()
+        && account.activated_at.is_none()
+        && account.temporary_secret_hash.as_deref() == Some(temporary_secret_hash)
+        && account.temporary_expires_at.is_some_and(|e| e > now)
+        && account.locked_until.is_none_or(|l| l <= now)
+}
+
+fn contact_school(title: &str, message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        MessagePage {
+            title: title.into(),
+            message: message.into(),
+            link: Some(("/login".into(), "Retour à la connexion".into())),
+        },
+    )
+        .into_response()
+}
+
+fn suspended() -> Response {
+    contact_school(
+        "Première connexion suspendue",
+        "Trop de dates de naissance erronées ont été saisies pour ce compte aujourd'hui. Par sécurité, la première connexion est suspendue jusqu'à demain ; vous pouvez aussi demander un nouveau courrier à l'établissement.",
+    )
+}
+
+async fn failures_today(state: &AppState, account_id: i64) -> Result<u64, AppError> {
+    Ok(state
+        .ephemeral
+        .get(&failures_key(account_id))
+        .await?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Called by the sign-in when a temporary password was right: the first-connection steps,
+/// unless there is nothing the person could confirm (then the school must help).
 pub async fn start(
     state: &SharedState,
     headers: &HeaderMap,
+    ip: std::net::IpAddr,
     account: &Account,
     next: &str,
 ) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let Some(temporary_secret_hash) = account.temporary_secret_hash.clone() else {
+        return Ok(expired());
+    };
+    if failures_today(state, account.id).await? >= DATE_FAILURES_PER_DAY {
+        return Ok(suspended());
+    }
+    let nothing_to_confirm = match account.kind {
+        AccountKind::Eleve => account.birth_date.is_none(),
+        AccountKind::Responsable => state.accounts.children_of(account.id).await?.is_empty(),
+    };
+    if nothing_to_confirm {
+        return Ok(contact_school(
+            "Première connexion impossible",
+            "Le dossier de l'établissement ne permet pas de confirmer votre identité (aucune date de naissance ou aucun élève rattaché). Contactez l'établissement, qui complètera le dossier.",
+        ));
+    }
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: now,
+            kind: AuditKind::ActivationStarted,
+            actor: Actor::Account(account.id),
+            subject: Some(account.id),
+            source_address: Some(ip.to_string()),
+            details: json!({ "profile": account.kind.as_str() }),
+        })
+        .await?;
     let (browser, set_browser) = match cookie(headers, BROWSER_COOKIE) {
         Some(id) if id.len() <= 64 => (id.to_owned(), None),
         _ => {
@@ -64,8 +144,10 @@ pub async fn start(
         }
     };
     let id = random_token(24);
-    let activation = Activation {
+    let activation = Steps {
         account_id: account.id,
+        temporary_secret_hash,
+        expires_at: now + ACTIVATION_TTL,
         browser: storage_key(&browser),
         next: next.to_owned(),
         password_hash: None,
@@ -79,11 +161,13 @@ pub async fn start(
     Ok(response)
 }
 
-async fn put(state: &AppState, id: &str, activation: &Activation) -> Result<(), AppError> {
+async fn put(state: &AppState, id: &str, activation: &Steps) -> Result<(), AppError> {
     let json = serde_json::to_string(activation).map_err(|e| AppError::Internal(e.to_string()))?;
+    // never past the end set at the sign-in
+    let left = (activation.expires_at - state.clock.now()).max(1);
     state
         .ephemeral
-        .put(&activation_key(id), &json, ACTIVATION_TTL)
+        .put(&activation_key(id), &json, Duration::from_secs(left as u64))
         .await?;
     Ok(())
 }
@@ -94,28 +178,32 @@ fn same_browser(headers: &HeaderMap, expected: &str) -> bool {
     })
 }
 
-/// The steps in progress for this browser and the account they are for. `take`: used up
-/// (a submit), so that two submits at once cannot share one try.
+/// The steps in progress for this browser and the account they are for, while the account is
+/// still as they found it. `take`: used up (a submit that counts a try), so that two submits
+/// at once cannot share one.
 async fn load(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
     take: bool,
-) -> Result<Option<(Activation, Account)>, AppError> {
+) -> Result<Option<(Steps, Account)>, AppError> {
     let key = activation_key(id);
     let json = if take {
         state.ephemeral.take(&key).await?
     } else {
         state.ephemeral.get(&key).await?
     };
+    let now = state.clock.now();
     let Some(activation) = json
-        .and_then(|j| serde_json::from_str::<Activation>(&j).ok())
-        .filter(|a| same_browser(headers, &a.browser))
+        .and_then(|j| serde_json::from_str::<Steps>(&j).ok())
+        .filter(|a| a.expires_at > now && same_browser(headers, &a.browser))
     else {
         return Ok(None);
     };
     let account = state.accounts.by_id(activation.account_id).await?;
-    Ok(account.map(|a| (activation, a)))
+    Ok(account
+        .filter(|a| still_activatable(a, &activation.temporary_secret_hash, now))
+        .map(|a| (activation, a)))
 }
 
 fn expired() -> Response {
@@ -214,14 +302,13 @@ async fn confirm_page(
             .children_of(account.id)
             .await?
             .into_iter()
+            // the first name and an initial: enough to say "not mine", little to learn
             .map(|c| ChildLine {
                 pupil_id: c.pupil_id,
                 label: format!(
-                    "{} {} – {}{}",
+                    "{} {}.",
                     c.first_name,
-                    c.last_name,
-                    c.school_name,
-                    c.class_name.map(|k| format!(", {k}")).unwrap_or_default()
+                    c.last_name.chars().next().unwrap_or(' ')
                 ),
             })
             .collect()
@@ -288,7 +375,8 @@ pub async fn choose_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, &form.csrf).await?;
-    let Some((mut activation, account)) = load(&state, &headers, &form.id, true).await? else {
+    // read, not taken: a refusal or a busy hasher leaves the step as it was
+    let Some((mut activation, account)) = load(&state, &headers, &form.id, false).await? else {
         return Ok(expired());
     };
     let problems = state.policy.check(
@@ -301,7 +389,6 @@ pub async fn choose_password(
         },
     );
     if !problems.is_empty() {
-        put(&state, &form.id, &activation).await?;
         let errors = problems.iter().map(|p| p.message_fr()).collect();
         return password_page(&state, &headers, form.id, &account, errors).await;
     }
@@ -354,22 +441,42 @@ pub async fn confirm(
             right &= typed_birth_date(field(&format!("naissance-{}", child.pupil_id))).as_deref()
                 == Some(child.birth_date.as_str());
         }
-        right && disputed.len() < children.len()
+        if disputed.len() == children.len() {
+            // nothing left to confirm: not a wrong date, and nothing activated
+            put(&state, &id, &activation).await?;
+            let error = "Vous déclarez n'être le représentant légal d'aucun de ces élèves : le compte ne peut pas être activé. Contactez l'établissement, qui corrigera son dossier.".to_owned();
+            return confirm_page(&state, &headers, id, &account, Some(error)).await;
+        }
+        right
     } else {
-        account.birth_date.is_some() && typed_birth_date(field("naissance")) == account.birth_date
+        typed_birth_date(field("naissance")) == account.birth_date
     };
+    let now = state.clock.now();
     if !right {
+        let failures = state
+            .ephemeral
+            .incr(&failures_key(account.id), Duration::from_secs(24 * 3600))
+            .await?;
+        state
+            .audit
+            .append(&NewAuditEvent {
+                at: now,
+                kind: AuditKind::ActivationRefused,
+                actor: Actor::Anonymous,
+                subject: Some(account.id),
+                source_address: Some(ip.to_string()),
+                details: json!({ "reason": "birth_date", "failures_today": failures }),
+            })
+            .await?;
         activation.tries_left = activation.tries_left.saturating_sub(1);
+        if failures >= DATE_FAILURES_PER_DAY {
+            return Ok(suspended());
+        }
         if activation.tries_left == 0 {
-            return Ok((
-                StatusCode::FORBIDDEN,
-                MessagePage {
-                    title: "Première connexion interrompue".into(),
-                    message: "Les dates de naissance saisies ne correspondent pas au dossier de l'établissement. Par sécurité, la première connexion est interrompue : reconnectez-vous avec votre mot de passe provisoire, ou vérifiez les dates auprès de l'établissement.".into(),
-                    link: Some(("/login".into(), "Retour à la connexion".into())),
-                },
-            )
-                .into_response());
+            return Ok(contact_school(
+                "Première connexion interrompue",
+                "Les dates de naissance saisies ne correspondent pas au dossier de l'établissement. Par sécurité, la première connexion est interrompue : reconnectez-vous avec votre mot de passe provisoire, ou vérifiez les dates auprès de l'établissement.",
+            ));
         }
         put(&state, &id, &activation).await?;
         let error = format!(
@@ -378,11 +485,21 @@ pub async fn confirm(
         );
         return confirm_page(&state, &headers, id, &account, Some(error)).await;
     }
-    let now = state.clock.now();
-    state
+    let activated = state
         .accounts
-        .set_password(account.id, &password_hash, now)
+        .activate(&Activation {
+            account_id: account.id,
+            temporary_secret_hash: &activation.temporary_secret_hash,
+            password_hash: &password_hash,
+            disputed_pupils: &disputed,
+            now,
+        })
         .await?;
+    if !activated {
+        // activated, disabled, locked or given a new letter since the steps began
+        return Ok(expired());
+    }
+    state.throttle.record_success(&account.identifier).await?;
     state
         .audit
         .append(&NewAuditEvent {

@@ -266,17 +266,8 @@ async fn sign_in(
             let Some(account) = account.as_ref() else {
                 return Err(AppError::Internal("activation without account".into()));
             };
-            state.throttle.record_success(&identifier).await?;
-            state
-                .audit
-                .append(&audit(
-                    AuditKind::SignIn,
-                    Actor::Account(account.id),
-                    "temporary_password",
-                ))
-                .await?;
             // the first-connection steps, then on to where the sign-in was going
-            return super::activation::start(&state, &headers, account, &next).await;
+            return super::activation::start(&state, &headers, ip, account, &next).await;
         }
         SignInOutcome::TemporaryExpired => (
             "temporary_expired",

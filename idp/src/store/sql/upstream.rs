@@ -84,7 +84,8 @@ impl ExternalIdentityStore for SqlStore {
                      c.name AS class_name \
                  FROM guardianships gs JOIN pupils p ON p.id = gs.pupil_id \
                  JOIN schools s ON s.uai = p.uai LEFT JOIN classes c ON c.id = p.class_id \
-                 WHERE gs.guardian_id = $1 AND p.left_at IS NULL ORDER BY p.birth_date, p.id",
+                 WHERE gs.guardian_id = $1 AND p.left_at IS NULL AND gs.disputed_at IS NULL \
+                 ORDER BY p.birth_date, p.id",
             )
             .bind(candidate.guardian_id)
             .fetch_all(&self.pool)
