@@ -47,6 +47,11 @@ pub trait Ephemeral: Send + Sync + 'static {
 }
 
 /// Opens the store the configuration asks for: Redis when a URL is given, else this process.
+/// The value of a counter kept with `incr` (0 when absent or expired).
+pub async fn counter(kv: &dyn Ephemeral, key: &str) -> EphemeralResult<u64> {
+    Ok(kv.get(key).await?.and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
 pub async fn open(
     redis_url: Option<&str>,
     key_prefix: &str,

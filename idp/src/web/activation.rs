@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::MessagePage;
-use super::http::{BROWSER_COOKIE, client_ip, cookie, csrf_token, set_cookie, verify_csrf};
+use super::http::{
+    browser_binding, client_ip, csrf_token, form_field, is_bound_browser, verify_csrf,
+};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, AccountState};
@@ -90,12 +92,7 @@ fn suspended() -> Response {
 }
 
 async fn failures_today(state: &AppState, account_id: i64) -> Result<u64, AppError> {
-    Ok(state
-        .ephemeral
-        .get(&failures_key(account_id))
-        .await?
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+    Ok(crate::ephemeral::counter(state.ephemeral.as_ref(), &failures_key(account_id)).await?)
 }
 
 /// Called by the sign-in when a temporary password was right: the first-connection steps,
@@ -135,20 +132,13 @@ pub async fn start(
             details: json!({ "profile": account.kind.as_str() }),
         })
         .await?;
-    let (browser, set_browser) = match cookie(headers, BROWSER_COOKIE) {
-        Some(id) if id.len() <= 64 => (id.to_owned(), None),
-        _ => {
-            let id = random_token(32);
-            let c = set_cookie(state, BROWSER_COOKIE, &id, None);
-            (id, Some(c))
-        }
-    };
+    let (browser, set_browser) = browser_binding(state, headers);
     let id = random_token(24);
     let activation = Steps {
         account_id: account.id,
         temporary_secret_hash,
         expires_at: now + ACTIVATION_TTL,
-        browser: storage_key(&browser),
+        browser,
         next: next.to_owned(),
         password_hash: None,
         tries_left: DATE_TRIES,
@@ -172,12 +162,6 @@ async fn put(state: &AppState, id: &str, activation: &Steps) -> Result<(), AppEr
     Ok(())
 }
 
-fn same_browser(headers: &HeaderMap, expected: &str) -> bool {
-    cookie(headers, BROWSER_COOKIE).is_some_and(|id| {
-        subtle::ConstantTimeEq::ct_eq(storage_key(id).as_bytes(), expected.as_bytes()).into()
-    })
-}
-
 /// The steps in progress for this browser and the account they are for, while the account is
 /// still as they found it. `take`: used up (a submit that counts a try), so that two submits
 /// at once cannot share one.
@@ -196,7 +180,7 @@ async fn load(
     let now = state.clock.now();
     let Some(activation) = json
         .and_then(|j| serde_json::from_str::<Steps>(&j).ok())
-        .filter(|a| a.expires_at > now && same_browser(headers, &a.browser))
+        .filter(|a| a.expires_at > now && is_bound_browser(headers, &a.browser))
     else {
         return Ok(None);
     };
@@ -413,12 +397,7 @@ pub async fn confirm(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
     let id = field("id").to_owned();
     let Some((mut activation, account)) = load(&state, &headers, &id, true).await? else {

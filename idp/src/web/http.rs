@@ -93,6 +93,35 @@ pub async fn verify_csrf(
     }
 }
 
+/// The browser of a request, for binding a flow to it: the hash of its browser cookie, and
+/// the cookie to set when it had none yet.
+pub fn browser_binding(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match cookie(headers, BROWSER_COOKIE) {
+        Some(id) if id.len() <= 64 => (crate::keys::storage_key(id), None),
+        _ => {
+            let id = random_token(32);
+            let c = set_cookie(state, BROWSER_COOKIE, &id, None);
+            (crate::keys::storage_key(&id), Some(c))
+        }
+    }
+}
+
+/// Whether a request comes from the browser a flow was bound to (`browser_binding`).
+pub fn is_bound_browser(headers: &HeaderMap, binding: &str) -> bool {
+    cookie(headers, BROWSER_COOKIE).is_some_and(|id| {
+        subtle::ConstantTimeEq::ct_eq(crate::keys::storage_key(id).as_bytes(), binding.as_bytes())
+            .into()
+    })
+}
+
+/// A field of a form read as name-value pairs (forms with one field per child), or "".
+pub fn form_field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
 /// A path on this site to go back to after sign-in; anything else (another host, `//host`,
 /// a backslash trick) is replaced by the home page, so it can never be an open redirect.
 pub fn local_return_path(next: Option<&str>) -> String {

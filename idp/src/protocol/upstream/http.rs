@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
 use crate::protocol::logout::LogoutPlan;
 use crate::web::MessagePage;
-use crate::web::http::{BROWSER_COOKIE, client_ip, cookie, local_return_path, set_cookie};
+use crate::web::http::{browser_binding, client_ip, is_bound_browser, local_return_path};
 use crate::web::signin::open_session;
 
 pub fn routes() -> Router<SharedState> {
@@ -115,14 +115,7 @@ pub async fn begin(
     let Some(provider) = state.upstream.get(provider_id) else {
         return Err(AppError::NotFound);
     };
-    let (browser, set_browser) = match cookie(headers, BROWSER_COOKIE) {
-        Some(id) if id.len() <= 64 => (id.to_owned(), None),
-        _ => {
-            let id = random_token(32);
-            let c = set_cookie(state, BROWSER_COOKIE, &id, None);
-            (id, Some(c))
-        }
-    };
+    let (browser, set_browser) = browser_binding(state, headers);
     let flow_state = random_token(32);
     let nonce = random_token(32);
     let url = match provider.authorization_url(&flow_state, &nonce).await {
@@ -140,7 +133,7 @@ pub async fn begin(
         provider: provider_id.to_owned(),
         nonce,
         next: local_return_path(next),
-        browser: storage_key(&browser),
+        browser,
         link_account,
     };
     let json = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -162,12 +155,6 @@ struct CallbackQuery {
     error: Option<String>,
     /// RFC 9207: who answered, when the provider says so.
     iss: Option<String>,
-}
-
-pub(super) fn same_browser(headers: &HeaderMap, expected: &str) -> bool {
-    cookie(headers, BROWSER_COOKIE).is_some_and(|id| {
-        subtle::ConstantTimeEq::ct_eq(storage_key(id).as_bytes(), expected.as_bytes()).into()
-    })
 }
 
 /// GET /upstream/{provider}/callback: the provider's answer. The state is used up at once; an
@@ -192,7 +179,7 @@ async fn callback(
         None => None,
     }
     .and_then(|j| serde_json::from_str::<PendingSignIn>(&j).ok())
-    .filter(|p| p.provider == provider_id && same_browser(&headers, &p.browser));
+    .filter(|p| p.provider == provider_id && is_bound_browser(&headers, &p.browser));
     let Some(pending) = pending else {
         return Ok(back_to_sign_in(
             StatusCode::BAD_REQUEST,

@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::http::{EXPIRED, FLOW_TTL, back_to_sign_in, message, same_browser};
+use super::http::{EXPIRED, FLOW_TTL, back_to_sign_in, message};
 use super::{LINK_TRIES, UpstreamIdentity, UpstreamProvider, pivot};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
@@ -25,7 +25,7 @@ use crate::domain::session::{AuthOrigin, UpstreamLogin};
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
 use crate::store::{ExternalLink, GuardianCandidate, StoreError};
-use crate::web::http::{client_ip, csrf_token, verify_csrf};
+use crate::web::http::{client_ip, csrf_token, form_field, is_bound_browser, verify_csrf};
 use crate::web::signin::open_session;
 
 pub(super) fn routes() -> Router<SharedState> {
@@ -272,12 +272,7 @@ fn failures_key(guardian_ids: &[i64]) -> String {
 
 /// The wrong birth dates given today for these records.
 async fn link_failures(state: &AppState, guardian_ids: &[i64]) -> Result<u64, AppError> {
-    Ok(state
-        .ephemeral
-        .get(&failures_key(guardian_ids))
-        .await?
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+    Ok(crate::ephemeral::counter(state.ephemeral.as_ref(), &failures_key(guardian_ids)).await?)
 }
 
 fn too_many_failures() -> Response {
@@ -304,7 +299,7 @@ async fn load_link(
         .get(&link_key(id))
         .await?
         .and_then(|j| serde_json::from_str::<PendingLink>(&j).ok())
-        .filter(|l| same_browser(headers, &l.browser)))
+        .filter(|l| is_bound_browser(headers, &l.browser)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -422,12 +417,7 @@ async fn link_submit(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
     let id = field("id").to_owned();
     // taken, so that two submits at once cannot both use the same tries
@@ -436,7 +426,7 @@ async fn link_submit(
         .take(&link_key(&id))
         .await?
         .and_then(|j| serde_json::from_str::<PendingLink>(&j).ok())
-        .filter(|l| same_browser(&headers, &l.browser))
+        .filter(|l| is_bound_browser(&headers, &l.browser))
     else {
         return Ok(back_to_sign_in(
             StatusCode::BAD_REQUEST,
