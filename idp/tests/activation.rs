@@ -138,29 +138,9 @@ async fn a_pupil_activates_with_a_password_of_their_own_and_their_birth_date() {
 
     // the temporary password is gone; the new one signs in
     let other = browser();
-    let page = support::text(&other, server.url("/login?profil=eleve")).await;
-    let r = other
-        .post(server.url("/login"))
-        .form(&support::sign_in_form(
-            &page,
-            "hugo.martin",
-            "Provisoire-2026",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = support::post_sign_in(&server, &other, "eleve", "hugo.martin", "Provisoire-2026").await;
     assert_eq!(r.status(), StatusCode::OK, "refused");
-    let page = support::text(&other, server.url("/login?profil=eleve")).await;
-    let r = other
-        .post(server.url("/login"))
-        .form(&support::sign_in_form(
-            &page,
-            "hugo.martin",
-            "Trottinette-42",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = support::post_sign_in(&server, &other, "eleve", "hugo.martin", "Trottinette-42").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(set_cookie_header(&r, "idp_session").is_some());
     let account = server
@@ -396,17 +376,7 @@ async fn a_step_left_open_cannot_activate_an_account_activated_since() {
     // the first step is dead: it neither shows nor activates, and Hugo's password stands
     let r = a.get(server.url(&step_a)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let page = support::text(&a, server.url("/login?profil=eleve")).await;
-    let r = a
-        .post(server.url("/login"))
-        .form(&support::sign_in_form(
-            &page,
-            "hugo.martin",
-            "Cerf-volant-77",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = support::post_sign_in(&server, &a, "eleve", "hugo.martin", "Cerf-volant-77").await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -436,17 +406,7 @@ async fn signing_in_again_gives_no_new_tries_for_the_day() {
         }
     }
     // a third sign-in today is stopped at once
-    let page = support::text(&b, server.url("/login?profil=eleve")).await;
-    let r = b
-        .post(server.url("/login"))
-        .form(&support::sign_in_form(
-            &page,
-            "hugo.martin",
-            "Provisoire-2026",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = support::post_sign_in(&server, &b, "eleve", "hugo.martin", "Provisoire-2026").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("suspendue"));
 }

@@ -355,15 +355,31 @@ async fn a_guardian_without_an_account_gets_one_with_an_identifier() {
     assert_eq!(children.len(), 1);
     assert_eq!(children[0].first_name, "Jules");
     // a password sign-in cannot open this account
-    let page = support::text(&b, server.url("/login?profil=responsable")).await;
-    let form = support::sign_in_form(&page, "paul.durand", "");
-    let r = b
-        .post(server.url("/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = support::post_sign_in(&server, &b, "responsable", "paul.durand", "").await;
     assert_eq!(r.status(), StatusCode::OK, "the form again, with an error");
+}
+
+/// Gives Paul's child a wrong date as many times as an attempt allows: refused each time with
+/// the form again, then with `last` and a page saying `says`; returns the last form shown.
+async fn wrong_dates_until(
+    server: &TestServer,
+    b: &reqwest::Client,
+    id: &str,
+    mut page: String,
+    last: StatusCode,
+    says: &str,
+) -> String {
+    for n in 0..idp::protocol::upstream::LINK_TRIES {
+        let r = submit_dates(server, b, id, &page, &["2013-06-22"]).await;
+        if n + 1 < idp::protocol::upstream::LINK_TRIES {
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            page = r.text().await.unwrap();
+        } else {
+            assert_eq!(r.status(), last);
+            assert!(r.text().await.unwrap().contains(says));
+        }
+    }
+    page
 }
 
 #[tokio::test]
@@ -371,17 +387,8 @@ async fn too_many_wrong_dates_stop_the_linking() {
     let (server, _, _) = TestServer::start_with_sandbox("").await;
     let b = browser();
     let r = sign_in(&server, &b, "paul").await;
-    let (id, mut page) = dates_form(&server, &b, r).await;
-    for n in 0..idp::protocol::upstream::LINK_TRIES {
-        let r = submit_dates(&server, &b, &id, &page, &["2013-06-22"]).await;
-        if n + 1 < idp::protocol::upstream::LINK_TRIES {
-            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-            page = r.text().await.unwrap();
-        } else {
-            assert_eq!(r.status(), StatusCode::FORBIDDEN);
-            assert!(r.text().await.unwrap().contains("interrompu"));
-        }
-    }
+    let (id, page) = dates_form(&server, &b, r).await;
+    let page = wrong_dates_until(&server, &b, &id, page, StatusCode::FORBIDDEN, "interrompu").await;
     let r = submit_dates(&server, &b, &id, &page, &["2013-06-21"]).await;
     assert_eq!(
         r.status(),
@@ -391,17 +398,16 @@ async fn too_many_wrong_dates_stop_the_linking() {
     // signing in again gives a new attempt, not new tries for the day: the records are
     // suspended after twice the tries
     let r = sign_in(&server, &b, "paul").await;
-    let (id, mut page) = dates_form(&server, &b, r).await;
-    for n in 0..idp::protocol::upstream::LINK_TRIES {
-        let r = submit_dates(&server, &b, &id, &page, &["2013-06-22"]).await;
-        if n + 1 < idp::protocol::upstream::LINK_TRIES {
-            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-            page = r.text().await.unwrap();
-        } else {
-            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-            assert!(r.text().await.unwrap().contains("suspendu"));
-        }
-    }
+    let (id, page) = dates_form(&server, &b, r).await;
+    wrong_dates_until(
+        &server,
+        &b,
+        &id,
+        page,
+        StatusCode::TOO_MANY_REQUESTS,
+        "suspendu",
+    )
+    .await;
     let r = sign_in(&server, &b, "paul").await;
     assert_eq!(
         r.status(),
@@ -506,21 +512,14 @@ async fn franceconnect_down_is_explained() {
     assert!(r.text().await.unwrap().contains("ne répond pas"));
 }
 
-/// Signs in with identifier and password on the guardians' page, following to `next`.
+/// Signs in with identifier and password on the guardians' page.
 async fn password_sign_in(
     server: &TestServer,
     b: &reqwest::Client,
     identifier: &str,
     password: &str,
 ) {
-    let page = support::text(b, server.url("/login?profil=responsable")).await;
-    let form = support::sign_in_form(&page, identifier, password);
-    let r = b
-        .post(server.url("/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = support::post_sign_in(server, b, "responsable", identifier, password).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in");
 }
 

@@ -293,6 +293,24 @@ pub fn sign_in_form(page: &str, identifier: &str, password: &str) -> Vec<(&'stat
     ]
 }
 
+/// Signs in on the IdP's sign-in page for `profile` (no redirect followed): the page, its
+/// form filled with these credentials, posted.
+pub async fn post_sign_in(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    profile: &str,
+    identifier: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = text(browser, server.url(&format!("/login?profil={profile}"))).await;
+    browser
+        .post(server.url("/login"))
+        .form(&sign_in_form(&page, identifier, password))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The Set-Cookie header for `name`, whole.
 pub fn set_cookie_header(response: &reqwest::Response, name: &str) -> Option<String> {
     response
