@@ -81,6 +81,8 @@ pub struct Config {
     pub password: PasswordConfig,
     #[serde(default)]
     pub throttle: ThrottleConfig,
+    #[serde(default)]
+    pub import: ImportConfig,
     /// Upstream OpenID Connect providers people may sign in with (FranceConnect).
     #[serde(default)]
     pub upstream: Vec<UpstreamConfig>,
@@ -255,6 +257,29 @@ impl Default for PasswordConfig {
             hashing_queue_timeout_ms: 2_000,
             temporary_validity_days: 92,
         }
+    }
+}
+
+/// School imports (`idp import`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// How long the account of a pupil who left stays usable (days); 0 disables it at the
+    /// import that sees the departure.
+    pub leaving_grace_days: u32,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self {
+            leaving_grace_days: 30,
+        }
+    }
+}
+
+impl ImportConfig {
+    pub fn leaving_grace_seconds(&self) -> i64 {
+        i64::from(self.leaving_grace_days) * 86_400
     }
 }
 

@@ -449,8 +449,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
         add_generated(state, &mut ecole, class, seed + 10, now);
     }
 
-    let college_report = state.directory.provision_school(&college, now).await?;
-    let ecole_report = state.directory.provision_school(&ecole, now).await?;
+    let college_report = state
+        .directory
+        .provision_school(&college, now, state.config.import.leaving_grace_seconds())
+        .await?;
+    let ecole_report = state
+        .directory
+        .provision_school(&ecole, now, state.config.import.leaving_grace_seconds())
+        .await?;
     Ok(Some((college_report, ecole_report)))
 }
 

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod ephemeral;
 pub mod error;
 pub mod hashing;
+pub mod import;
 pub mod keys;
 pub mod protocol;
 pub mod registry;

@@ -35,6 +35,23 @@ enum Command {
         #[arg(long, default_value = "./idp-data")]
         data_dir: PathBuf,
     },
+    /// Import one school's export (etablissement.csv, eleves.csv, responsables.csv, liens.csv):
+    /// all of it or, on any bad line, nothing.
+    Import {
+        /// The directory holding the school's four CSV files.
+        dir: PathBuf,
+        /// The data directory of an embedded deployment (the demo's by default).
+        #[arg(long, conflicts_with = "config", default_value = "./idp-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "IDP_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also write the report as JSON into this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write the new accounts' credential letters here, one PDF per class.
+        #[arg(long)]
+        letters: Option<PathBuf>,
+    },
     /// Measure the IdP on this machine (embedded backends) and print the figures.
     Bench {
         #[arg(long, default_value_t = 40)]
@@ -147,6 +164,22 @@ fn demo_config(port: u16, data_dir: &std::path::Path) -> anyhow::Result<Config> 
     Ok(Config::from_table(table, std::env::vars())?)
 }
 
+/// The configuration of an embedded deployment in `data_dir`, as the demo uses it.
+fn embedded_config(data_dir: &std::path::Path) -> anyhow::Result<Config> {
+    let mut table = toml::Table::new();
+    table.insert("issuer".into(), "http://127.0.0.1:8080".into());
+    table.insert("data_dir".into(), data_dir.display().to_string().into());
+    table.insert(
+        "relying_parties_dir".into(),
+        data_dir
+            .join("relying-parties")
+            .display()
+            .to_string()
+            .into(),
+    );
+    Ok(Config::from_table(table, std::env::vars())?)
+}
+
 fn print_demo_banner(config: &Config, ports: idp::demo::DemoPorts) {
     println!();
     println!("  Démo du fournisseur d'identité : {}", config.issuer_id());
@@ -218,6 +251,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             print_demo_banner(&state.config, ports);
             serve_on(listener, state).await
+        }
+        Command::Import {
+            dir,
+            data_dir,
+            config,
+            report,
+            letters,
+        } => {
+            let config = match config {
+                Some(path) => Config::load(&path, std::env::vars())?,
+                None => embedded_config(&data_dir)?,
+            };
+            let importer = idp::import::Importer::open(config).await?;
+            let now = idp::app::Clock::now(&SystemClock);
+            let outcome = importer.import_dir(&dir, letters.as_deref(), now).await?;
+            print!("{}", outcome.to_text());
+            if let Some(path) = report {
+                std::fs::write(&path, serde_json::to_string_pretty(&outcome)? + "\n")
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if outcome.rejected > 0 {
+                anyhow::bail!("import refused: {} line(s) rejected", outcome.rejected);
+            }
+            if outcome.accounts_created > 0 && letters.is_none() {
+                eprintln!(
+                    "idp: attention : {} compte(s) créé(s) sans courrier (--letters) ; leurs mots de passe provisoires ne sont connus de personne",
+                    outcome.accounts_created
+                );
+            }
+            Ok(())
         }
         Command::Bench { rounds } => idp::bench::run(rounds).await,
         Command::Keys { action } => match action {

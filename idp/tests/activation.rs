@@ -283,7 +283,7 @@ async fn a_guardian_confirms_each_child_and_may_say_one_is_not_theirs() {
     server
         .state
         .directory
-        .provision_school(&snapshot, now)
+        .provision_school(&snapshot, now, 0)
         .await
         .unwrap();
     let account = server

@@ -93,20 +93,31 @@ fn martin_school(uai: &str) -> SchoolSnapshot {
     }
 }
 
+/// (source id, identifier) of each account created.
+fn created(report: &ProvisionReport) -> Vec<(String, String)> {
+    report
+        .accounts_created
+        .iter()
+        .map(|a| (a.source_id.clone(), a.identifier.clone()))
+        .collect()
+}
+
 async fn provisioning_creates_records_and_accounts(s: &SqlStore) {
     let report = s
-        .provision_school(&martin_school("0141234A"), NOW)
+        .provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
-    assert_eq!(report.pupils_created, 1);
-    assert_eq!(report.guardians_created, 1);
+    // a pupil, a guardian and their link
+    assert_eq!(report.created, 3);
     assert_eq!(
-        report.accounts_created,
+        created(&report),
         vec![
             ("E1".to_owned(), "lea.martin".to_owned()),
             ("R1".to_owned(), "claire.martin".to_owned())
         ]
     );
+    assert_eq!(report.accounts_created[0].kind, AccountKind::Eleve);
+    assert_eq!(report.accounts_created[1].kind, AccountKind::Responsable);
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
     assert_eq!(lea.kind, AccountKind::Eleve);
     assert_eq!(lea.state, AccountState::Active);
@@ -155,8 +166,8 @@ async fn provisioning_creates_records_and_accounts(s: &SqlStore) {
 
 async fn provisioning_twice_creates_nothing(s: &SqlStore) {
     let snapshot = martin_school("0141234A");
-    s.provision_school(&snapshot, NOW).await.unwrap();
-    let again = s.provision_school(&snapshot, NOW + 10).await.unwrap();
+    s.provision_school(&snapshot, NOW, 0).await.unwrap();
+    let again = s.provision_school(&snapshot, NOW + 10, 0).await.unwrap();
     assert_eq!(again, ProvisionReport::default());
     assert_eq!(s.count(AccountKind::Eleve).await.unwrap(), 1);
     assert_eq!(s.count(AccountKind::Responsable).await.unwrap(), 1);
@@ -164,23 +175,130 @@ async fn provisioning_twice_creates_nothing(s: &SqlStore) {
 
 async fn a_class_change_is_applied(s: &SqlStore) {
     let mut snapshot = martin_school("0141234A");
-    s.provision_school(&snapshot, NOW).await.unwrap();
+    s.provision_school(&snapshot, NOW, 0).await.unwrap();
     snapshot.pupils[0].class_name = Some("3e C".into());
-    s.provision_school(&snapshot, NOW).await.unwrap();
+    let report = s.provision_school(&snapshot, NOW, 0).await.unwrap();
+    assert_eq!((report.created, report.updated), (0, 1));
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
     let placement = s.placement_of(lea.id).await.unwrap().unwrap();
     assert_eq!(placement.class_name.as_deref(), Some("3e C"));
+}
+
+async fn incremental_changes_are_counted_and_applied(s: &SqlStore) {
+    let mut snapshot = martin_school("0141234A");
+    s.provision_school(&snapshot, NOW, 0).await.unwrap();
+    // a new pupil with the same guardian, a changed mobile, a changed rank
+    snapshot.pupils.push(PupilRecord {
+        account: Some(temporary("E2")),
+        ..pupil("E2", "Noa", "MARTIN", "3e C")
+    });
+    snapshot.links.push(link("E2", "R1"));
+    snapshot.guardians[0].mobile = Some("0799887766".into());
+    snapshot.links[0].rank = GuardianRank::Second;
+    let report = s.provision_school(&snapshot, NOW + 10, 0).await.unwrap();
+    assert_eq!(
+        (report.created, report.updated, report.left, report.disabled),
+        (2, 2, 0, 0)
+    );
+    assert_eq!(
+        created(&report),
+        vec![("E2".to_owned(), "noa.martin".to_owned())]
+    );
+    let claire = s.by_identifier("claire.martin").await.unwrap().unwrap();
+    let children = s.children_of(claire.id).await.unwrap();
+    assert_eq!(children.len(), 2);
+    assert!(
+        children
+            .iter()
+            .any(|c| c.first_name == "Léa" && c.rank == GuardianRank::Second)
+    );
+    // the school's mobile is on the record; the account keeps the one its holder confirmed
+    assert_eq!(claire.mobile.as_deref(), Some("0611223344"));
+    let again = s.provision_school(&snapshot, NOW + 20, 0).await.unwrap();
+    assert_eq!(again, ProvisionReport::default());
+}
+
+async fn a_pupil_who_leaves_is_disabled_after_the_grace_period(s: &SqlStore) {
+    let full = martin_school("0141234A");
+    s.provision_school(&full, NOW, 100).await.unwrap();
+    let mut without_lea = full.clone();
+    without_lea.pupils.clear();
+    without_lea.links.clear();
+    let report = s
+        .provision_school(&without_lea, NOW + 10, 100)
+        .await
+        .unwrap();
+    // Léa left, and her link with her mother went with her record
+    assert_eq!((report.left, report.updated, report.disabled), (1, 1, 0));
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    assert_eq!(lea.state, AccountState::Active);
+    assert!(s.placement_of(lea.id).await.unwrap().is_none());
+    let claire = s.by_identifier("claire.martin").await.unwrap().unwrap();
+    assert!(s.children_of(claire.id).await.unwrap().is_empty());
+    let report = s
+        .provision_school(&without_lea, NOW + 50, 100)
+        .await
+        .unwrap();
+    assert_eq!(report, ProvisionReport::default());
+    // the grace period is over
+    let report = s
+        .provision_school(&without_lea, NOW + 200, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.left, report.disabled), (0, 1));
+    let lea = s.by_id(lea.id).await.unwrap().unwrap();
+    assert_eq!(lea.state, AccountState::Disabled);
+    // back at school: enabled again, same account
+    let report = s.provision_school(&full, NOW + 300, 100).await.unwrap();
+    assert_eq!((report.created, report.updated), (1, 1));
+    assert!(report.accounts_created.is_empty());
+    assert_eq!(
+        s.by_id(lea.id).await.unwrap().unwrap().state,
+        AccountState::Active
+    );
+    assert_eq!(s.children_of(claire.id).await.unwrap().len(), 1);
+}
+
+async fn a_pupil_who_moves_keeps_the_account(s: &SqlStore) {
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
+        .await
+        .unwrap();
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    // the new school knows her under its own id, with her INE
+    let mut lycee = martin_school("0149999Z");
+    lycee.pupils[0].source_id = "L-77".into();
+    lycee.links[0].pupil_source_id = "L-77".into();
+    lycee.guardians[0].account = None;
+    let report = s.provision_school(&lycee, NOW + 10, 0).await.unwrap();
+    assert!(report.accounts_created.is_empty(), "{report:?}");
+    assert_eq!(
+        s.placement_of(lea.id).await.unwrap().unwrap().uai,
+        "0149999Z"
+    );
+    // the former school's next import sees her gone; her account stays, she is enrolled
+    let mut college = martin_school("0141234A");
+    college.pupils.clear();
+    college.links.clear();
+    let report = s.provision_school(&college, NOW + 20, 0).await.unwrap();
+    assert_eq!((report.left, report.disabled), (1, 0));
+    let lea = s.by_id(lea.id).await.unwrap().unwrap();
+    assert_eq!(lea.state, AccountState::Active);
+    assert_eq!(
+        s.placement_of(lea.id).await.unwrap().unwrap().uai,
+        "0149999Z"
+    );
+    assert_eq!(s.count(AccountKind::Eleve).await.unwrap(), 1);
 }
 
 async fn identifiers_get_a_numeric_suffix_when_taken(s: &SqlStore) {
     let mut snapshot = martin_school("0141234A");
     snapshot.pupils.push(pupil("E2", "Lea", "Martin", "3e C"));
     snapshot.pupils.push(pupil("E3", "LÉA", "MARTIN", "3e C"));
-    let report = s.provision_school(&snapshot, NOW).await.unwrap();
+    let report = s.provision_school(&snapshot, NOW, 0).await.unwrap();
     let ids: Vec<&str> = report
         .accounts_created
         .iter()
-        .map(|(_, i)| i.as_str())
+        .map(|a| a.identifier.as_str())
         .collect();
     assert_eq!(
         ids,
@@ -193,7 +311,7 @@ async fn provisioning_is_all_or_nothing(s: &SqlStore) {
     snapshot.pupils.push(pupil("E2", "Hugo", "MARTIN", "4e A"));
     // the last link names a guardian that is not in the file
     snapshot.links.push(link("E2", "R404"));
-    let err = s.provision_school(&snapshot, NOW).await.unwrap_err();
+    let err = s.provision_school(&snapshot, NOW, 0).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     assert!(s.school("0141234A").await.unwrap().is_none());
     assert!(s.by_identifier("lea.martin").await.unwrap().is_none());
@@ -202,12 +320,12 @@ async fn provisioning_is_all_or_nothing(s: &SqlStore) {
     // an unknown class is refused the same way
     let mut snapshot = martin_school("0141234A");
     snapshot.pupils[0].class_name = Some("Terminale Z".into());
-    assert!(s.provision_school(&snapshot, NOW).await.is_err());
+    assert!(s.provision_school(&snapshot, NOW, 0).await.is_err());
     assert!(s.school("0141234A").await.unwrap().is_none());
 }
 
 async fn one_guardian_account_for_two_schools(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     let ecole = SchoolSnapshot {
@@ -218,7 +336,11 @@ async fn one_guardian_account_for_two_schools(s: &SqlStore) {
             degree: Degree::Primary,
         },
         classes: vec!["CM2".into()],
-        pupils: vec![pupil("E1", "Hugo", "MARTIN", "CM2")],
+        // the école numbers its pupils as the collège does; INEs tell them apart
+        pupils: vec![PupilRecord {
+            ine: Some("INEHUGO".into()),
+            ..pupil("E1", "Hugo", "MARTIN", "CM2")
+        }],
         guardians: vec![guardian(
             "R1",
             "Claire",
@@ -229,9 +351,9 @@ async fn one_guardian_account_for_two_schools(s: &SqlStore) {
         )],
         links: vec![link("E1", "R1")],
     };
-    let report = s.provision_school(&ecole, NOW).await.unwrap();
+    let report = s.provision_school(&ecole, NOW, 0).await.unwrap();
     assert_eq!(
-        report.accounts_created,
+        created(&report),
         vec![("E1".to_owned(), "hugo.martin".to_owned())]
     );
     let claire = s.by_identifier("claire.martin").await.unwrap().unwrap();
@@ -251,12 +373,12 @@ async fn one_guardian_account_for_two_schools(s: &SqlStore) {
     bad.guardians[0].account = Some(AccountProvision::Existing {
         identifier: "nobody".into(),
     });
-    assert!(s.provision_school(&bad, NOW).await.is_err());
+    assert!(s.provision_school(&bad, NOW, 0).await.is_err());
     assert!(s.school("0140002C").await.unwrap().is_none());
 }
 
 async fn choosing_a_password_activates_the_account(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
@@ -272,7 +394,7 @@ async fn choosing_a_password_activates_the_account(s: &SqlStore) {
 }
 
 async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     // Léa's account was provisioned with the temporary secret "hmac-sha256$E1"
@@ -319,12 +441,12 @@ async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &
     school.pupils[1].account = None;
     school.guardians[0].account = Some(temporary("R1"));
     school.links.push(link("E9", "R1"));
-    let report = s.provision_school(&school, NOW).await.unwrap();
+    let report = s.provision_school(&school, NOW, 0).await.unwrap();
     let created = report
         .accounts_created
         .iter()
-        .find(|(source, _)| source == "R1")
-        .map(|(_, identifier)| identifier.clone())
+        .find(|a| a.source_id == "R1")
+        .map(|a| a.identifier.clone())
         .unwrap();
     let guardian = s.by_identifier(&created).await.unwrap().unwrap();
     let children = s.children_of(guardian.id).await.unwrap();
@@ -351,7 +473,7 @@ async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &
 }
 
 async fn audit_log_is_append_only_and_read_newest_first(s: &SqlStore, url: &str) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
@@ -414,7 +536,7 @@ fn rt(hash: &str) -> NewRefreshToken<'_> {
 }
 
 async fn refresh_tokens_rotate_and_reuse_revokes_the_grant(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
@@ -488,7 +610,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_grant(s: &SqlStore) {
 }
 
 async fn concurrent_refreshes_let_exactly_one_through(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
@@ -544,7 +666,7 @@ async fn signing_keys_and_settings(s: &SqlStore) {
 }
 
 async fn consents_are_remembered(s: &SqlStore) {
-    s.provision_school(&martin_school("0141234A"), NOW)
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
         .await
         .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
@@ -583,7 +705,7 @@ fn any_record(_first: &str, _last: &str, _civility: Option<&str>) -> bool {
 }
 
 async fn guardians_are_found_by_their_folded_last_name(s: &SqlStore) {
-    s.provision_school(&two_guardians_school("0140001A"), NOW)
+    s.provision_school(&two_guardians_school("0140001A"), NOW, 0)
         .await
         .unwrap();
     let found = s
@@ -632,7 +754,7 @@ async fn guardians_are_found_by_their_folded_last_name(s: &SqlStore) {
 }
 
 async fn an_upstream_identity_links_once_to_one_account(s: &SqlStore) {
-    s.provision_school(&two_guardians_school("0140001A"), NOW)
+    s.provision_school(&two_guardians_school("0140001A"), NOW, 0)
         .await
         .unwrap();
     let claire = s
@@ -792,6 +914,9 @@ storage_suite!(
     provisioning_creates_records_and_accounts,
     provisioning_twice_creates_nothing,
     a_class_change_is_applied,
+    incremental_changes_are_counted_and_applied,
+    a_pupil_who_leaves_is_disabled_after_the_grace_period,
+    a_pupil_who_moves_keeps_the_account,
     identifiers_get_a_numeric_suffix_when_taken,
     provisioning_is_all_or_nothing,
     one_guardian_account_for_two_schools,

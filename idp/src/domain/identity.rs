@@ -42,13 +42,7 @@ impl Person {
 
 /// `FrEduCtDateConnexion`: the sign-in time in French local time, `2021-10-08 11:51:33.437`.
 pub fn connection_date(unix_seconds: i64) -> String {
-    let offset_hours = if is_french_summer_time(unix_seconds) {
-        2
-    } else {
-        1
-    };
-    let local = time::OffsetDateTime::from_unix_timestamp(unix_seconds + offset_hours * 3600)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let local = french_local(unix_seconds);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000",
         local.year(),
@@ -57,6 +51,57 @@ pub fn connection_date(unix_seconds: i64) -> String {
         local.hour(),
         local.minute(),
         local.second()
+    )
+}
+
+fn french_local(unix_seconds: i64) -> time::OffsetDateTime {
+    let offset_hours = if is_french_summer_time(unix_seconds) {
+        2
+    } else {
+        1
+    };
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds + offset_hours * 3600)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The day in France, `2026-12-01`.
+pub fn french_date(unix_seconds: i64) -> String {
+    let local = french_local(unix_seconds);
+    format!(
+        "{:04}-{:02}-{:02}",
+        local.year(),
+        u8::from(local.month()),
+        local.day()
+    )
+}
+
+/// The day in France as a letter writes it, `1 mars 2027`.
+pub fn french_long_date(unix_seconds: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    let local = french_local(unix_seconds);
+    let day = local.day();
+    let day = if day == 1 {
+        "1er".to_owned()
+    } else {
+        day.to_string()
+    };
+    format!(
+        "{day} {} {}",
+        MONTHS[usize::from(u8::from(local.month())) - 1],
+        local.year()
     )
 }
 
@@ -94,5 +139,13 @@ mod tests {
         // the change: 2026-03-29 00:59:59 UTC is winter, 01:00:00 UTC is summer
         assert_eq!(connection_date(1_774_745_999), "2026-03-29 01:59:59.000");
         assert_eq!(connection_date(1_774_746_000), "2026-03-29 03:00:00.000");
+    }
+
+    #[test]
+    fn dates_for_people_are_the_french_day() {
+        // 2026-12-01 23:30 UTC is already 2 December in Paris
+        assert_eq!(french_date(1_796_167_800), "2026-12-02");
+        assert_eq!(french_long_date(1_796_167_800), "2 décembre 2026");
+        assert_eq!(french_long_date(1_772_323_200), "1er mars 2026");
     }
 }

@@ -153,13 +153,31 @@ pub struct SchoolSnapshot {
     pub links: Vec<LinkRecord>,
 }
 
-/// What provisioning a school did.
+/// What provisioning a school did. Records are the pupils, guardians and links of the
+/// school's files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProvisionReport {
-    pub pupils_created: usize,
-    pub guardians_created: usize,
-    /// (source id, identifier) of each account created.
-    pub accounts_created: Vec<(String, String)>,
+    /// Records that were not known.
+    pub created: usize,
+    /// Records that changed (a class, a mobile, a rank; a pupil back; a link removed).
+    pub updated: usize,
+    /// Pupils the school no longer lists: their record is closed now, their account disabled
+    /// after the grace period.
+    pub left: usize,
+    /// Accounts disabled by this run: their pupil left more than the grace period ago and is
+    /// enrolled nowhere else.
+    pub disabled: usize,
+    /// The accounts created, in the order of the records.
+    pub accounts_created: Vec<CreatedAccount>,
+}
+
+/// An account created for a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedAccount {
+    pub kind: AccountKind,
+    /// The record's id in the school's information system.
+    pub source_id: String,
+    pub identifier: String,
 }
 
 /// A child as a guardian's account shows it.
@@ -234,13 +252,17 @@ pub trait AccountStore: Send + Sync {
 /// The schools' records: schools, classes, pupils, guardians and their links.
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
-    /// Writes a school's records and creates the requested accounts, all in one transaction:
-    /// on any error nothing is written. Records are matched by (UAI, source id), so the same
-    /// snapshot twice creates nothing the second time.
+    /// Makes the stored records of a school what the snapshot says, creating the requested
+    /// accounts, all in one transaction: on any error nothing is written. Records are matched
+    /// by (UAI, source id), so the same snapshot twice changes nothing the second time. A new
+    /// pupil whose INE is known in another school keeps that account (a move). Pupils missing
+    /// from the snapshot leave; their accounts are disabled once they left more than
+    /// `leaving_grace` seconds ago and are enrolled nowhere else.
     async fn provision_school(
         &self,
         snapshot: &SchoolSnapshot,
         now: i64,
+        leaving_grace: i64,
     ) -> StoreResult<ProvisionReport>;
     async fn school(&self, uai: &str) -> StoreResult<Option<School>>;
     async fn classes(&self, uai: &str) -> StoreResult<Vec<String>>;

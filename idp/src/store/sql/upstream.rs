@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{ACCOUNT_COLUMNS, SqlStore, account_from_row, db_error, provision_account};
+use super::directory::{Identifiers, NewHolder, provision_account};
+use super::{ACCOUNT_COLUMNS, SqlStore, account_from_row, db_error};
 use crate::domain::account::{Account, AccountKind};
 use crate::store::*;
 
@@ -151,13 +152,17 @@ impl ExternalIdentityStore for SqlStore {
                     email: None,
                     mobile: link.mobile.map(str::to_owned),
                 };
+                let holder = NewHolder {
+                    kind: AccountKind::Responsable,
+                    first_name: link.first_name,
+                    last_name: link.last_name,
+                    birth_date: None,
+                };
                 let (id, identifier) = provision_account(
                     &mut tx,
+                    &mut Identifiers::default(),
                     &provision,
-                    AccountKind::Responsable,
-                    link.first_name,
-                    link.last_name,
-                    None,
+                    &holder,
                     link.now,
                 )
                 .await?;
