@@ -98,18 +98,18 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
     ("Responsable", "claire.martin", "Parent-2026!"),
 ];
 
-const FIRST_NAMES: &[&str] = &[
+pub(crate) const FIRST_NAMES: &[&str] = &[
     "Emma", "Gabriel", "Jade", "Raphaël", "Louise", "Arthur", "Ambre", "Louis", "Alice", "Jules",
     "Rose", "Maël", "Anna", "Adam", "Mia", "Lucas", "Inès", "Noé", "Chloé", "Éthan", "Zoé",
     "Nathan", "Léna", "Timéo", "Manon", "Sacha", "Camille", "Théo", "Lina", "Hugo",
 ];
-const LAST_NAMES: &[&str] = &[
+pub(crate) const LAST_NAMES: &[&str] = &[
     "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DUBOIS", "MOREAU", "LAURENT", "SIMON",
     "MICHEL", "LEFÈVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL", "FOURNIER", "GIRARD",
     "BONNET", "DUPONT", "LAMBERT", "FONTAINE", "ROUSSEAU", "VINCENT", "MÜLLER", "LE GOFF",
     "N'DIAYE", "GARNIER", "FAURE", "ANDRÉ", "MERCIER", "BLANC", "GUÉRIN", "BOYER",
 ];
-const PARENT_FIRST_NAMES: &[&str] = &[
+pub(crate) const PARENT_FIRST_NAMES: &[&str] = &[
     "Sophie",
     "Nicolas",
     "Isabelle",

@@ -56,6 +56,12 @@ enum Command {
     Bench {
         #[arg(long, default_value_t = 40)]
         rounds: usize,
+        /// Instead, measure `idp import` of one school with this many pupils…
+        #[arg(long)]
+        import_pupils: Option<usize>,
+        /// …and this many guardians (default: 1.5 per pupil).
+        #[arg(long, requires = "import_pupils")]
+        import_guardians: Option<usize>,
     },
     /// Signing keys: `rotate` adds new keys and retires the current ones.
     Keys {
@@ -282,7 +288,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { rounds } => idp::bench::run(rounds).await,
+        Command::Bench {
+            rounds: _,
+            import_pupils: Some(pupils),
+            import_guardians,
+        } => idp::bench::import(pupils, import_guardians.unwrap_or(pupils * 3 / 2)).await,
+        Command::Bench { rounds, .. } => idp::bench::run(rounds).await,
         Command::Keys { action } => match action {
             KeysAction::Rotate { config } => {
                 let state = open_state(&config).await?;

@@ -2,6 +2,9 @@
 //! with its own client, and prints what it measured. Figures are comparable only within one
 //! run (the machine is shared): read the ratios.
 
+mod import;
+pub use import::run as import;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
