@@ -19,10 +19,12 @@ use crate::hashing::PasswordHasher;
 use crate::keys::ServerSecret;
 use crate::keys::signing::SigningKeys;
 use crate::keys::subjects::SubjectSalt;
+use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::store::sql::SqlStore;
 use crate::store::{
     AccountStore, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore, Health, KeyStore,
+    OutboxStore,
 };
 
 /// The current time in Unix seconds; tests substitute a clock they can move.
@@ -68,6 +70,9 @@ pub struct AppState {
     pub database: Arc<dyn Health>,
     pub grants: Arc<dyn GrantStore>,
     pub external: Arc<dyn ExternalIdentityStore>,
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Sends what the outbox holds (its worker runs with the server).
+    pub notifier: Arc<Notifier>,
     pub registry: Arc<Registry>,
     /// Upstream providers (FranceConnect) people may sign in with.
     pub upstream: Arc<crate::protocol::upstream::UpstreamProviders>,
@@ -136,10 +141,18 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         let upstream = crate::protocol::upstream::UpstreamProviders::from_config(&config)?;
+        let notifier = Notifier::from_config(
+            &config.notify,
+            config.issuer.host_str().unwrap_or("localhost"),
+            store.clone(),
+            clock.clone(),
+        )?;
         Ok(Arc::new(AppState {
             issuer: config.issuer_id(),
             grants: store.clone(),
             external: store.clone(),
+            outbox: store.clone(),
+            notifier: Arc::new(notifier),
             upstream: Arc::new(upstream),
             registry: Arc::new(registry),
             keys,
@@ -198,6 +211,7 @@ fn spawn_key_reload(keys: &Arc<SigningKeys>) {
 
 /// Serves the IdP on an already bound listener until the process is asked to stop.
 pub async fn serve_on(listener: TcpListener, state: SharedState) -> anyhow::Result<()> {
+    state.notifier.spawn();
     let router = crate::web::router(state);
     axum::serve(
         listener,

@@ -83,6 +83,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     #[serde(default)]
     pub import: ImportConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
     /// Upstream OpenID Connect providers people may sign in with (FranceConnect).
     #[serde(default)]
     pub upstream: Vec<UpstreamConfig>,
@@ -256,6 +258,92 @@ impl Default for PasswordConfig {
             hashing_workers: 0,
             hashing_queue_timeout_ms: 2_000,
             temporary_validity_days: 92,
+        }
+    }
+}
+
+/// Outgoing e-mails and SMS (`[notify]`). Without a transport a channel's messages stay in
+/// the outbox (the demo shows them at `/dev/outbox`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Serve `/dev/outbox`, which shows every message with its codes and links: for the demo
+    /// and development only, never in production.
+    pub outbox_page: bool,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `smtp://host:25`, `smtp://user:password@host:587?tls=required` (STARTTLS) or
+    /// `smtps://host:465`; none: e-mails are not sent.
+    pub smtp_url: Option<String>,
+    pub smtp_url_file: Option<PathBuf>,
+    /// The sender, `Nom <adresse>`.
+    pub from: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            smtp_url_file: None,
+            from: "Connexion établissements <ne-pas-repondre@localhost>".into(),
+        }
+    }
+}
+
+impl EmailConfig {
+    pub fn smtp_url(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(url) = &self.smtp_url {
+            return Ok(Some(url.clone()).filter(|u| !u.is_empty()));
+        }
+        match &self.smtp_url_file {
+            Some(path) => read_secret_file("notify.email.smtp_url_file", path).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Where messages are POSTed; none: SMS are not sent.
+    pub gateway_url: Option<Url>,
+    /// The `Authorization` header value (`Bearer …`, `Basic …`).
+    pub authorization: Option<String>,
+    pub authorization_file: Option<PathBuf>,
+    /// The request body; `{to}` (international format), `{text}` and `{sender}` are replaced,
+    /// JSON-escaped.
+    pub body_template: String,
+    pub content_type: String,
+    /// The sender name the gateway shows, where it allows one.
+    pub sender: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            gateway_url: None,
+            authorization: None,
+            authorization_file: None,
+            body_template: r#"{"to": "{to}", "text": "{text}", "sender": "{sender}"}"#.into(),
+            content_type: "application/json".into(),
+            sender: "CONNEXION".into(),
+        }
+    }
+}
+
+impl SmsConfig {
+    pub fn authorization(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(value) = &self.authorization {
+            return Ok(Some(value.clone()));
+        }
+        match &self.authorization_file {
+            Some(path) => read_secret_file("notify.sms.authorization_file", path).map(Some),
+            None => Ok(None),
         }
     }
 }

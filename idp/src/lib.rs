@@ -14,6 +14,7 @@ pub mod error;
 pub mod hashing;
 pub mod import;
 pub mod keys;
+pub mod notify;
 pub mod protocol;
 pub mod registry;
 pub mod store;

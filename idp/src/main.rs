@@ -163,6 +163,10 @@ fn demo_config(port: u16, data_dir: &std::path::Path) -> anyhow::Result<Config> 
         "upstream".into(),
         toml::Value::Array(vec![ports.upstream_table().into()]),
     );
+    // no mail or SMS leaves the demo: they are read at /dev/outbox
+    let mut notify = toml::Table::new();
+    notify.insert("outbox_page".into(), true.into());
+    table.insert("notify".into(), notify.into());
     table.insert(
         "relying_parties_dir".into(),
         relying_parties.display().to_string().into(),

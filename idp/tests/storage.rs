@@ -404,6 +404,7 @@ async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &
         temporary_secret_hash: secret,
         password_hash: "$argon2id$chosen",
         disputed_pupils: &[],
+        email: None,
         now,
     };
     // another letter since, or the letter expired: nothing changes
@@ -462,6 +463,7 @@ async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &
             temporary_secret_hash: "hmac-sha256$R1",
             password_hash: "$argon2id$parent",
             disputed_pupils: &[noa],
+            email: None,
             now: NOW + 1,
         })
         .await
@@ -470,6 +472,104 @@ async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &
     let children = s.children_of(guardian.id).await.unwrap();
     assert_eq!(children.len(), 1);
     assert_eq!(children[0].first_name, "Léa");
+}
+
+fn mail(to: &str) -> NewMessage {
+    NewMessage {
+        channel: Channel::Email,
+        recipient: to.into(),
+        subject: "Confirmez votre adresse électronique".into(),
+        body_text: "Bonjour".into(),
+        body_html: Some("<p>Bonjour</p>".into()),
+        account_id: None,
+    }
+}
+
+async fn the_outbox_leases_retries_and_sends_once(s: &SqlStore) {
+    let a = s.enqueue(&mail("a@example.fr"), NOW).await.unwrap();
+    let b = s.enqueue(&mail("b@example.fr"), NOW + 1).await.unwrap();
+    // nothing is due before it was written
+    assert!(s.claim_due(NOW - 1, 60, 10).await.unwrap().is_empty());
+    let claimed = s.claim_due(NOW + 1, 60, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(claimed[0].message, mail("a@example.fr"));
+    assert_eq!(claimed[0].attempts, 1);
+    // leased: another worker gets nothing until the lease ends
+    assert!(s.claim_due(NOW + 30, 60, 10).await.unwrap().is_empty());
+    s.mark_sent(a, NOW + 2).await.unwrap();
+    s.mark_failed(b, NOW + 2, "connection refused", Some(NOW + 20))
+        .await
+        .unwrap();
+    let again = s.claim_due(NOW + 20, 60, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (b, 2));
+    assert_eq!(again[0].last_error.as_deref(), Some("connection refused"));
+    s.mark_failed(b, NOW + 21, "550 no such user", None)
+        .await
+        .unwrap();
+    assert!(s.claim_due(NOW + 10_000, 60, 10).await.unwrap().is_empty());
+    let recent = s.recent(10).await.unwrap();
+    assert_eq!(recent[0].id, b);
+    assert_eq!(recent[0].failed_at, Some(NOW + 21));
+    assert_eq!(recent[1].sent_at, Some(NOW + 2));
+}
+
+async fn an_email_given_at_activation_is_confirmed_once_by_its_link(s: &SqlStore) {
+    s.provision_school(&martin_school("0141234A"), NOW, 0)
+        .await
+        .unwrap();
+    let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    let message = mail("lea@example.fr");
+    let activation = |secret: &'static str| Activation {
+        account_id: lea.id,
+        temporary_secret_hash: secret,
+        password_hash: "$argon2id$chosen",
+        disputed_pupils: &[],
+        email: Some(PendingEmail {
+            address: "lea@example.fr",
+            token_hash: "hmac-sha256$token",
+            expires_at: NOW + 100,
+            message: &message,
+        }),
+        now: NOW + 1,
+    };
+    // refused activation: no pending address, no mail
+    assert!(!s.activate(&activation("hmac-sha256$other")).await.unwrap());
+    assert!(s.recent(10).await.unwrap().is_empty());
+    assert!(s.activate(&activation("hmac-sha256$E1")).await.unwrap());
+    let queued = s.recent(10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].message.recipient, "lea@example.fr");
+    let lea = s.by_id(lea.id).await.unwrap().unwrap();
+    assert_eq!((lea.email.as_deref(), lea.email_confirmed), (None, false));
+    // a wrong or late token confirms nothing; the right one once
+    assert_eq!(
+        s.confirm_email("hmac-sha256$nope", NOW + 2).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.confirm_email("hmac-sha256$token", NOW + 100)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.confirm_email("hmac-sha256$token", NOW + 99)
+            .await
+            .unwrap(),
+        Some((lea.id, "lea@example.fr".to_owned()))
+    );
+    assert_eq!(
+        s.confirm_email("hmac-sha256$token", NOW + 99)
+            .await
+            .unwrap(),
+        None
+    );
+    let lea = s.by_id(lea.id).await.unwrap().unwrap();
+    assert_eq!(
+        (lea.email.as_deref(), lea.email_confirmed),
+        (Some("lea@example.fr"), true)
+    );
 }
 
 async fn audit_log_is_append_only_and_read_newest_first(s: &SqlStore, url: &str) {
@@ -927,6 +1027,8 @@ storage_suite!(
     signing_keys_and_settings,
     consents_are_remembered,
     health_answers,
+    the_outbox_leases_retries_and_sends_once,
+    an_email_given_at_activation_is_confirmed_once_by_its_link,
     guardians_are_found_by_their_folded_last_name,
     an_upstream_identity_links_once_to_one_account,
 );

@@ -18,6 +18,7 @@ pub enum AuditKind {
     SigningKeysRotated,
     ExternalIdentityLinked,
     AccountActivated,
+    EmailConfirmed,
     ActivationStarted,
     ActivationRefused,
 }
@@ -36,6 +37,7 @@ impl AuditKind {
             Self::SigningKeysRotated => "signing_keys_rotated",
             Self::ExternalIdentityLinked => "external_identity_linked",
             Self::AccountActivated => "account_activated",
+            Self::EmailConfirmed => "email_confirmed",
             Self::ActivationStarted => "activation_started",
             Self::ActivationRefused => "activation_refused",
         }

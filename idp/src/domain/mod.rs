@@ -1,6 +1,7 @@
 //! The rules, pure: no HTTP, no SQL, time passed in as Unix seconds.
 
 pub mod account;
+pub mod contact;
 pub mod identifier;
 pub mod identity;
 pub mod matching;

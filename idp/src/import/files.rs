@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::domain::contact::{is_email, normalize_mobile};
 use crate::store::{Degree, GuardianRank, School};
 
 pub const SCHOOL_FILE: &str = "etablissement.csv";
@@ -507,41 +508,6 @@ fn is_ine(ine: &str) -> bool {
         && ine.ends_with(|c: char| c.is_ascii_uppercase())
 }
 
-fn is_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.contains(char::is_whitespace)
-        && !domain.contains('@')
-}
-
-/// A mobile number as stored: `06…`/`07…` for France, `+…` otherwise; `None` when the number
-/// cannot receive an SMS (a landline, a typo).
-pub fn normalize_mobile(typed: &str) -> Option<String> {
-    let compact: String = typed
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
-        .collect();
-    let national = if let Some(rest) = compact.strip_prefix("+33") {
-        format!("0{}", rest.strip_prefix('0').unwrap_or(rest))
-    } else if let Some(rest) = compact.strip_prefix("0033") {
-        format!("0{rest}")
-    } else if let Some(rest) = compact.strip_prefix('+') {
-        let ok = (8..=15).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_digit());
-        return ok.then(|| format!("+{rest}"));
-    } else {
-        compact
-    };
-    let ok = national.len() == 10
-        && (national.starts_with("06") || national.starts_with("07"))
-        && national.chars().all(|c| c.is_ascii_digit());
-    ok.then_some(national)
-}
-
 /// A birth date `YYYY-MM-DD` that exists, after 1900 and not after `today`.
 fn check_birth_date(date: &str, today: &str) -> Result<(), String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -664,24 +630,6 @@ mod tests {
             (rejected[0].line, rejected[0].reason.contains("UTF-8")),
             (2, true)
         );
-    }
-
-    #[test]
-    fn mobiles_are_normalized_and_landlines_refused() {
-        assert_eq!(
-            normalize_mobile("06.12.34.56.78").as_deref(),
-            Some("0612345678")
-        );
-        assert_eq!(
-            normalize_mobile("+33 7 12 34 56 78").as_deref(),
-            Some("0712345678")
-        );
-        assert_eq!(
-            normalize_mobile("+262 692 12 34 56").as_deref(),
-            Some("+262692123456")
-        );
-        assert_eq!(normalize_mobile("01 23 45 67 89"), None);
-        assert_eq!(normalize_mobile("0612"), None);
     }
 
     #[test]

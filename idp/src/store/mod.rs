@@ -245,6 +245,11 @@ pub trait AccountStore: Send + Sync {
     /// locked, the same temporary secret, not expired), and the links the guardian disputes
     /// are marked. Returns whether the account was activated.
     async fn activate(&self, activation: &Activation<'_>) -> StoreResult<bool>;
+    /// Makes the pending e-mail whose link token has this hash the account's confirmed
+    /// e-mail, once: returns the account id and the address, or `None` (unknown, used or
+    /// expired token).
+    async fn confirm_email(&self, token_hash: &str, now: i64)
+    -> StoreResult<Option<(i64, String)>>;
     /// How many accounts of each kind exist (readiness and statistics).
     async fn count(&self, kind: AccountKind) -> StoreResult<i64>;
 }
@@ -277,7 +282,20 @@ pub struct Activation<'a> {
     pub password_hash: &'a str,
     /// Pupils whose link to this guardian's records is disputed.
     pub disputed_pupils: &'a [i64],
+    /// An e-mail address given at the first connection, to confirm by the link mailed.
+    pub email: Option<PendingEmail<'a>>,
     pub now: i64,
+}
+
+/// An e-mail address waiting for its holder to open the link sent to it.
+#[derive(Debug, Clone)]
+pub struct PendingEmail<'a> {
+    pub address: &'a str,
+    /// Keyed hash of the link's token.
+    pub token_hash: &'a str,
+    pub expires_at: i64,
+    /// The mail with the link, queued with the change.
+    pub message: &'a NewMessage,
 }
 
 /// A guardian record that may name someone signing in through an upstream provider, with
@@ -482,4 +500,73 @@ pub trait GrantStore: Send + Sync {
         scope: &str,
         now: i64,
     ) -> StoreResult<()>;
+}
+
+/// The way a message goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(Self::Email),
+            "sms" => Some(Self::Sms),
+            _ => None,
+        }
+    }
+}
+
+/// A message to send: an e-mail (subject, text and HTML) or an SMS (text only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub channel: Channel,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// The account it is about, if any (for the audit and the school's help desk).
+    pub account_id: Option<i64>,
+}
+
+/// A message in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub message: NewMessage,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub sent_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Outgoing messages, written with the change that causes them and sent by a worker.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Queues a message on its own (when no other write causes it).
+    async fn enqueue(&self, message: &NewMessage, now: i64) -> StoreResult<i64>;
+    /// Claims up to `limit` messages that are due: each is leased to the caller until
+    /// `now + lease`, so that no other worker sends it meanwhile.
+    async fn claim_due(&self, now: i64, lease: i64, limit: i64) -> StoreResult<Vec<OutboxMessage>>;
+    /// The message was accepted by the SMTP server or the gateway.
+    async fn mark_sent(&self, id: i64, now: i64) -> StoreResult<()>;
+    /// Sending failed: try again at `retry_at`, or never (`None`: given up).
+    async fn mark_failed(
+        &self,
+        id: i64,
+        now: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<()>;
+    /// The latest messages, newest first (the development outbox page).
+    async fn recent(&self, limit: i64) -> StoreResult<Vec<OutboxMessage>>;
 }

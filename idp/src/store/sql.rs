@@ -13,6 +13,7 @@ use super::*;
 
 mod directory;
 mod oidc;
+mod outbox;
 mod upstream;
 use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, AccountState};
@@ -299,6 +300,20 @@ impl AccountStore for SqlStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        if let Some(email) = &a.email {
+            sqlx::query(
+                "UPDATE accounts SET pending_email = $1, pending_email_token_hash = $2, \
+                     pending_email_expires_at = $3 WHERE id = $4",
+            )
+            .bind(email.address)
+            .bind(email.token_hash)
+            .bind(email.expires_at)
+            .bind(a.account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            outbox::enqueue_in(&mut tx, email.message, a.now).await?;
+        }
         for pupil in a.disputed_pupils {
             sqlx::query(
                 "UPDATE guardianships SET disputed_at = $1 \
@@ -335,6 +350,32 @@ impl AccountStore for SqlStore {
             )));
         }
         Ok(())
+    }
+
+    async fn confirm_email(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<(i64, String)>> {
+        let row = sqlx::query(
+            "UPDATE accounts SET email = pending_email, email_confirmed = 1, pending_email = NULL, \
+                 pending_email_token_hash = NULL, pending_email_expires_at = NULL, updated_at = $1 \
+             WHERE pending_email_token_hash = $2 AND pending_email_expires_at > $1 \
+               AND state = 'active' \
+             RETURNING id, email",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|r| {
+            Ok((
+                r.try_get("id").map_err(db_error)?,
+                r.try_get("email").map_err(db_error)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn count(&self, kind: AccountKind) -> StoreResult<i64> {

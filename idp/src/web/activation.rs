@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::MessagePage;
 use super::http::{
-    browser_binding, client_ip, csrf_token, form_field, is_bound_browser, verify_csrf,
+    browser_binding, client_ip, form_field, is_bound_browser, verify_csrf, with_csrf,
 };
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
@@ -27,7 +27,7 @@ use crate::domain::password_policy::PasswordOwner;
 use crate::domain::session::AuthOrigin;
 use crate::error::AppError;
 use crate::keys::{random_token, storage_key};
-use crate::store::Activation;
+use crate::store::{Activation, PendingEmail};
 
 /// How long the first-connection steps may take, from the sign-in, however used.
 const ACTIVATION_TTL: i64 = 30 * 60;
@@ -230,21 +230,6 @@ struct ConfirmPage {
     error: Option<String>,
 }
 
-async fn with_csrf(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    page: impl FnOnce(String) -> Response,
-) -> Result<Response, AppError> {
-    let (csrf, browser_cookie) = csrf_token(state, headers).await?;
-    let mut response = page(csrf);
-    *response.status_mut() = status;
-    if let Some(c) = browser_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
-}
-
 async fn password_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -387,6 +372,8 @@ struct DonePage {
     identifier: String,
     next: String,
     disputed: bool,
+    /// The address a confirmation link was sent to.
+    email: Option<String>,
 }
 
 /// POST /premiere-connexion/confirmer: the birth date (a pupil's own, or each child's for a
@@ -431,6 +418,14 @@ pub async fn confirm(
         typed_birth_date(field("naissance")) == account.birth_date
     };
     let now = state.clock.now();
+    let email = field("email").trim().to_lowercase();
+    if !email.is_empty() && !crate::domain::contact::is_email(&email) {
+        put(&state, &id, &activation).await?;
+        let error = format!(
+            "L'adresse électronique « {email} » n'est pas valide (par exemple prenom.nom@exemple.fr). Corrigez-la ou laissez le champ vide."
+        );
+        return confirm_page(&state, &headers, id, &account, Some(error)).await;
+    }
     if !right {
         let failures = state
             .ephemeral
@@ -464,6 +459,22 @@ pub async fn confirm(
         );
         return confirm_page(&state, &headers, id, &account, Some(error)).await;
     }
+    // the e-mail is the account's once its holder opens the link mailed to it
+    let token = random_token(32);
+    let token_hash = state.secret.hash_generated_secret(&token);
+    let message = crate::notify::messages::email_confirmation(
+        account.id,
+        &email,
+        &account.first_name,
+        &account.identifier,
+        &format!("{}/confirmer-email?jeton={token}", state.issuer),
+    );
+    let pending = (!email.is_empty()).then(|| PendingEmail {
+        address: &email,
+        token_hash: &token_hash,
+        expires_at: now + super::email::CONFIRMATION_TTL,
+        message: &message,
+    });
     let activated = state
         .accounts
         .activate(&Activation {
@@ -471,9 +482,13 @@ pub async fn confirm(
             temporary_secret_hash: &activation.temporary_secret_hash,
             password_hash: &password_hash,
             disputed_pupils: &disputed,
+            email: pending,
             now,
         })
         .await?;
+    if !email.is_empty() {
+        state.notifier.poke();
+    }
     if !activated {
         // activated, disabled, locked or given a new letter since the steps began
         return Ok(expired());
@@ -487,7 +502,7 @@ pub async fn confirm(
             actor: Actor::Account(account.id),
             subject: Some(account.id),
             source_address: Some(ip.to_string()),
-            details: json!({ "disputed_pupils": disputed }),
+            details: json!({ "disputed_pupils": disputed, "email_given": !email.is_empty() }),
         })
         .await?;
     let peer = SocketAddr::new(ip, peer.port());
@@ -498,6 +513,7 @@ pub async fn confirm(
         identifier: account.identifier.clone(),
         next: activation.next,
         disputed: !disputed.is_empty(),
+        email: (!email.is_empty()).then_some(email),
     }
     .into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);

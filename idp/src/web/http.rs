@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -137,6 +138,23 @@ pub fn local_return_path(next: Option<&str>) -> String {
         }
         _ => "/".to_owned(),
     }
+}
+
+/// A page with a CSRF token for its form: `page` renders it with the token; the browser
+/// cookie the token is bound to is set if the browser had none.
+pub async fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    page: impl FnOnce(String) -> Response,
+) -> Result<Response, AppError> {
+    let (csrf, browser_cookie) = csrf_token(state, headers).await?;
+    let mut response = page(csrf);
+    *response.status_mut() = status;
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use crate::error::AppError;
 
 mod account;
 mod activation;
+mod dev;
+mod email;
 mod help;
 mod home;
 pub mod http;
@@ -107,7 +109,11 @@ pub fn router(state: SharedState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
-    Router::new()
+    let mut router = Router::new();
+    if state.config.notify.outbox_page {
+        router = router.route("/dev/outbox", get(dev::outbox));
+    }
+    router
         .route("/", get(home::show))
         .route("/login", get(signin::show).post(signin::submit))
         .route("/logout", get(signin::confirm_logout).post(signin::logout))
@@ -124,6 +130,7 @@ pub fn router(state: SharedState) -> Router {
             "/premiere-connexion/confirmer",
             axum::routing::post(activation::confirm),
         )
+        .route("/confirmer-email", get(email::show).post(email::confirm))
         .route("/identifiant-oublie", get(help::forgotten_identifier))
         .route("/mot-de-passe-oublie", get(help::forgotten_password))
         .route("/inscription", get(help::sign_up))

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod first_connection;
+
 use std::sync::Arc;
 
 use idp::app::{AppState, ManualClock, SharedState};
