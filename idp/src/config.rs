@@ -743,4 +743,13 @@ mod tests {
         );
         assert!(c.secure_cookies());
     }
+
+    #[test]
+    fn the_documented_example_loads() {
+        let text = include_str!("../../deploy/idp.example.toml");
+        let c = Config::from_table(text.parse().unwrap(), Vec::new()).unwrap();
+        assert_eq!(c.import.leaving_grace_days, 30);
+        assert!(c.notify.sms.gateway_url.is_some());
+        assert!(!c.notify.outbox_page);
+    }
 }
