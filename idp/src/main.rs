@@ -199,7 +199,13 @@ fn print_demo_banner(config: &Config, ports: idp::demo::DemoPorts) {
     for (profile, identifier, password) in idp::demo::DEMO_ACCOUNTS {
         println!("    {profile:<45} {identifier:<15} {password}");
     }
-    println!("    Responsable sans compte : Paul DURAND, portable 0612345678");
+    println!(
+        "    Responsable sans compte : Paul DURAND, portable 0612345678 (« Je n'ai pas de compte »)"
+    );
+    println!(
+        "  Courriels et SMS (codes, liens) : {}/dev/outbox",
+        config.issuer_id()
+    );
     println!();
     let site = ports.site();
     println!("  ENT de démonstration (OpenID Connect) : {}/", site.ent);

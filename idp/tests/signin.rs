@@ -100,11 +100,7 @@ async fn the_sign_in_page_starts_with_the_profile_choice_in_french() {
         .unwrap();
     assert!(!html.contains("Je n'ai pas de compte"));
     // the links lead to honest pages, not to a fake success
-    for path in [
-        "/identifiant-oublie",
-        "/mot-de-passe-oublie",
-        "/inscription",
-    ] {
+    for path in ["/identifiant-oublie", "/mot-de-passe-oublie"] {
         let html = client
             .get(server.url(path))
             .send()

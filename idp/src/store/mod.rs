@@ -245,6 +245,10 @@ pub trait AccountStore: Send + Sync {
     /// locked, the same temporary secret, not expired), and the links the guardian disputes
     /// are marked. Returns whether the account was activated.
     async fn activate(&self, activation: &Activation<'_>) -> StoreResult<bool>;
+    /// A guardian's own account (sign-up by mobile), in one transaction: created with the
+    /// chosen password and the proven mobile, and the guardian records attached to it.
+    /// `Conflict` when a record got an account in the meantime.
+    async fn sign_up(&self, sign_up: &SignUp<'_>) -> StoreResult<LinkedAccount>;
     /// Makes the pending e-mail whose link token has this hash the account's confirmed
     /// e-mail, once: returns the account id and the address, or `None` (unknown, used or
     /// expired token).
@@ -284,6 +288,18 @@ pub struct Activation<'a> {
     pub disputed_pupils: &'a [i64],
     /// An e-mail address given at the first connection, to confirm by the link mailed.
     pub email: Option<PendingEmail<'a>>,
+    pub now: i64,
+}
+
+/// What a guardian's sign-up by mobile writes.
+#[derive(Debug, Clone)]
+pub struct SignUp<'a> {
+    pub guardian_ids: &'a [i64],
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    /// The mobile the one-time code was sent to: the account's, confirmed.
+    pub mobile: &'a str,
+    pub password_hash: &'a str,
     pub now: i64,
 }
 

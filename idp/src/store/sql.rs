@@ -352,6 +352,60 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
+    async fn sign_up(&self, s: &SignUp<'_>) -> StoreResult<LinkedAccount> {
+        if s.guardian_ids.is_empty() {
+            return Err(StoreError::Invalid(
+                "no guardian record to sign up for".into(),
+            ));
+        }
+        // dropped without commit on any error: nothing is written
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let provision = AccountProvision::New {
+            preferred: None,
+            credential: ProvisionedCredential::Password {
+                hash: s.password_hash.to_owned(),
+            },
+            email: None,
+            mobile: Some(s.mobile.to_owned()),
+        };
+        let holder = directory::NewHolder {
+            kind: AccountKind::Responsable,
+            first_name: s.first_name,
+            last_name: s.last_name,
+            birth_date: None,
+        };
+        let (account_id, identifier) = directory::provision_account(
+            &mut tx,
+            &mut directory::Identifiers::default(),
+            &provision,
+            &holder,
+            s.now,
+        )
+        .await?;
+        for guardian_id in s.guardian_ids {
+            let attached = sqlx::query(
+                "UPDATE guardians SET account_id = $1 WHERE id = $2 AND account_id IS NULL",
+            )
+            .bind(account_id)
+            .bind(guardian_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if attached.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "guardian record {guardian_id} has an account already"
+                )));
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(LinkedAccount {
+            account_id,
+            identifier: identifier
+                .ok_or_else(|| StoreError::Corrupt("a new account without identifier".into()))?,
+            created: true,
+        })
+    }
+
     async fn confirm_email(
         &self,
         token_hash: &str,

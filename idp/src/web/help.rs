@@ -1,6 +1,5 @@
-//! Recovery and sign-up entry points. Until their journeys are built (account recovery and
-//! sign-up by mobile), these pages say plainly that the service is not available online yet
-//! and whom to ask; they never pretend that something was sent.
+//! Recovery entry points. Until the recovery journeys are built, these pages say plainly
+//! that the service is not available online yet and whom to ask; they never pretend that something was sent.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -30,11 +29,4 @@ pub async fn forgotten_identifier() -> HelpPage {
 
 pub async fn forgotten_password() -> HelpPage {
     not_yet("Mot de passe oublié", "La réinitialisation du mot de passe")
-}
-
-pub async fn sign_up() -> HelpPage {
-    not_yet(
-        "Je n'ai pas de compte",
-        "La création d'un compte responsable par téléphone portable",
-    )
 }

@@ -21,6 +21,7 @@ mod home;
 pub mod http;
 mod ops;
 pub mod signin;
+mod signup;
 
 /// A page that says one thing (a refusal, a step done), with a way on.
 #[derive(askama::Template, askama_web::WebTemplate)]
@@ -133,7 +134,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/confirmer-email", get(email::show).post(email::confirm))
         .route("/identifiant-oublie", get(help::forgotten_identifier))
         .route("/mot-de-passe-oublie", get(help::forgotten_password))
-        .route("/inscription", get(help::sign_up))
+        .route(
+            "/inscription",
+            get(signup::show_start).post(signup::submit_start),
+        )
+        .route(
+            "/inscription/etape",
+            get(signup::show_step).post(signup::submit_step),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/static/style.css", get(ops::stylesheet))
