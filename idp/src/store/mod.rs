@@ -245,6 +245,14 @@ pub trait AccountStore: Send + Sync {
     /// locked, the same temporary secret, not expired), and the links the guardian disputes
     /// are marked. Returns whether the account was activated.
     async fn activate(&self, activation: &Activation<'_>) -> StoreResult<bool>;
+    /// Identifiers of the open accounts whose confirmed e-mail is this one (recovery).
+    async fn identifiers_by_email(&self, email: &str) -> StoreResult<Vec<String>>;
+    /// Identifiers of the open accounts reachable at this mobile: confirmed on the account, or
+    /// recorded by a school on one of its guardian records (recovery).
+    async fn identifiers_by_mobile(&self, mobile: &str) -> StoreResult<Vec<String>>;
+    /// The mobiles a recovery code may be sent to for an account: its own confirmed one, else
+    /// those the schools recorded on its guardian records.
+    async fn recovery_mobiles(&self, account_id: i64) -> StoreResult<Vec<String>>;
     /// A guardian's own account (sign-up by mobile), in one transaction: created with the
     /// chosen password and the proven mobile, and the guardian records attached to it.
     /// `Conflict` when a record got an account in the meantime.

@@ -352,6 +352,62 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
+    async fn identifiers_by_email(&self, email: &str) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT identifier FROM accounts \
+             WHERE email = $1 AND email_confirmed = 1 AND state = 'active' ORDER BY identifier",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.try_get("identifier").map_err(db_error))
+        .collect()
+    }
+
+    async fn identifiers_by_mobile(&self, mobile: &str) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT identifier FROM accounts WHERE state = 'active' AND (mobile = $1 \
+                 OR id IN (SELECT account_id FROM guardians WHERE mobile = $1)) \
+             ORDER BY identifier",
+        )
+        .bind(mobile)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.try_get("identifier").map_err(db_error))
+        .collect()
+    }
+
+    async fn recovery_mobiles(&self, account_id: i64) -> StoreResult<Vec<String>> {
+        let own: Option<String> = sqlx::query("SELECT mobile FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get("mobile"))
+            .transpose()
+            .map_err(db_error)?
+            .flatten();
+        if let Some(own) = own {
+            return Ok(vec![own]);
+        }
+        let mut recorded: Vec<String> = sqlx::query(
+            "SELECT DISTINCT mobile FROM guardians WHERE account_id = $1 AND mobile IS NOT NULL",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.try_get("mobile").map_err(db_error))
+        .collect::<StoreResult<_>>()?;
+        recorded.sort();
+        Ok(recorded)
+    }
+
     async fn sign_up(&self, s: &SignUp<'_>) -> StoreResult<LinkedAccount> {
         if s.guardian_ids.is_empty() {
             return Err(StoreError::Invalid(

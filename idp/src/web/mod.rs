@@ -16,10 +16,10 @@ mod account;
 mod activation;
 mod dev;
 mod email;
-mod help;
 mod home;
 pub mod http;
 mod ops;
+mod recovery;
 pub mod signin;
 mod signup;
 
@@ -132,8 +132,22 @@ pub fn router(state: SharedState) -> Router {
             axum::routing::post(activation::confirm),
         )
         .route("/confirmer-email", get(email::show).post(email::confirm))
-        .route("/identifiant-oublie", get(help::forgotten_identifier))
-        .route("/mot-de-passe-oublie", get(help::forgotten_password))
+        .route(
+            "/identifiant-oublie",
+            get(recovery::show_identifier).post(recovery::submit_identifier),
+        )
+        .route(
+            "/mot-de-passe-oublie",
+            get(recovery::show_password).post(recovery::submit_password),
+        )
+        .route(
+            "/mot-de-passe-oublie/code",
+            get(recovery::show_code).post(recovery::submit_code),
+        )
+        .route(
+            "/mot-de-passe-oublie/nouveau",
+            get(recovery::show_new).post(recovery::submit_new),
+        )
         .route(
             "/inscription",
             get(signup::show_start).post(signup::submit_start),

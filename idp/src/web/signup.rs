@@ -22,14 +22,15 @@ use super::http::{
 };
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
-use crate::domain::contact::{international, normalize_mobile};
+use crate::domain::contact::normalize_mobile;
 use crate::domain::matching::{PivotNames, typed_birth_date};
 use crate::domain::names::fold_for_matching;
 use crate::domain::password_policy::PasswordOwner;
 use crate::domain::session::AuthOrigin;
 use crate::error::AppError;
 use crate::keys::{constant_time_eq, random_token, storage_key};
-use crate::store::{Channel, LinkableChild, NewMessage, SignUp, StoreError};
+use crate::notify::messages::sms;
+use crate::store::{LinkableChild, SignUp, StoreError};
 
 /// How long the whole sign-up may take.
 const STEPS_TTL: i64 = 30 * 60;
@@ -168,17 +169,6 @@ pub async fn show_start(
 fn one_time_code() -> String {
     use rand::Rng;
     format!("{:06}", rand::rng().random_range(0..1_000_000u32))
-}
-
-fn sms(mobile: &str, text: String) -> NewMessage {
-    NewMessage {
-        channel: Channel::Sms,
-        recipient: international(mobile),
-        subject: String::new(),
-        body_text: text,
-        body_html: None,
-        account_id: None,
-    }
 }
 
 /// POST /inscription: names and mobile; a code is sent if they name a guardian without an
