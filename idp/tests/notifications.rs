@@ -1,7 +1,8 @@
 //! E-mails end to end: an address given at the first connection is mailed a single-use link,
 //! shown on the demo's `/dev/outbox`; and, against a real SMTP server (aiosmtpd, run by
 //! `.ci/run` with `TEST_SMTP_PYTHON`), a mail written while the server is down is delivered
-//! once it is back, exactly once.
+//! once it is back, exactly once; an SMS gateway (a local HTTP server) that refuses a first
+//! time gets the same message once more, then never again.
 
 mod support;
 
@@ -262,4 +263,107 @@ async fn a_mail_written_while_smtp_is_down_is_delivered_once_when_it_is_back() {
     );
     let r = open_link(&browser(), &link).await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// An SMS gateway on a free port: it refuses the first request with 503, accepts the next
+/// ones, and keeps what it was sent.
+#[derive(Clone, Default)]
+struct Gateway {
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, serde_json::Value)>>>,
+}
+
+impl Gateway {
+    async fn start() -> (Self, u16) {
+        use axum::http::HeaderMap;
+        let gateway = Self::default();
+        let kept = gateway.clone();
+        let app = axum::Router::new().route(
+            "/sms",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let kept = kept.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let mut requests = kept.requests.lock().unwrap();
+                    requests.push((auth, serde_json::from_str(&body).unwrap_or_default()));
+                    if requests.len() == 1 {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (gateway, port)
+    }
+
+    fn requests(&self) -> Vec<(Option<String>, serde_json::Value)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn an_sms_refused_by_the_gateway_is_sent_again_then_once() {
+    let (gateway, port) = Gateway::start().await;
+    let server = TestServer::start_with(&format!(
+        "[notify.sms]\ngateway_url = \"http://127.0.0.1:{port}/sms\"\nauthorization = \"Bearer jeton-de-test\"\nsender = \"ECOLES\""
+    ))
+    .await;
+    // Paul asks for a sign-up code
+    let b = browser();
+    let page = support::text(&b, server.url("/inscription")).await;
+    let r = b
+        .post(server.url("/inscription"))
+        .form(&[
+            ("csrf", hidden_field(&page, "csrf").unwrap()),
+            ("nom", "DURAND".into()),
+            ("prenom", "Paul".into()),
+            ("portable", "0612345678".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    wait_for(async || gateway.requests().len() == 1, "the first attempt").await;
+    let outbox = server.state.outbox.clone();
+    wait_for(
+        async || outbox.recent(1).await.unwrap()[0].last_error.is_some(),
+        "the refusal recorded",
+    )
+    .await;
+    assert_eq!(outbox.recent(1).await.unwrap()[0].sent_at, None);
+    // the retry is due once its delay has passed
+    server.clock.advance(60);
+    server.state.notifier.poke();
+    wait_for(
+        async || outbox.recent(1).await.unwrap()[0].sent_at.is_some(),
+        "the SMS accepted",
+    )
+    .await;
+    for _ in 0..3 {
+        server.clock.advance(3600);
+        server.state.notifier.poke();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let requests = gateway.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "refused once, accepted once, never again"
+    );
+    let (auth, body) = &requests[1];
+    assert_eq!(auth.as_deref(), Some("Bearer jeton-de-test"));
+    assert_eq!(body["to"], "+33612345678");
+    assert_eq!(body["sender"], "ECOLES");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Votre code de création de compte : "),
+        "{text}"
+    );
+    assert_eq!(requests[0].1, requests[1].1, "the same message");
 }
