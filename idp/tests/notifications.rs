@@ -265,11 +265,14 @@ async fn a_mail_written_while_smtp_is_down_is_delivered_once_when_it_is_back() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// What the gateway was sent: the Authorization header and the JSON body.
+type Received = (Option<String>, serde_json::Value);
+
 /// An SMS gateway on a free port: it refuses the first request with 503, accepts the next
 /// ones, and keeps what it was sent.
 #[derive(Clone, Default)]
 struct Gateway {
-    requests: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, serde_json::Value)>>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
 }
 
 impl Gateway {
@@ -302,7 +305,7 @@ impl Gateway {
         (gateway, port)
     }
 
-    fn requests(&self) -> Vec<(Option<String>, serde_json::Value)> {
+    fn requests(&self) -> Vec<Received> {
         self.requests.lock().unwrap().clone()
     }
 }
