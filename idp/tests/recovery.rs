@@ -30,26 +30,6 @@ async fn post_form(
     b.post(server.url(action)).form(&form).send().await.unwrap()
 }
 
-async fn messages_to(server: &TestServer, to: &str) -> Vec<String> {
-    server
-        .state
-        .outbox
-        .recent(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.message.recipient == to)
-        .map(|m| m.message.body_text)
-        .collect()
-}
-
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code")
-        .to_owned()
-}
-
 /// The page without its per-request tokens.
 fn stripped(page: &str) -> String {
     page.lines()
@@ -85,8 +65,8 @@ async fn claire_chooses_a_new_password_with_a_code_sent_to_her_mobile() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let step = location(&r);
     assert!(step.starts_with("/mot-de-passe-oublie/code?id="), "{step}");
-    let texts = messages_to(&server, "+33611223344").await;
-    let code = code_in(&texts[0]);
+    let texts = support::outbox_to(&server, "+33611223344").await;
+    let code = support::code_in(&texts[0]);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let r = post_form(
         &server,
@@ -184,7 +164,9 @@ async fn hugo_gets_a_link_at_his_confirmed_address_and_his_identifier_there() {
         &[("naissance", "02/09/2015"), ("email", "hugo@example.fr")],
     )
     .await;
-    let mail = messages_to(&server, "hugo@example.fr").await.remove(0);
+    let mail = support::outbox_to(&server, "hugo@example.fr")
+        .await
+        .remove(0);
     let link = mail
         .split_whitespace()
         .find(|w| w.contains("jeton="))
@@ -204,7 +186,7 @@ async fn hugo_gets_a_link_at_his_confirmed_address_and_his_identifier_there() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let mails = messages_to(&server, "hugo@example.fr").await;
+    let mails = support::outbox_to(&server, "hugo@example.fr").await;
     assert_eq!(mails.len(), 2);
     let link = mails[0]
         .split_whitespace()
@@ -246,7 +228,7 @@ async fn hugo_gets_a_link_at_his_confirmed_address_and_his_identifier_there() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let mails = messages_to(&server, "hugo@example.fr").await;
+    let mails = support::outbox_to(&server, "hugo@example.fr").await;
     assert!(mails[0].contains("hugo.martin"), "{}", mails[0]);
 }
 
@@ -317,18 +299,22 @@ async fn answers_are_the_same_whether_an_account_exists_or_not() {
         remind("claire.martin@example.fr").await,
         remind("personne@example.fr").await
     );
-    let sms = messages_to(&server, "+33611223344").await;
+    let sms = support::outbox_to(&server, "+33611223344").await;
     assert!(
         sms.iter()
             .any(|t| t.contains("Votre identifiant : claire.martin.")),
         "{sms:?}"
     );
-    assert!(messages_to(&server, "+33699999999").await.is_empty());
+    assert!(support::outbox_to(&server, "+33699999999").await.is_empty());
     // the school's e-mail for Claire was never confirmed by her: nothing is sent there
     assert!(
-        messages_to(&server, "claire.martin@example.fr")
+        support::outbox_to(&server, "claire.martin@example.fr")
             .await
             .is_empty()
     );
-    assert!(messages_to(&server, "personne@example.fr").await.is_empty());
+    assert!(
+        support::outbox_to(&server, "personne@example.fr")
+            .await
+            .is_empty()
+    );
 }

@@ -59,27 +59,6 @@ async fn submit(
         .unwrap()
 }
 
-/// The SMS texts sent to a number, newest first.
-async fn sms_to(server: &TestServer, number: &str) -> Vec<String> {
-    server
-        .state
-        .outbox
-        .recent(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.message.recipient == number)
-        .map(|m| m.message.body_text)
-        .collect()
-}
-
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code")
-        .to_owned()
-}
-
 const PAUL: (&str, &str, &str) = ("Durand", "Paul", "06 12 34 56 78");
 
 #[tokio::test]
@@ -88,9 +67,9 @@ async fn paul_creates_his_account_with_the_code_sent_to_his_mobile() {
     let b = browser();
     let (step, page) = start(&server, &b, PAUL).await;
     assert!(page.contains("finissant par <strong>78</strong>"), "{page}");
-    let texts = sms_to(&server, "+33612345678").await;
+    let texts = support::outbox_to(&server, "+33612345678").await;
     assert_eq!(texts.len(), 1);
-    let code = code_in(&texts[0]);
+    let code = support::code_in(&texts[0]);
 
     // a wrong code is counted
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -177,7 +156,7 @@ async fn paul_creates_his_account_with_the_code_sent_to_his_mobile() {
 
     // signing up again only tells the phone which identifier it has
     start(&server, &browser(), PAUL).await;
-    let texts = sms_to(&server, "+33612345678").await;
+    let texts = support::outbox_to(&server, "+33612345678").await;
     assert!(
         texts[0].contains("Vous avez déjà un compte, identifiant : paul.durand"),
         "{texts:?}"
@@ -203,10 +182,10 @@ async fn the_first_step_says_the_same_to_anyone() {
         strip(&claire).replace("44</strong>", "78</strong>")
     );
     // nobody is sent nothing and no code works; Claire's phone is told she has an account
-    assert!(sms_to(&server, "+33698765478").await.is_empty());
+    assert!(support::outbox_to(&server, "+33698765478").await.is_empty());
     let r = submit(&server, &b, &step, &[("code", "123456")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let claire_sms = sms_to(&server, "+33611223344").await;
+    let claire_sms = support::outbox_to(&server, "+33611223344").await;
     assert!(
         claire_sms[0].contains("identifiant : claire.martin"),
         "{claire_sms:?}"
@@ -239,7 +218,7 @@ async fn five_wrong_codes_end_the_sign_up() {
     let server = TestServer::start().await;
     let b = browser();
     let (step, _) = start(&server, &b, PAUL).await;
-    let code = code_in(&sms_to(&server, "+33612345678").await[0]);
+    let code = support::code_in(&support::outbox_to(&server, "+33612345678").await[0]);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (1..=4).rev() {
         let r = submit(&server, &b, &step, &[("code", wrong)]).await;

@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::MessagePage;
-use super::http::{
-    browser_binding, client_ip, form_field, is_bound_browser, verify_csrf, with_csrf,
-};
+use super::http::{browser_binding, client_ip, form_field, verify_csrf, with_csrf};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, AccountState};
@@ -26,7 +24,7 @@ use crate::domain::matching::typed_birth_date;
 use crate::domain::password_policy::PasswordOwner;
 use crate::domain::session::AuthOrigin;
 use crate::error::AppError;
-use crate::keys::{random_token, storage_key};
+use crate::keys::random_token;
 use crate::store::{Activation, PendingEmail};
 
 /// How long the first-connection steps may take, from the sign-in, however used.
@@ -38,10 +36,6 @@ const DATE_FAILURES_PER_DAY: u64 = 2 * DATE_TRIES as u64;
 
 fn failures_key(account_id: i64) -> String {
     format!("activation-failures:{account_id}")
-}
-
-fn activation_key(id: &str) -> String {
-    format!("activation:{}", storage_key(id))
 }
 
 /// First-connection steps in progress (kept in the ephemeral store).
@@ -151,15 +145,18 @@ pub async fn start(
     Ok(response)
 }
 
+impl super::steps::Steps for Steps {
+    const PREFIX: &'static str = "activation";
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+    fn browser(&self) -> Option<&str> {
+        Some(&self.browser)
+    }
+}
+
 async fn put(state: &AppState, id: &str, activation: &Steps) -> Result<(), AppError> {
-    let json = serde_json::to_string(activation).map_err(|e| AppError::Internal(e.to_string()))?;
-    // never past the end set at the sign-in
-    let left = (activation.expires_at - state.clock.now()).max(1);
-    state
-        .ephemeral
-        .put(&activation_key(id), &json, Duration::from_secs(left as u64))
-        .await?;
-    Ok(())
+    super::steps::save(state, id, activation).await
 }
 
 /// The steps in progress for this browser and the account they are for, while the account is
@@ -171,19 +168,10 @@ async fn load(
     id: &str,
     take: bool,
 ) -> Result<Option<(Steps, Account)>, AppError> {
-    let key = activation_key(id);
-    let json = if take {
-        state.ephemeral.take(&key).await?
-    } else {
-        state.ephemeral.get(&key).await?
-    };
-    let now = state.clock.now();
-    let Some(activation) = json
-        .and_then(|j| serde_json::from_str::<Steps>(&j).ok())
-        .filter(|a| a.expires_at > now && is_bound_browser(headers, &a.browser))
-    else {
+    let Some(activation) = super::steps::load::<Steps>(state, headers, id, take).await? else {
         return Ok(None);
     };
+    let now = state.clock.now();
     let account = state.accounts.by_id(activation.account_id).await?;
     Ok(account
         .filter(|a| still_activatable(a, &activation.temporary_secret_hash, now))

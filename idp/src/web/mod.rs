@@ -22,6 +22,7 @@ mod ops;
 mod recovery;
 pub mod signin;
 mod signup;
+mod steps;
 
 /// A page that says one thing (a refusal, a step done), with a way on.
 #[derive(askama::Template, askama_web::WebTemplate)]

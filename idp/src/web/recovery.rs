@@ -17,9 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::MessagePage;
-use super::http::{
-    browser_binding, client_ip, form_field, is_bound_browser, verify_csrf, with_csrf,
-};
+use super::http::{browser_binding, client_ip, form_field, verify_csrf, with_csrf};
+use super::steps::{load, save};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{Account, AccountState};
@@ -54,41 +53,14 @@ struct Recovery {
     proven: bool,
 }
 
-fn recovery_key(id: &str) -> String {
-    format!("recovery:{}", storage_key(id))
-}
-
-async fn put(state: &AppState, id: &str, r: &Recovery) -> Result<(), AppError> {
-    let json = serde_json::to_string(r).map_err(|e| AppError::Internal(e.to_string()))?;
-    let left = (r.expires_at - state.clock.now()).max(1);
-    state
-        .ephemeral
-        .put(&recovery_key(id), &json, Duration::from_secs(left as u64))
-        .await?;
-    Ok(())
-}
-
-async fn load(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    take: bool,
-) -> Result<Option<Recovery>, AppError> {
-    let key = recovery_key(id);
-    let json = if take {
-        state.ephemeral.take(&key).await?
-    } else {
-        state.ephemeral.get(&key).await?
-    };
-    let now = state.clock.now();
-    Ok(json
-        .and_then(|j| serde_json::from_str::<Recovery>(&j).ok())
-        .filter(|r| r.expires_at > now)
-        .filter(|r| {
-            r.browser
-                .as_deref()
-                .is_none_or(|b| is_bound_browser(headers, b))
-        }))
+impl super::steps::Steps for Recovery {
+    const PREFIX: &'static str = "recovery";
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+    fn browser(&self) -> Option<&str> {
+        self.browser.as_deref()
+    }
 }
 
 fn page(status: StatusCode, title: &str, message: &str, link: (&str, &str)) -> Response {
@@ -234,7 +206,7 @@ pub async fn submit_password(
                 tries_left: CODE_TRIES,
                 proven: true,
             };
-            put(&state, &token, &link_recovery).await?;
+            save(&state, &token, &link_recovery).await?;
             let link = format!("{}/mot-de-passe-oublie/nouveau?jeton={token}", state.issuer);
             let message = password_reset(
                 account.id,
@@ -272,7 +244,7 @@ pub async fn submit_password(
     let (browser, set_browser) = browser_binding(&state, &headers);
     recovery.browser = Some(browser);
     let id = random_token(24);
-    put(&state, &id, &recovery).await?;
+    save(&state, &id, &recovery).await?;
     let mut response = Redirect::to(&format!("/mot-de-passe-oublie/code?id={id}")).into_response();
     if let Some(c) = set_browser {
         response.headers_mut().append(header::SET_COOKIE, c);
@@ -302,7 +274,10 @@ pub async fn show_code(
     headers: HeaderMap,
     Query(q): Query<RecoveryQuery>,
 ) -> Result<Response, AppError> {
-    if load(&state, &headers, &q.id, false).await?.is_none() {
+    if load::<Recovery>(&state, &headers, &q.id, false)
+        .await?
+        .is_none()
+    {
         return Ok(expired());
     }
     with_csrf(&state, &headers, StatusCode::OK, |csrf| {
@@ -325,7 +300,7 @@ pub async fn submit_code(
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
     let id = field("id").to_owned();
-    let Some(mut recovery) = load(&state, &headers, &id, true).await? else {
+    let Some(mut recovery) = load::<Recovery>(&state, &headers, &id, true).await? else {
         return Ok(expired());
     };
     let typed: String = field("code").chars().filter(char::is_ascii_digit).collect();
@@ -340,7 +315,7 @@ pub async fn submit_code(
         if recovery.tries_left == 0 {
             return Ok(expired());
         }
-        put(&state, &id, &recovery).await?;
+        save(&state, &id, &recovery).await?;
         let error = format!(
             "Code incorrect. Vérifiez le SMS reçu (6 chiffres). Essais restants : {}.",
             recovery.tries_left
@@ -357,7 +332,7 @@ pub async fn submit_code(
     }
     recovery.proven = true;
     recovery.code_hash = None;
-    put(&state, &id, &recovery).await?;
+    save(&state, &id, &recovery).await?;
     Ok(Redirect::to(&format!("/mot-de-passe-oublie/nouveau?id={id}")).into_response())
 }
 
@@ -388,7 +363,7 @@ pub async fn show_new(
     Query(q): Query<RecoveryQuery>,
 ) -> Result<Response, AppError> {
     let (key, value) = which(&q);
-    match load(&state, &headers, &value, false).await? {
+    match load::<Recovery>(&state, &headers, &value, false).await? {
         Some(r) if r.proven => {}
         _ => return Ok(expired()),
     }
@@ -420,7 +395,7 @@ pub async fn submit_new(
         jeton: field("jeton").to_owned(),
     };
     let (key, value) = which(&q);
-    let Some(recovery) = load(&state, &headers, &value, true).await? else {
+    let Some(recovery) = load::<Recovery>(&state, &headers, &value, true).await? else {
         return Ok(expired());
     };
     let account = match recovery.account_id.filter(|_| recovery.proven) {
@@ -440,7 +415,7 @@ pub async fn submit_new(
         },
     );
     if !problems.is_empty() {
-        put(&state, &value, &recovery).await?;
+        save(&state, &value, &recovery).await?;
         let errors = problems.iter().map(|p| p.message_fr()).collect();
         return with_csrf(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
             PasswordPage {

@@ -17,9 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::MessagePage;
-use super::http::{
-    browser_binding, client_ip, form_field, is_bound_browser, verify_csrf, with_csrf,
-};
+use super::http::{browser_binding, client_ip, form_field, verify_csrf, with_csrf};
+use super::steps::{load, save};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::contact::normalize_mobile;
@@ -45,10 +44,6 @@ const STARTS_PER_ADDRESS_PER_HOUR: u64 = 20;
 /// Wrong birth dates allowed.
 const DATE_TRIES: u32 = 5;
 
-fn steps_key(id: &str) -> String {
-    format!("signup:{}", storage_key(id))
-}
-
 /// A sign-up in progress (ephemeral store).
 #[derive(Debug, Serialize, Deserialize)]
 struct Steps {
@@ -68,33 +63,14 @@ struct Steps {
     children_confirmed: bool,
 }
 
-async fn put(state: &AppState, id: &str, steps: &Steps) -> Result<(), AppError> {
-    let json = serde_json::to_string(steps).map_err(|e| AppError::Internal(e.to_string()))?;
-    let left = (steps.expires_at - state.clock.now()).max(1);
-    state
-        .ephemeral
-        .put(&steps_key(id), &json, Duration::from_secs(left as u64))
-        .await?;
-    Ok(())
-}
-
-/// The steps of this browser; `take` uses them up (a submit that counts a try).
-async fn load(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    take: bool,
-) -> Result<Option<Steps>, AppError> {
-    let key = steps_key(id);
-    let json = if take {
-        state.ephemeral.take(&key).await?
-    } else {
-        state.ephemeral.get(&key).await?
-    };
-    let now = state.clock.now();
-    Ok(json
-        .and_then(|j| serde_json::from_str::<Steps>(&j).ok())
-        .filter(|s| s.expires_at > now && is_bound_browser(headers, &s.browser)))
+impl super::steps::Steps for Steps {
+    const PREFIX: &'static str = "signup";
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+    fn browser(&self) -> Option<&str> {
+        Some(&self.browser)
+    }
 }
 
 fn expired() -> Response {
@@ -292,7 +268,7 @@ pub async fn submit_start(
         date_tries_left: DATE_TRIES,
         children_confirmed: false,
     };
-    put(&state, &id, &steps).await?;
+    save(&state, &id, &steps).await?;
     let mut response = Redirect::to(&format!("/inscription/etape?id={id}")).into_response();
     if let Some(c) = set_browser {
         response.headers_mut().append(header::SET_COOKIE, c);
@@ -435,7 +411,7 @@ pub async fn show_step(
     headers: HeaderMap,
     Query(q): Query<StepQuery>,
 ) -> Result<Response, AppError> {
-    match load(&state, &headers, &q.id, false).await? {
+    match load::<Steps>(&state, &headers, &q.id, false).await? {
         Some(steps) => step_page(&state, &headers, q.id, &steps, None).await,
         None => Ok(expired()),
     }
@@ -451,7 +427,7 @@ pub async fn submit_step(
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
     let id = field("id").to_owned();
-    let Some(mut steps) = load(&state, &headers, &id, true).await? else {
+    let Some(mut steps) = load::<Steps>(&state, &headers, &id, true).await? else {
         return Ok(expired());
     };
     let now = state.clock.now();
@@ -471,7 +447,7 @@ pub async fn submit_step(
                     "Le code est expiré ou a été mal saisi trop de fois. Recommencez la création de votre compte pour recevoir un nouveau code.",
                 ));
             }
-            put(&state, &id, &steps).await?;
+            save(&state, &id, &steps).await?;
             let error = format!(
                 "Code incorrect. Vérifiez le SMS reçu (6 chiffres). Essais restants : {}.",
                 steps.code_tries_left
@@ -480,7 +456,7 @@ pub async fn submit_step(
         }
         steps.mobile_proven = true;
         steps.code_hash = None;
-        put(&state, &id, &steps).await?;
+        save(&state, &id, &steps).await?;
         return Ok(Redirect::to(&format!("/inscription/etape?id={id}")).into_response());
     }
     if !steps.children_confirmed {
@@ -497,7 +473,7 @@ pub async fn submit_step(
                     "Les dates de naissance saisies ne correspondent pas au dossier de l'établissement. Vérifiez-les auprès de l'établissement avant de recommencer.",
                 ));
             }
-            put(&state, &id, &steps).await?;
+            save(&state, &id, &steps).await?;
             let error = format!(
                 "Au moins une date de naissance ne correspond pas au dossier de l'établissement. Essais restants : {}.",
                 steps.date_tries_left
@@ -505,7 +481,7 @@ pub async fn submit_step(
             return step_page(&state, &headers, id, &steps, Some(error)).await;
         }
         steps.children_confirmed = true;
-        put(&state, &id, &steps).await?;
+        save(&state, &id, &steps).await?;
         return Ok(Redirect::to(&format!("/inscription/etape?id={id}")).into_response());
     }
 
@@ -527,7 +503,7 @@ pub async fn submit_step(
         .map(|p| p.message_fr())
         .collect();
     if !errors.is_empty() {
-        put(&state, &id, &steps).await?;
+        save(&state, &id, &steps).await?;
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return with_csrf(&state, &headers, status, |csrf| {
             PasswordPage {

@@ -323,3 +323,26 @@ pub fn set_cookie_header(response: &reqwest::Response, name: &str) -> Option<Str
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(str::to_owned)
 }
+
+/// The texts of the messages the server queued for `to` (an e-mail address, or a mobile in
+/// international format), newest first.
+pub async fn outbox_to(server: &TestServer, to: &str) -> Vec<String> {
+    server
+        .state
+        .outbox
+        .recent(50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.message.recipient == to)
+        .map(|m| m.message.body_text)
+        .collect()
+}
+
+/// The 6-digit code in a message.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_owned()
+}

@@ -296,6 +296,48 @@ async function main() {
       assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
       await page.context().close()
     })
+    await group('Sign-up by mobile (Paul, the SMS read on /dev/outbox)', async () => {
+      const page = await newPage(browser)
+      await check('"Je n\'ai pas de compte": names and mobile, then the code page', async () => {
+        await page.goto(`${IDP}/login?profil=responsable`)
+        await page.getByRole('link', { name: "Je n'ai pas de compte" }).click()
+        await page.waitForURL(/\/inscription$/)
+        await page.fill('input[name=nom]', 'DURAND')
+        await page.fill('input[name=prenom]', 'Paul')
+        await page.fill('input[name=portable]', '06 12 34 56 78')
+        await page.getByRole('button', { name: 'Recevoir un code par SMS' }).click()
+        await page.waitForURL(/\/inscription\/etape\?id=/)
+      }, { required: true })
+      const code = await check('the SMS is on the demo outbox page', async () => {
+        const outbox = await page.context().newPage()
+        await outbox.goto(`${IDP}/dev/outbox`)
+        const text = await outbox.locator('article', { hasText: 'SMS à +33612345678' }).first().locator('pre').textContent()
+        await outbox.close()
+        const found = text.match(/\b(\d{6})\b/)
+        assert(found, `no code in: ${text}`)
+        return found[1]
+      }, { required: true })
+      await check('the code, Jules\'s birth date and a password: the identifier is shown', async () => {
+        await page.fill('input[name=code]', code)
+        await page.getByRole('button', { name: 'Valider' }).click()
+        await page.waitForSelector('text=Premier enfant')
+        await page.fill('input[name^=naissance-]', '2013-06-21')
+        await page.getByRole('button', { name: 'Confirmer' }).click()
+        await page.waitForSelector('input[name=confirmation]')
+        await page.fill('input[name=password]', 'Velo-Rouge-2026')
+        await page.fill('input[name=confirmation]', 'Velo-Rouge-2026')
+        await page.getByRole('button', { name: 'Créer mon compte' }).click()
+        await page.waitForSelector('text=Votre compte est créé')
+        assert((await page.textContent('#identifiant')) === 'paul.durand', 'not paul.durand')
+        await shot(page, '9-signed-up')
+      }, { required: true })
+      await check('"Accéder à mes services": the IdP\'s home lists Jules', async () => {
+        await page.getByRole('link', { name: 'Accéder à mes services' }).click()
+        await page.waitForSelector('text=Jules')
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
   } finally {
     await browser.close()
   }
