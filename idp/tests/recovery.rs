@@ -6,29 +6,7 @@ mod support;
 
 use reqwest::StatusCode;
 use support::first_connection::{choose_password, confirm, location, sign_in_temporary};
-use support::{TestServer, browser, hidden_field, set_cookie_header};
-
-async fn post_form(
-    server: &TestServer,
-    b: &reqwest::Client,
-    page_path: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let page = support::text(b, server.url(page_path)).await;
-    let mut form = vec![("csrf".to_owned(), hidden_field(&page, "csrf").expect(&page))];
-    for hidden in ["id", "jeton"] {
-        if let Some(v) = hidden_field(&page, hidden) {
-            form.push((hidden.to_owned(), v));
-        }
-    }
-    form.extend(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    b.post(server.url(action)).form(&form).send().await.unwrap()
-}
+use support::{TestServer, browser, post_form, set_cookie_header};
 
 /// The page without its per-request tokens.
 fn stripped(page: &str) -> String {

@@ -42,21 +42,7 @@ async fn submit(
     step: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let page = support::text(b, server.url(step)).await;
-    let mut form = vec![
-        ("csrf".to_owned(), hidden_field(&page, "csrf").expect(&page)),
-        ("id".to_owned(), hidden_field(&page, "id").unwrap()),
-    ];
-    form.extend(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    b.post(server.url("/inscription/etape"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    support::post_form(server, b, step, "/inscription/etape", fields).await
 }
 
 const PAUL: (&str, &str, &str) = ("Durand", "Paul", "06 12 34 56 78");

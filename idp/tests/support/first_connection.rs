@@ -68,19 +68,5 @@ pub async fn confirm(
     step: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let page = super::text(b, server.url(step)).await;
-    let mut form = vec![
-        ("csrf".to_owned(), hidden_field(&page, "csrf").expect(&page)),
-        ("id".to_owned(), hidden_field(&page, "id").unwrap()),
-    ];
-    form.extend(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    b.post(server.url("/premiere-connexion/confirmer"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    super::post_form(server, b, step, "/premiere-connexion/confirmer", fields).await
 }

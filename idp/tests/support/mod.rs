@@ -346,3 +346,27 @@ pub fn code_in(text: &str) -> String {
         .expect("a 6-digit code")
         .to_owned()
 }
+
+/// Opens `page_path`, then posts its form to `action`: the page's CSRF token and its hidden
+/// `id` or `jeton`, plus `fields`.
+pub async fn post_form(
+    server: &TestServer,
+    b: &reqwest::Client,
+    page_path: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = text(b, server.url(page_path)).await;
+    let mut form = vec![("csrf".to_owned(), hidden_field(&page, "csrf").expect(&page))];
+    for hidden in ["id", "jeton"] {
+        if let Some(v) = hidden_field(&page, hidden) {
+            form.push((hidden.to_owned(), v));
+        }
+    }
+    form.extend(
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    b.post(server.url(action)).form(&form).send().await.unwrap()
+}
