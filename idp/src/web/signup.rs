@@ -354,15 +354,8 @@ async fn step_page(
         StatusCode::OK
     };
     if !steps.mobile_proven {
-        let mobile_end: String = steps
-            .mobile
-            .chars()
-            .rev()
-            .take(2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        // a normalized mobile is ASCII: digits, maybe a leading +
+        let mobile_end = steps.mobile[steps.mobile.len().saturating_sub(2)..].to_owned();
         return with_csrf(state, headers, status, |csrf| {
             CodePage {
                 csrf,
