@@ -23,8 +23,8 @@ use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::store::sql::SqlStore;
 use crate::store::{
-    AccountStore, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore, Health, KeyStore,
-    OutboxStore,
+    AccountStore, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore, GroupingStore,
+    Health, KeyStore, OutboxStore,
 };
 
 /// The current time in Unix seconds; tests substitute a clock they can move.
@@ -70,6 +70,7 @@ pub struct AppState {
     pub database: Arc<dyn Health>,
     pub grants: Arc<dyn GrantStore>,
     pub external: Arc<dyn ExternalIdentityStore>,
+    pub grouping: Arc<dyn GroupingStore>,
     pub outbox: Arc<dyn OutboxStore>,
     /// Sends what the outbox holds (its worker runs with the server).
     pub notifier: Arc<Notifier>,
@@ -151,6 +152,7 @@ impl AppState {
             issuer: config.issuer_id(),
             grants: store.clone(),
             external: store.clone(),
+            grouping: store.clone(),
             outbox: store.clone(),
             notifier: Arc::new(notifier),
             upstream: Arc::new(upstream),

@@ -12,6 +12,8 @@ pub const COLLEGE_UAI: &str = "0141234A";
 pub const COLLEGE_NAME: &str = "Collège Jean Moulin";
 pub const ECOLE_UAI: &str = "0140001B";
 pub const ECOLE_NAME: &str = "École élémentaire Jules Ferry";
+pub const LYCEE_UAI: &str = "0142222C";
+pub const LYCEE_NAME: &str = "Lycée Victor Hugo";
 
 /// Where the demo's services listen on 127.0.0.1: the IdP on P, the ENT on P+1, Pronote on
 /// P+2, the FranceConnect sandbox on P+3, the téléservice on P+4 (nothing listens there: its
@@ -96,6 +98,17 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
         "Provisoire-2026",
     ),
     ("Responsable", "claire.martin", "Parent-2026!"),
+    ("Responsable", "marc.petit", "Parent-2026!"),
+    (
+        "Responsable (second compte de Marc, au lycée : « Ajouter des élèves depuis un autre compte »)",
+        "marc.petit2",
+        "Regroupement-2026",
+    ),
+    (
+        "Responsable (un nouvel élève à ajouter à la connexion ; date de naissance 23/10/2017)",
+        "valerie.leroy",
+        "Parent-2026!",
+    ),
 ];
 
 pub(crate) const FIRST_NAMES: &[&str] = &[
@@ -110,7 +123,7 @@ pub(crate) const LAST_NAMES: &[&str] = &[
     "N'DIAYE", "GARNIER", "FAURE", "ANDRÉ", "MERCIER", "BLANC", "GUÉRIN", "BOYER",
 ];
 pub(crate) const PARENT_FIRST_NAMES: &[&str] = &[
-    "Sophie",
+    "Valérie",
     "Nicolas",
     "Isabelle",
     "Julien",
@@ -216,10 +229,11 @@ fn add_generated(
     }
 }
 
-/// Seeds the demo dataset unless it is already there. Returns what was created.
-pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, ProvisionReport)>> {
+/// Seeds the demo dataset unless it is already there. Returns what was created, school by
+/// school.
+pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<ProvisionReport>>> {
     if state.accounts.by_identifier("lea.martin").await?.is_some()
-        && state.directory.school(ECOLE_UAI).await?.is_some()
+        && state.directory.school(LYCEE_UAI).await?.is_some()
     {
         return Ok(None);
     }
@@ -263,6 +277,26 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
                 account: None,
             },
             PupilRecord {
+                source_id: "JM-E0004".into(),
+                ine: Some("070777888KL".into()),
+                last_name: "LEROY".into(),
+                first_name: "Nina".into(),
+                birth_date: "2014-04-09".into(),
+                class_name: Some("6e B".into()),
+                level: Some("1001".into()),
+                account: None,
+            },
+            PupilRecord {
+                source_id: "JM-E0005".into(),
+                ine: Some("070135791QR".into()),
+                last_name: "PETIT".into(),
+                first_name: "Emma".into(),
+                birth_date: "2012-11-05".into(),
+                class_name: Some("4e A".into()),
+                level: Some("1003".into()),
+                account: None,
+            },
+            PupilRecord {
                 source_id: "JM-E0003".into(),
                 ine: Some("070333444GH".into()),
                 last_name: "BENALI".into(),
@@ -274,6 +308,39 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
             },
         ],
         guardians: vec![
+            // Valérie LEROY uses her account; the école's import brings her second child
+            GuardianRecord {
+                source_id: "JM-R0004".into(),
+                civility: Some("Mme".into()),
+                last_name: "LEROY".into(),
+                first_name: "Valérie".into(),
+                email: None,
+                mobile: Some("0655443322".into()),
+                account: Some(AccountProvision::New {
+                    preferred: Some("valerie.leroy".into()),
+                    credential: ProvisionedCredential::Password {
+                        hash: claire_hash.clone(),
+                    },
+                    email: None,
+                    mobile: Some("0655443322".into()),
+                }),
+            },
+            GuardianRecord {
+                source_id: "JM-R0005".into(),
+                civility: Some("M.".into()),
+                last_name: "PETIT".into(),
+                first_name: "Marc".into(),
+                email: None,
+                mobile: Some("0677889900".into()),
+                account: Some(AccountProvision::New {
+                    preferred: Some("marc.petit".into()),
+                    credential: ProvisionedCredential::Password {
+                        hash: claire_hash.clone(),
+                    },
+                    email: None,
+                    mobile: Some("0677889900".into()),
+                }),
+            },
             GuardianRecord {
                 source_id: "JM-R0001".into(),
                 civility: Some("Mme".into()),
@@ -324,6 +391,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
             LinkRecord {
                 pupil_source_id: "JM-E0003".into(),
                 guardian_source_id: "JM-R0003".into(),
+                rank: GuardianRank::First,
+            },
+            LinkRecord {
+                pupil_source_id: "JM-E0004".into(),
+                guardian_source_id: "JM-R0004".into(),
+                rank: GuardianRank::First,
+            },
+            LinkRecord {
+                pupil_source_id: "JM-E0005".into(),
+                guardian_source_id: "JM-R0005".into(),
                 rank: GuardianRank::First,
             },
         ],
@@ -384,6 +461,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
                 }),
             },
             PupilRecord {
+                source_id: "JF-E0003".into(),
+                ine: Some("070999000MN".into()),
+                last_name: "LEROY".into(),
+                first_name: "Lou".into(),
+                birth_date: "2017-10-23".into(),
+                class_name: Some("CE1".into()),
+                level: None,
+                account: None,
+            },
+            PupilRecord {
                 source_id: "JF-E0002".into(),
                 ine: Some("070555666IJ".into()),
                 last_name: "BENALI".into(),
@@ -404,6 +491,27 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
                 mobile: Some("0611223344".into()),
                 account: Some(AccountProvision::Existing {
                     identifier: "claire.martin".into(),
+                }),
+            },
+            // the same mobile as Valérie's account: proposed to it at her next sign-in, rather
+            // than given an account of its own
+            GuardianRecord {
+                source_id: "JF-R0003".into(),
+                civility: Some("Mme".into()),
+                last_name: "LEROY".into(),
+                first_name: "Valérie".into(),
+                email: None,
+                mobile: Some("0655443322".into()),
+                account: Some(AccountProvision::New {
+                    preferred: None,
+                    credential: ProvisionedCredential::Temporary {
+                        secret_hash: state
+                            .secret
+                            .hash_generated_secret(&crate::keys::temporary_password()),
+                        expires_at: now + validity,
+                    },
+                    email: None,
+                    mobile: None,
                 }),
             },
             GuardianRecord {
@@ -427,7 +535,56 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
                 guardian_source_id: "JF-R0002".into(),
                 rank: GuardianRank::First,
             },
+            LinkRecord {
+                pupil_source_id: "JF-E0003".into(),
+                guardian_source_id: "JF-R0003".into(),
+                rank: GuardianRank::First,
+            },
         ],
+    };
+
+    // Marc's elder son is at the lycée, which recorded another mobile for him: a second
+    // account, whose children he takes into his from "Mon compte".
+    let lycee = SchoolSnapshot {
+        school: School {
+            uai: LYCEE_UAI.into(),
+            name: LYCEE_NAME.into(),
+            academie: "70".into(),
+            degree: Degree::Secondary,
+        },
+        classes: vec!["2nde 3".into()],
+        pupils: vec![PupilRecord {
+            source_id: "VH-E0001".into(),
+            ine: Some("070246802OP".into()),
+            last_name: "PETIT".into(),
+            first_name: "Malo".into(),
+            birth_date: "2010-05-17".into(),
+            class_name: Some("2nde 3".into()),
+            level: Some("2111".into()),
+            account: None,
+        }],
+        guardians: vec![GuardianRecord {
+            source_id: "VH-R0001".into(),
+            civility: Some("M.".into()),
+            last_name: "PETIT".into(),
+            first_name: "Marc".into(),
+            email: None,
+            mobile: Some("0699887766".into()),
+            account: Some(AccountProvision::New {
+                preferred: None,
+                credential: ProvisionedCredential::Temporary {
+                    secret_hash: state.secret.hash_generated_secret("Regroupement-2026"),
+                    expires_at: now + validity,
+                },
+                email: None,
+                mobile: None,
+            }),
+        }],
+        links: vec![LinkRecord {
+            pupil_source_id: "VH-E0001".into(),
+            guardian_source_id: "VH-R0001".into(),
+            rank: GuardianRank::First,
+        }],
     };
     for (seed, class) in [
         GeneratedClass {
@@ -449,15 +606,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<(ProvisionReport, P
         add_generated(state, &mut ecole, class, seed + 10, now);
     }
 
-    let college_report = state
-        .directory
-        .provision_school(&college, now, state.config.import.leaving_grace_seconds())
-        .await?;
-    let ecole_report = state
-        .directory
-        .provision_school(&ecole, now, state.config.import.leaving_grace_seconds())
-        .await?;
-    Ok(Some((college_report, ecole_report)))
+    let mut reports = Vec::new();
+    for school in [&college, &ecole, &lycee] {
+        let report = state
+            .directory
+            .provision_school(school, now, state.config.import.leaving_grace_seconds())
+            .await?;
+        reports.push(report);
+    }
+    Ok(Some(reports))
 }
 
 /// Writes the demo relying parties' registrations: the ENT (an OpenID Connect client with

@@ -248,9 +248,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = demo_config(port, &data_dir)?;
             init_logging(config.log_format);
             let state = AppState::build(config, Arc::new(SystemClock)).await?;
-            if let Some((college, ecole)) = idp::demo::seed(&state).await? {
+            if let Some(reports) = idp::demo::seed(&state).await? {
                 tracing::info!(
-                    accounts = college.accounts_created.len() + ecole.accounts_created.len(),
+                    accounts = reports
+                        .iter()
+                        .map(|r| r.accounts_created.len())
+                        .sum::<usize>(),
                     "demo data seeded"
                 );
             }

@@ -441,6 +441,9 @@ async fn a_first_connection_activates_only_an_account_as_its_steps_found_it(s: &
     school.pupils.push(pupil("E9", "Noa", "MARTIN", "4e A"));
     school.pupils[1].account = None;
     school.guardians[0].account = Some(temporary("R1"));
+    // another mobile, no e-mail: not proposed to Claire's account in use, an account of its own
+    school.guardians[0].mobile = Some("0699999999".into());
+    school.guardians[0].email = None;
     school.links.push(link("E9", "R1"));
     let report = s.provision_school(&school, NOW, 0).await.unwrap();
     let created = report

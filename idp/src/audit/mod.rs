@@ -25,6 +25,17 @@ pub enum AuditKind {
     EmailConfirmed,
     ActivationStarted,
     ActivationRefused,
+    PasswordChanged,
+    EmailChangeRequested,
+    MobileChangeRequested,
+    MobileConfirmed,
+    AccountsMerged,
+    AccountClosed,
+    MergeRefused,
+    RegroupProposed,
+    RegroupAccepted,
+    RegroupDeclined,
+    TemporaryPasswordIssued,
 }
 
 impl AuditKind {
@@ -48,6 +59,17 @@ impl AuditKind {
             Self::EmailConfirmed => "email_confirmed",
             Self::ActivationStarted => "activation_started",
             Self::ActivationRefused => "activation_refused",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::MobileChangeRequested => "mobile_change_requested",
+            Self::MobileConfirmed => "mobile_confirmed",
+            Self::AccountsMerged => "accounts_merged",
+            Self::AccountClosed => "account_closed",
+            Self::MergeRefused => "merge_refused",
+            Self::RegroupProposed => "regroup_proposed",
+            Self::RegroupAccepted => "regroup_accepted",
+            Self::RegroupDeclined => "regroup_declined",
+            Self::TemporaryPasswordIssued => "temporary_password_issued",
         }
     }
 }

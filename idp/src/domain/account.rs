@@ -90,6 +90,10 @@ pub struct Account {
     pub created_at: i64,
     pub activated_at: Option<i64>,
     pub locked_until: Option<i64>,
+    /// An e-mail address given by the holder, waiting for its link to be opened.
+    pub pending_email: Option<String>,
+    /// A mobile given by the holder, waiting for the code sent to it.
+    pub pending_mobile: Option<String>,
 }
 
 impl Account {
@@ -194,6 +198,8 @@ mod tests {
             created_at: NOW - 1000,
             activated_at: Some(NOW - 500),
             locked_until: None,
+            pending_email: None,
+            pending_mobile: None,
         }
     }
 

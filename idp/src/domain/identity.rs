@@ -105,6 +105,17 @@ pub fn french_long_date(unix_seconds: i64) -> String {
     )
 }
 
+/// The moment in France as a page says it, `1er mars 2027 à 08:50`.
+pub fn french_date_time(unix_seconds: i64) -> String {
+    let local = french_local(unix_seconds);
+    format!(
+        "{} à {:02}:{:02}",
+        french_long_date(unix_seconds),
+        local.hour(),
+        local.minute()
+    )
+}
+
 /// European summer time: from the last Sunday of March 01:00 UTC to the last Sunday of
 /// October 01:00 UTC.
 fn is_french_summer_time(unix_seconds: i64) -> bool {
@@ -129,6 +140,12 @@ fn is_french_summer_time(unix_seconds: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moment_reads_in_french() {
+        // 2026-01-15 08:50:00 UTC is 09:50 in Paris
+        assert_eq!(french_date_time(1_768_467_000), "15 janvier 2026 à 09:50");
+    }
 
     #[test]
     fn connection_date_is_french_local_time() {

@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod contact;
+pub mod history;
 pub mod identifier;
 pub mod identity;
 pub mod matching;
+pub mod merge;
 pub mod names;
 pub mod password_policy;
 pub mod session;

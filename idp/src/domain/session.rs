@@ -15,6 +15,16 @@ pub enum AuthOrigin {
     FranceConnect,
 }
 
+impl AuthOrigin {
+    /// `ECT` or `FC`, as `FrEduOrigAuth` and the audit log write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "ECT",
+            Self::FranceConnect => "FC",
+        }
+    }
+}
+
 /// An SSO session, kept in the ephemeral store under a hash of its cookie value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoSession {

@@ -158,9 +158,25 @@ impl SessionStore {
 
     /// Ends every session of an account; returns how many were live.
     pub async fn end_all_for(&self, account_id: i64) -> EphemeralResult<usize> {
+        let ended = self.end_others(account_id, None).await?;
+        self.kv.delete(&account_index_key(account_id)).await?;
+        Ok(ended)
+    }
+
+    /// Ends every session of an account but the one of this cookie value (a password changed
+    /// from "Mon compte": the browser that changed it stays signed in).
+    pub async fn end_all_but(&self, account_id: i64, kept: &str) -> EphemeralResult<usize> {
+        self.end_others(account_id, Some(&storage_key(kept))).await
+    }
+
+    async fn end_others(&self, account_id: i64, kept: Option<&str>) -> EphemeralResult<usize> {
         let index = account_index_key(account_id);
         let mut ended = 0;
         for hashed in self.kv.set_members(&index).await? {
+            if kept == Some(hashed.as_str()) {
+                continue;
+            }
+            self.kv.set_remove(&index, &hashed).await?;
             if let Some(json) = self.kv.take(&session_key(&hashed)).await? {
                 ended += 1;
                 if let Ok(session) = serde_json::from_str::<SsoSession>(&json) {
@@ -168,7 +184,6 @@ impl SessionStore {
                 }
             }
         }
-        self.kv.delete(&index).await?;
         Ok(ended)
     }
 }

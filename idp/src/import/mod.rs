@@ -36,6 +36,9 @@ pub struct ImportReport {
     pub left: usize,
     /// New accounts (each has a credential letter).
     pub accounts_created: usize,
+    /// Guardian records proposed to an account in use instead of getting one of their own
+    /// (automatic regrouping, asked at that account's next sign-in).
+    pub regroupings_proposed: usize,
     pub rejections: Vec<Rejection>,
     /// The letters written, one PDF per class.
     pub letters: Vec<PathBuf>,
@@ -52,8 +55,13 @@ impl ImportReport {
             )
         } else {
             format!(
-                "Import de {uai} : {} créé(s), {} modifié(s), {} sorti(s), {} désactivé(s), 0 rejeté ; {} compte(s) créé(s).\n",
-                self.created, self.updated, self.left, self.disabled, self.accounts_created
+                "Import de {uai} : {} créé(s), {} modifié(s), {} sorti(s), {} désactivé(s), 0 rejeté ; {} compte(s) créé(s), {} regroupement(s) proposé(s).\n",
+                self.created,
+                self.updated,
+                self.left,
+                self.disabled,
+                self.accounts_created,
+                self.regroupings_proposed
             )
         };
         for r in &self.rejections {
@@ -253,6 +261,7 @@ impl Importer {
             disabled: provisioned.disabled,
             left: provisioned.left,
             accounts_created: provisioned.accounts_created.len(),
+            regroupings_proposed: provisioned.regroupings_proposed,
             ..ImportReport::default()
         };
         self.audit
@@ -269,6 +278,7 @@ impl Importer {
                     "left": report.left,
                     "disabled": report.disabled,
                     "accounts_created": report.accounts_created,
+                    "regroupings_proposed": report.regroupings_proposed,
                 }),
             })
             .await?;

@@ -128,8 +128,15 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// A temporary password for a credential letter: 12 characters in three groups
-/// (`k7pm-wq3x-9fth`, about 59 bits), from an alphabet without look-alikes (no 0/o, 1/l/i).
+/// A one-time code for an SMS: 6 digits, uniformly drawn.
+pub fn one_time_code() -> String {
+    use rand::Rng;
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+/// A temporary password for a credential letter (or a guardian's reset of a child's): 12
+/// characters in three groups (`k7pm-wq3x-9fth`, about 59 bits), from an alphabet without
+/// look-alikes (no 0/o, 1/l/i).
 pub fn temporary_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     let mut rng = rand::rng();

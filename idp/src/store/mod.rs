@@ -169,6 +169,9 @@ pub struct ProvisionReport {
     pub disabled: usize,
     /// The accounts created, in the order of the records.
     pub accounts_created: Vec<CreatedAccount>,
+    /// New guardian records matched to an account in use (names, and e-mail or mobile): its
+    /// holder is asked at the next sign-in instead of a second account being created.
+    pub regroupings_proposed: usize,
 }
 
 /// An account created for a record.
@@ -184,6 +187,8 @@ pub struct CreatedAccount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildSummary {
     pub pupil_id: i64,
+    /// The pupil's own account, if the school gave one.
+    pub account_id: Option<i64>,
     /// The pupil's id in the school's information system.
     pub source_id: String,
     pub first_name: String,
@@ -264,6 +269,140 @@ pub trait AccountStore: Send + Sync {
     -> StoreResult<Option<(i64, String)>>;
     /// How many accounts of each kind exist (readiness and statistics).
     async fn count(&self, kind: AccountKind) -> StoreResult<i64>;
+    /// "Mes informations": replaces the password if the account still has the one that was
+    /// just checked (`checked_hash`); false when it changed in the meantime.
+    async fn change_password(
+        &self,
+        account_id: i64,
+        checked_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// A new e-mail address to confirm, replacing one pending; the mail with its link is
+    /// queued in the same transaction. The confirmed address stays until the link is opened.
+    async fn request_email(
+        &self,
+        account_id: i64,
+        email: &PendingEmail<'_>,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// A new mobile to confirm by the code sent to it, replacing one pending; the SMS is queued
+    /// in the same transaction. The confirmed mobile stays until the code is typed.
+    async fn request_mobile(
+        &self,
+        account_id: i64,
+        mobile: &PendingMobile<'_>,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// A code typed for the pending mobile: each call uses one try, whatever the code.
+    async fn confirm_mobile(
+        &self,
+        account_id: i64,
+        code_hash: &str,
+        now: i64,
+    ) -> StoreResult<MobileConfirmation>;
+    /// Gives an open account a new temporary password, in one transaction: its own password
+    /// ends (the first connection comes again), a lock is lifted, and its OpenID Connect grants
+    /// are revoked. False when the account is not open.
+    async fn issue_temporary_password(
+        &self,
+        account_id: i64,
+        secret_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+}
+
+/// A mobile waiting for the one-time code sent to it.
+#[derive(Debug, Clone)]
+pub struct PendingMobile<'a> {
+    pub number: &'a str,
+    /// Keyed hash of the code.
+    pub code_hash: &'a str,
+    pub expires_at: i64,
+    pub tries: i64,
+    /// The SMS with the code, queued with the change.
+    pub message: &'a NewMessage,
+}
+
+/// What typing a code for a pending mobile did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MobileConfirmation {
+    /// The code was right: this number is now the account's mobile.
+    Confirmed(String),
+    /// Wrong code; this many tries are left.
+    Wrong { tries_left: i64 },
+    /// No code to type: none pending, expired, or no try left.
+    Expired,
+}
+
+/// Taking the children of another guardian account (`from`) into the one used (`into`).
+#[derive(Debug, Clone)]
+pub struct Merge<'a> {
+    pub into: i64,
+    pub from: i64,
+    pub source_address: Option<&'a str>,
+    pub now: i64,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeResult {
+    /// The guardian records moved and the other account is closed.
+    Merged {
+        /// Guardian records moved (one per school).
+        records: usize,
+        /// The identifier of the account now closed.
+        closed_identifier: String,
+    },
+    /// One of the two accounts is no longer an open guardian account (a merge at the same
+    /// moment won): nothing was changed.
+    Stale,
+}
+
+/// A new guardian record an import matched to an account in use, waiting for its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegroupProposal {
+    pub guardian_id: i64,
+    pub uai: String,
+    pub school_name: String,
+    pub tries_left: i64,
+    /// The record's children still at school, whose birth dates confirm it.
+    pub children: Vec<LinkableChild>,
+}
+
+/// Bringing children together on one guardian account: merging two accounts, and the
+/// proposals of the automatic regrouping.
+#[async_trait]
+pub trait GroupingStore: Send + Sync {
+    /// In one transaction: the guardian records of `from` move to `into`, `from` is closed
+    /// (its secrets cleared, `merged_into` set), its upstream identities move where `into` has
+    /// none at that provider (the others are dropped), its OpenID Connect grants are revoked,
+    /// its proposals are withdrawn, and both accounts get an audit event. Two merges of the
+    /// same accounts at once: one wins, the other is `Stale` and changes nothing.
+    async fn merge_accounts(&self, merge: &Merge<'_>) -> StoreResult<MergeResult>;
+    /// The proposals an account has not answered, whose record still has no account.
+    async fn regroup_proposals(&self, account_id: i64) -> StoreResult<Vec<RegroupProposal>>;
+    /// Attaches the proposed record to the account, ends the proposal and audits it, in one
+    /// transaction; false if the proposal is no longer open or the record got an account.
+    async fn accept_regroup(
+        &self,
+        account_id: i64,
+        guardian_id: i64,
+        source_address: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Wrong birth dates for a proposal: one try used; at none left the proposal is declined.
+    /// Returns the tries left.
+    async fn regroup_mistyped(
+        &self,
+        account_id: i64,
+        guardian_id: i64,
+        now: i64,
+    ) -> StoreResult<i64>;
+    /// "Ce ne sont pas mes enfants": the proposal is declined and not asked again.
+    async fn decline_regroup(&self, account_id: i64, guardian_id: i64, now: i64)
+    -> StoreResult<()>;
 }
 
 /// The schools' records: schools, classes, pupils, guardians and their links.
@@ -414,6 +553,13 @@ pub trait AuditLog: Send + Sync {
     async fn append(&self, event: &NewAuditEvent) -> StoreResult<()>;
     /// The most recent events about an account, newest first.
     async fn for_account(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    /// The most recent events of these kinds about an account, newest first ("Historique").
+    async fn history(
+        &self,
+        account_id: i64,
+        events: &[&str],
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// Readiness of the database.

@@ -12,6 +12,7 @@ use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 use super::*;
 
 mod directory;
+mod grouping;
 mod oidc;
 mod outbox;
 mod upstream;
@@ -138,7 +139,7 @@ impl SqlStore {
 
 const ACCOUNT_COLUMNS: &str = "id, identifier, kind, state, first_name, last_name, birth_date, \
      password_hash, temporary_secret_hash, temporary_expires_at, email, email_confirmed, mobile, \
-     created_at, activated_at, locked_until";
+     created_at, activated_at, locked_until, pending_email, pending_mobile";
 
 fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
     let kind: String = row.try_get("kind").map_err(db_error)?;
@@ -162,6 +163,8 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         created_at: row.try_get("created_at").map_err(db_error)?,
         activated_at: row.try_get("activated_at").map_err(db_error)?,
         locked_until: row.try_get("locked_until").map_err(db_error)?,
+        pending_email: row.try_get("pending_email").map_err(db_error)?,
+        pending_mobile: row.try_get("pending_mobile").map_err(db_error)?,
     })
 }
 
@@ -189,7 +192,7 @@ impl AccountStore for SqlStore {
 
     async fn children_of(&self, account_id: i64) -> StoreResult<Vec<ChildSummary>> {
         let rows = sqlx::query(
-            "SELECT p.id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name AS school_name, \
+            "SELECT p.id, p.account_id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name AS school_name, \
                     s.degree, c.name AS class_name, p.level, MIN(l.rank) AS rank \
              FROM guardians g \
              JOIN guardianships l ON l.guardian_id = g.id \
@@ -197,7 +200,7 @@ impl AccountStore for SqlStore {
              JOIN schools s ON s.uai = p.uai \
              LEFT JOIN classes c ON c.id = p.class_id \
              WHERE g.account_id = $1 AND p.left_at IS NULL AND l.disputed_at IS NULL \
-             GROUP BY p.id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, s.degree, c.name, p.level \
+             GROUP BY p.id, p.account_id, p.source_id, p.first_name, p.last_name, p.birth_date, p.uai, s.name, s.degree, c.name, p.level \
              ORDER BY p.birth_date, p.first_name",
         )
         .bind(account_id)
@@ -212,6 +215,7 @@ impl AccountStore for SqlStore {
                     degree: Degree::parse(&degree)
                         .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
                     pupil_id: r.try_get("id").map_err(db_error)?,
+                    account_id: r.try_get("account_id").map_err(db_error)?,
                     source_id: r.try_get("source_id").map_err(db_error)?,
                     first_name: r.try_get("first_name").map_err(db_error)?,
                     last_name: r.try_get("last_name").map_err(db_error)?,
@@ -496,25 +500,219 @@ impl AccountStore for SqlStore {
             .and_then(|r| r.try_get("n"))
             .map_err(db_error)
     }
+
+    async fn change_password(
+        &self,
+        account_id: i64,
+        checked_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, updated_at = $2 \
+             WHERE id = $3 AND password_hash = $4 AND state = 'active'",
+        )
+        .bind(new_hash)
+        .bind(now)
+        .bind(account_id)
+        .bind(checked_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn request_email(
+        &self,
+        account_id: i64,
+        email: &PendingEmail<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = sqlx::query(
+            "UPDATE accounts SET pending_email = $1, pending_email_token_hash = $2, \
+                 pending_email_expires_at = $3, updated_at = $4 \
+             WHERE id = $5 AND state = 'active'",
+        )
+        .bind(email.address)
+        .bind(email.token_hash)
+        .bind(email.expires_at)
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Invalid(format!(
+                "no open account with id {account_id}"
+            )));
+        }
+        outbox::enqueue_in(&mut tx, email.message, now).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn request_mobile(
+        &self,
+        account_id: i64,
+        mobile: &PendingMobile<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = sqlx::query(
+            "UPDATE accounts SET pending_mobile = $1, pending_mobile_code_hash = $2, \
+                 pending_mobile_expires_at = $3, pending_mobile_tries = $4, updated_at = $5 \
+             WHERE id = $6 AND state = 'active'",
+        )
+        .bind(mobile.number)
+        .bind(mobile.code_hash)
+        .bind(mobile.expires_at)
+        .bind(mobile.tries)
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Invalid(format!(
+                "no open account with id {account_id}"
+            )));
+        }
+        outbox::enqueue_in(&mut tx, mobile.message, now).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn confirm_mobile(
+        &self,
+        account_id: i64,
+        code_hash: &str,
+        now: i64,
+    ) -> StoreResult<MobileConfirmation> {
+        // the try is used first, in one statement: two codes typed at once use two tries
+        let row = sqlx::query(
+            "UPDATE accounts SET pending_mobile_tries = pending_mobile_tries - 1 \
+             WHERE id = $1 AND state = 'active' AND pending_mobile IS NOT NULL \
+               AND pending_mobile_tries > 0 AND pending_mobile_expires_at > $2 \
+             RETURNING pending_mobile_code_hash, pending_mobile_tries",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else {
+            return Ok(MobileConfirmation::Expired);
+        };
+        let stored: Option<String> = row.try_get("pending_mobile_code_hash").map_err(db_error)?;
+        let tries_left: i64 = row.try_get("pending_mobile_tries").map_err(db_error)?;
+        let right = stored.as_deref().is_some_and(|stored| {
+            crate::keys::constant_time_eq(stored.as_bytes(), code_hash.as_bytes())
+        });
+        if !right {
+            return Ok(MobileConfirmation::Wrong { tries_left });
+        }
+        let confirmed = sqlx::query(
+            "UPDATE accounts SET mobile = pending_mobile, pending_mobile = NULL, \
+                 pending_mobile_code_hash = NULL, pending_mobile_expires_at = NULL, \
+                 pending_mobile_tries = 0, updated_at = $1 \
+             WHERE id = $2 AND pending_mobile_code_hash = $3 \
+             RETURNING mobile",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(match confirmed {
+            Some(r) => MobileConfirmation::Confirmed(r.try_get("mobile").map_err(db_error)?),
+            // a new code was asked for in the meantime
+            None => MobileConfirmation::Expired,
+        })
+    }
+
+    async fn issue_temporary_password(
+        &self,
+        account_id: i64,
+        secret_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = NULL, temporary_secret_hash = $1, \
+                 temporary_expires_at = $2, activated_at = NULL, locked_until = NULL, \
+                 updated_at = $3 \
+             WHERE id = $4 AND state = 'active'",
+        )
+        .bind(secret_hash)
+        .bind(expires_at)
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        revoke_account_grants(&mut tx, account_id, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+}
+
+/// Revokes every live OpenID Connect grant of an account (its refresh tokens stop working).
+pub(super) async fn revoke_account_grants(
+    tx: &mut AnyConnection,
+    account_id: i64,
+    now: i64,
+) -> StoreResult<u64> {
+    sqlx::query(
+        "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await
+    .map(|done| done.rows_affected())
+    .map_err(db_error)
+}
+
+/// Appends an audit event inside a transaction, so that it is written with the change it
+/// records or not at all.
+pub(super) async fn audit_in(tx: &mut AnyConnection, e: &NewAuditEvent) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, event, actor, subject_account_id, source_address, details) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.at)
+    .bind(e.kind.as_str())
+    .bind(e.actor.to_text())
+    .bind(e.subject)
+    .bind(e.source_address.as_deref())
+    .bind(e.details.to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn audit_event_from_row(r: &AnyRow) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        id: r.try_get("id").map_err(db_error)?,
+        at: r.try_get("at").map_err(db_error)?,
+        event: r.try_get("event").map_err(db_error)?,
+        actor: r.try_get("actor").map_err(db_error)?,
+        subject: r.try_get("subject_account_id").map_err(db_error)?,
+        source_address: r.try_get("source_address").map_err(db_error)?,
+        details: r.try_get("details").map_err(db_error)?,
+    })
 }
 
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append(&self, e: &NewAuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, event, actor, subject_account_id, source_address, details) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(e.at)
-        .bind(e.kind.as_str())
-        .bind(e.actor.to_text())
-        .bind(e.subject)
-        .bind(e.source_address.as_deref())
-        .bind(e.details.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        audit_in(&mut conn, e).await
     }
 
     async fn for_account(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEvent>> {
@@ -528,18 +726,38 @@ impl AuditLog for SqlStore {
         .await
         .map_err(db_error)?
         .iter()
-        .map(|r| {
-            Ok(AuditEvent {
-                id: r.try_get("id").map_err(db_error)?,
-                at: r.try_get("at").map_err(db_error)?,
-                event: r.try_get("event").map_err(db_error)?,
-                actor: r.try_get("actor").map_err(db_error)?,
-                subject: r.try_get("subject_account_id").map_err(db_error)?,
-                source_address: r.try_get("source_address").map_err(db_error)?,
-                details: r.try_get("details").map_err(db_error)?,
-            })
-        })
+        .map(audit_event_from_row)
         .collect()
+    }
+
+    async fn history(
+        &self,
+        account_id: i64,
+        events: &[&str],
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // $1 the account, $2 the limit, then one placeholder per kind
+        let kinds: Vec<String> = (0..events.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT id, at, event, actor, subject_account_id, source_address, details \
+             FROM audit_events WHERE subject_account_id = $1 AND event IN ({}) \
+             ORDER BY at DESC, id DESC LIMIT $2",
+            kinds.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(limit);
+        for event in events {
+            query = query.bind(*event);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(audit_event_from_row)
+            .collect()
     }
 }
 

@@ -26,6 +26,9 @@ struct HomePage {
     via_upstream: Option<String>,
     /// A provider this guardian may link ("Se connecter aussi avec FranceConnect").
     may_link: Option<String>,
+    /// An e-mail or a mobile given but not confirmed yet ("Vous devez confirmer …").
+    pending_email: bool,
+    pending_mobile: bool,
 }
 
 /// GET /: the home page, or the sign-in page when nobody is signed in.
@@ -67,6 +70,8 @@ pub async fn show(
     let logout_to = super::logout_destinations(&state, &session);
     let (csrf, browser_cookie) = csrf_token(&state, &headers).await?;
     let mut response = HomePage {
+        pending_email: account.pending_email.is_some(),
+        pending_mobile: account.pending_mobile.is_some(),
         via_upstream,
         may_link,
         name: account.display_name(),

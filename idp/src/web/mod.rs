@@ -12,12 +12,12 @@ use tower_http::trace::TraceLayer;
 use crate::app::SharedState;
 use crate::error::AppError;
 
-mod account;
 mod activation;
 mod dev;
 mod email;
 mod home;
 pub mod http;
+pub(crate) mod my_account;
 mod ops;
 mod recovery;
 pub mod signin;
@@ -119,10 +119,6 @@ pub fn router(state: SharedState) -> Router {
         .route("/", get(home::show))
         .route("/login", get(signin::show).post(signin::submit))
         .route("/logout", get(signin::confirm_logout).post(signin::logout))
-        .route(
-            "/compte/franceconnect",
-            get(account::show).post(account::submit),
-        )
         .route("/premiere-connexion", get(activation::show))
         .route(
             "/premiere-connexion/mot-de-passe",
@@ -162,7 +158,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/static/style.css", get(ops::stylesheet))
         .route("/static/saml-post.js", get(ops::saml_post_script))
         .route("/static/logout.js", get(ops::logout_script))
+        .route("/static/print.js", get(ops::print_script))
         .route("/static/franceconnect.svg", get(ops::franceconnect_logo))
+        .merge(my_account::routes())
         .merge(crate::protocol::oidc::routes())
         .merge(crate::protocol::saml::routes())
         .merge(crate::protocol::cas::routes())

@@ -31,6 +31,7 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
 const STYLESHEET: &str = include_str!("../../static/style.css");
 const SAML_POST_SCRIPT: &str = include_str!("../../static/saml-post.js");
 const LOGOUT_SCRIPT: &str = include_str!("../../static/logout.js");
+const PRINT_SCRIPT: &str = include_str!("../../static/print.js");
 const FRANCECONNECT_LOGO: &str = include_str!("../../static/franceconnect.svg");
 
 /// A file of the site, cached an hour by browsers.
@@ -46,6 +47,10 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 pub async fn logout_script() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", LOGOUT_SCRIPT)
+}
+
+pub async fn print_script() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", PRINT_SCRIPT)
 }
 
 pub async fn saml_post_script() -> impl IntoResponse {

@@ -136,7 +136,7 @@ pub struct SignInForm {
 /// Checks the typed secret with exactly one argon2 verification whatever the account, so that
 /// an unknown identifier, an activated account and one with only a temporary password all
 /// take the same time.
-async fn check_secret(
+pub(crate) async fn check_secret(
     state: &AppState,
     account: Option<&Account>,
     password: &str,
@@ -239,6 +239,7 @@ async fn sign_in(
             let peer = SocketAddr::new(ip, peer.port());
             let cookie =
                 open_session(&state, &headers, peer, account, AuthOrigin::Local, None).await?;
+            let next = super::my_account::after_sign_in(&state, account, &next).await?;
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
             return Ok(response);

@@ -141,12 +141,6 @@ pub async fn show_start(
     start_page(&state, &headers, ("", "", ""), None).await
 }
 
-/// The 6-digit code, uniformly drawn.
-fn one_time_code() -> String {
-    use rand::Rng;
-    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
-}
-
 /// POST /inscription: names and mobile; a code is sent if they name a guardian without an
 /// account. The answer is the same whatever was found.
 pub async fn submit_start(
@@ -214,7 +208,7 @@ pub async fn submit_start(
         .map(|g| g.guardian_id)
         .collect();
     let known_account = records.iter().find_map(|g| g.account_id);
-    let code = one_time_code();
+    let code = crate::keys::one_time_code();
     let code_hash = match (free.is_empty(), known_account) {
         (false, None) => {
             let text = format!(

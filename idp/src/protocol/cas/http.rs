@@ -256,7 +256,11 @@ async fn issue(
             actor: Actor::Client(registration.id.clone()),
             subject: Some(session.account_id),
             source_address: None,
-            details: json!({ "protocol": "cas", "renew": from_new_login }),
+            details: json!({
+                "protocol": "cas",
+                "renew": from_new_login,
+                "origin": session.origin.as_str(),
+            }),
         })
         .await?;
     if post {

@@ -130,6 +130,8 @@ mod tests {
             created_at: 0,
             activated_at: None,
             locked_until: None,
+            pending_email: None,
+            pending_mobile: None,
         }
     }
 
@@ -192,6 +194,7 @@ mod tests {
         let salt = SubjectSalt::new(vec![1; 32]);
         let child = |id, degree, uai: &str| ChildSummary {
             pupil_id: id,
+            account_id: None,
             source_id: format!("E{id}"),
             first_name: "Enfant".into(),
             last_name: "MARTIN".into(),

@@ -230,6 +230,8 @@ mod tests {
             created_at: 0,
             activated_at: None,
             locked_until: None,
+            pending_email: None,
+            pending_mobile: None,
         }
     }
 
@@ -313,6 +315,7 @@ mod tests {
         };
         let child = |src: &str, degree, uai: &str| ChildSummary {
             pupil_id: 1,
+            account_id: None,
             source_id: src.into(),
             first_name: "Enfant".into(),
             last_name: "MARTIN".into(),

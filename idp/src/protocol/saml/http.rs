@@ -378,7 +378,11 @@ async fn resume(
             actor: Actor::Client(sp.entity_id.clone()),
             subject: Some(person.account.id),
             source_address: None,
-            details: json!({ "protocol": "saml", "in_response_to": flow.request_id }),
+            details: json!({
+                "protocol": "saml",
+                "in_response_to": flow.request_id,
+                "origin": session.origin.as_str(),
+            }),
         })
         .await?;
     // remembered so that a later logout tells every service of the session

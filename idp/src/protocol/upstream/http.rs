@@ -274,7 +274,8 @@ async fn callback(
             Some(login),
         )
         .await?;
-        let mut response = Redirect::to(&pending.next).into_response();
+        let next = crate::web::my_account::after_sign_in(&state, &account, &pending.next).await?;
+        let mut response = Redirect::to(&next).into_response();
         response.headers_mut().append(header::SET_COOKIE, c);
         return Ok(response);
     }

@@ -272,6 +272,125 @@ async fn enable_returning(tx: &mut AnyConnection, account_id: i64, now: i64) -> 
     Ok(())
 }
 
+/// What the automatic regrouping says about a guardian record without an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Regrouping {
+    /// No proposal: the record gets the account the snapshot asks for.
+    None,
+    /// A proposal waits for its answer: no account meanwhile.
+    Waiting,
+    /// Propose the record to this account in use.
+    Propose(i64),
+}
+
+async fn regrouping(
+    tx: &mut AnyConnection,
+    guardian_id: i64,
+    g: &GuardianRecord,
+    provision: &AccountProvision,
+) -> StoreResult<Regrouping> {
+    let declined: Option<Option<i64>> =
+        sqlx::query("SELECT declined_at FROM regroup_proposals WHERE guardian_id = $1")
+            .bind(guardian_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get("declined_at"))
+            .transpose()
+            .map_err(db_error)?;
+    Ok(match declined {
+        Some(None) => Regrouping::Waiting,
+        // declined: the record gets an account of its own now
+        Some(Some(_)) => Regrouping::None,
+        None => match holder_in_use(tx, g, provision).await? {
+            Some(account_id) => Regrouping::Propose(account_id),
+            None => Regrouping::None,
+        },
+    })
+}
+
+/// The account in use (activated, open) of the person a guardian record without an account
+/// names: the same folded names, and the record's e-mail or mobile known for that account
+/// (confirmed on it, or recorded by a school on one of its records). Only for a record the
+/// snapshot would give a new account, and only one such account: two would be a guess.
+async fn holder_in_use(
+    tx: &mut AnyConnection,
+    g: &GuardianRecord,
+    provision: &AccountProvision,
+) -> StoreResult<Option<i64>> {
+    if !matches!(provision, AccountProvision::New { .. })
+        || (g.email.is_none() && g.mobile.is_none())
+    {
+        return Ok(None);
+    }
+    let email = g.email.as_deref().map(str::to_lowercase);
+    let rows = sqlx::query(
+        "SELECT a.id, a.first_name, a.last_name FROM accounts a \
+         WHERE a.kind = 'responsable' AND a.state = 'active' AND a.activated_at IS NOT NULL \
+           AND ((a.email_confirmed = 1 AND a.email = $1) OR a.mobile = $2 \
+                OR a.id IN (SELECT account_id FROM guardians \
+                            WHERE account_id IS NOT NULL AND (email = $1 OR mobile = $2)))",
+    )
+    .bind(email.as_deref())
+    .bind(g.mobile.as_deref())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    let (first, last) = (
+        fold_for_matching(&g.first_name),
+        fold_for_matching(&g.last_name),
+    );
+    let mut holders = Vec::new();
+    for r in &rows {
+        let first_name: String = r.try_get("first_name").map_err(db_error)?;
+        let last_name: String = r.try_get("last_name").map_err(db_error)?;
+        let id: i64 = r.try_get("id").map_err(db_error)?;
+        if fold_for_matching(&first_name) == first
+            && fold_for_matching(&last_name) == last
+            && !holders.contains(&id)
+        {
+            holders.push(id);
+        }
+    }
+    Ok(match holders.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+}
+
+/// Records a proposal, and tells the audit log of the account it is for.
+async fn propose(
+    tx: &mut AnyConnection,
+    guardian_id: i64,
+    account_id: i64,
+    uai: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO regroup_proposals (guardian_id, account_id, created_at, tries_left) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(guardian_id)
+    .bind(account_id)
+    .bind(now)
+    .bind(super::grouping::REGROUP_TRIES)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    super::audit_in(
+        tx,
+        &crate::audit::NewAuditEvent {
+            at: now,
+            kind: crate::audit::AuditKind::RegroupProposed,
+            actor: crate::audit::Actor::System,
+            subject: Some(account_id),
+            source_address: None,
+            details: serde_json::json!({ "guardian_record": guardian_id, "uai": uai }),
+        },
+    )
+    .await
+}
+
 impl SqlStore {
     async fn provision_in(
         tx: &mut AnyConnection,
@@ -480,7 +599,17 @@ impl SqlStore {
                         .await
                         .map_err(db_error)?;
                     }
-                    if let (None, Some(provision)) = (stored.account_id, &g.account) {
+                    let proposal = match (stored.account_id, &g.account) {
+                        (None, Some(provision)) => regrouping(tx, stored.id, g, provision).await?,
+                        _ => Regrouping::None,
+                    };
+                    if let Regrouping::Propose(account_id) = proposal {
+                        propose(tx, stored.id, account_id, uai, now).await?;
+                        report.regroupings_proposed += 1;
+                    }
+                    if let (None, Some(provision), Regrouping::None) =
+                        (stored.account_id, &g.account, proposal)
+                    {
                         let holder = NewHolder {
                             kind: AccountKind::Responsable,
                             first_name: &g.first_name,
@@ -502,7 +631,14 @@ impl SqlStore {
                 }
                 None => {
                     report.created += 1;
+                    let holder_in_use = match &g.account {
+                        Some(provision @ AccountProvision::New { .. }) => {
+                            holder_in_use(tx, g, provision).await?
+                        }
+                        _ => None,
+                    };
                     let account_id = match &g.account {
+                        Some(_) if holder_in_use.is_some() => None,
                         Some(provision) => {
                             let holder = NewHolder {
                                 kind: AccountKind::Responsable,
@@ -518,7 +654,7 @@ impl SqlStore {
                         }
                         None => None,
                     };
-                    sqlx::query(
+                    let id = sqlx::query(
                         "INSERT INTO guardians (uai, source_id, civility, last_name, first_name, \
                              email, mobile, match_last_name, account_id) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -535,7 +671,12 @@ impl SqlStore {
                     .fetch_one(&mut *tx)
                     .await
                     .and_then(|r| r.try_get::<i64, _>("id"))
-                    .map_err(db_error)?
+                    .map_err(db_error)?;
+                    if let Some(holder) = holder_in_use {
+                        propose(tx, id, holder, uai, now).await?;
+                        report.regroupings_proposed += 1;
+                    }
+                    id
                 }
             };
             guardian_ids.insert(g.source_id.as_str(), id);

@@ -309,7 +309,11 @@ pub(super) async fn token(
                 .append(&audit(
                     AuditKind::TokenIssued,
                     Some(record.account_id),
-                    json!({ "grant_type": "authorization_code", "grant": grant.id }),
+                    json!({
+                        "grant_type": "authorization_code",
+                        "grant": grant.id,
+                        "origin": grant.origin,
+                    }),
                 ))
                 .await?;
             Ok(json_no_store(&response))

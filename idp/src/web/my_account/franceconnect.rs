@@ -1,4 +1,4 @@
-//! The account's own pages (the start of "Mon compte", SPEC §2.6): linking FranceConnect to an
+//! "Se connecter aussi avec FranceConnect" in "Mon compte": linking FranceConnect to an
 //! account that signs in with its password.
 
 use std::net::SocketAddr;
@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::http::{client_ip, csrf_token, verify_csrf};
 use crate::app::SharedState;
 use crate::domain::account::{Account, AccountKind};
 use crate::domain::session::AuthOrigin;
 use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
+use crate::web::http::{client_ip, csrf_token, verify_csrf};
 
 /// The provider linked from "Mon compte" (the first one offered).
 fn offered_provider(state: &SharedState) -> Option<(String, String)> {
@@ -82,7 +82,7 @@ async fn page(
         .get(provider)
         .map(|p| p.form_targets())
         .unwrap_or_default();
-    super::let_forms_lead_to(&mut response, targets.iter().map(String::as_str));
+    crate::web::let_forms_lead_to(&mut response, targets.iter().map(String::as_str));
     if let Some(c) = browser_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -1,0 +1,110 @@
+//! "Mon compte" (SPEC §2.6, seed 001): the account holder's own pages. "Mes informations"
+//! (password, e-mail, mobile), "Mes enfants" (the children, taking those of another account,
+//! a child's new temporary password), "Historique", the new pupil an import found, and
+//! linking FranceConnect.
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::app::{AppState, SharedState};
+use crate::domain::account::{Account, AccountKind, AccountState};
+use crate::domain::session::SsoSession;
+use crate::error::AppError;
+
+mod children;
+mod franceconnect;
+mod history;
+mod information;
+mod regroup;
+
+pub use regroup::after_sign_in;
+
+/// The routes of "Mon compte".
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/compte", get(information::show))
+        .route("/compte/mot-de-passe", post(information::change_password))
+        .route("/compte/email", post(information::change_email))
+        .route("/compte/email/renvoyer", post(information::resend_email))
+        .route("/compte/portable", post(information::change_mobile))
+        .route(
+            "/compte/portable/code",
+            get(information::show_code).post(information::submit_code),
+        )
+        .route("/compte/portable/renvoyer", post(information::resend_code))
+        .route("/compte/enfants", get(children::show))
+        .route("/compte/enfants/regrouper", post(children::merge))
+        .route(
+            "/compte/enfants/mot-de-passe",
+            post(children::reset_child_password),
+        )
+        .route("/compte/historique", get(history::show))
+        .route(
+            "/compte/nouvel-eleve",
+            get(regroup::show).post(regroup::answer),
+        )
+        .route(
+            "/compte/franceconnect",
+            get(franceconnect::show).post(franceconnect::submit),
+        )
+}
+
+/// The signed-in holder of an open account, with their session and its cookie value.
+pub struct Holder {
+    pub session_id: String,
+    pub session: SsoSession,
+    pub account: Account,
+}
+
+impl Holder {
+    pub fn is_guardian(&self) -> bool {
+        self.account.kind == AccountKind::Responsable
+    }
+}
+
+/// The holder of the session, or the way to the sign-in page (coming back to `here`).
+pub async fn holder(
+    state: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+) -> Result<Result<Holder, Response>, AppError> {
+    let to_sign_in = || {
+        let next = url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>();
+        Redirect::to(&format!("/login?next={next}")).into_response()
+    };
+    let Some((session_id, session)) =
+        crate::protocol::oidc::current_session(state, headers).await?
+    else {
+        return Ok(Err(to_sign_in()));
+    };
+    let account = state.accounts.by_id(session.account_id).await?;
+    let Some(account) = account.filter(|a| a.state == AccountState::Active) else {
+        return Ok(Err(to_sign_in()));
+    };
+    Ok(Ok(Holder {
+        session_id,
+        session,
+        account,
+    }))
+}
+
+/// A guardian signed in, or the way elsewhere: the sign-in page, or the home page for a pupil.
+pub async fn guardian(
+    state: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+) -> Result<Result<Holder, Response>, AppError> {
+    Ok(match holder(state, headers, here).await? {
+        Ok(h) if h.is_guardian() => Ok(h),
+        Ok(_) => Err(Redirect::to("/compte").into_response()),
+        Err(away) => Err(away),
+    })
+}
+
+/// The tabs of "Mon compte", the one shown marked.
+pub struct Tabs {
+    pub current: &'static str,
+    pub guardian: bool,
+}
