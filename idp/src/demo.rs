@@ -294,7 +294,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<ProvisionReport
                 birth_date: "2012-11-05".into(),
                 class_name: Some("4e A".into()),
                 level: Some("1003".into()),
-                account: None,
+                // her letter was lost: Marc gives her a new password from "Mes enfants"
+                account: Some(AccountProvision::New {
+                    preferred: None,
+                    credential: ProvisionedCredential::Temporary {
+                        secret_hash: state
+                            .secret
+                            .hash_generated_secret(&crate::keys::temporary_password()),
+                        expires_at: now + validity,
+                    },
+                    email: None,
+                    mobile: None,
+                }),
             },
             PupilRecord {
                 source_id: "JM-E0003".into(),

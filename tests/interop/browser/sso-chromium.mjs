@@ -2,7 +2,9 @@
 // playwright-core (which downloads nothing). Sign in once at the demo ENT (OpenID Connect),
 // open the demo Pronote (CAS) without signing in again, sign out from Pronote, and find both
 // signed out; then the reverse, leaving from the ENT; then a guardian through the
-// FranceConnect sandbox (P+3), linking her children, and out again through its session/end. A real browser enforces what an HTTP
+// FranceConnect sandbox (P+3), linking her children, and out again through its session/end;
+// then "Mon compte" (a new pupil proposed at sign-in, two accounts merged, a child's
+// password). A real browser enforces what an HTTP
 // client does not (Content-Security-Policy on the redirects after a form, SameSite cookies,
 // scripts), so these checks catch what the Rust end-to-end tests cannot.
 //
@@ -337,6 +339,83 @@ async function main() {
       })
       assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
       await page.context().close()
+    })
+    await group('Mon compte: Valérie\'s new pupil found by an import, Marc\'s two accounts, a child\'s password', async () => {
+      const page = await newPage(browser)
+      await check('from the ENT, Valérie signs in and is asked about a new pupil; "Plus tard" goes on to the ENT', async () => {
+        await page.goto(ENT)
+        await page.getByRole('link', { name: 'Se connecter' }).click()
+        await page.waitForURL(/\/login/)
+        await page.getByRole('link', { name: 'Représentant légal' }).first().click()
+        await page.waitForURL(/profil=/)
+        await page.fill('input[name=identifier]', 'valerie.leroy')
+        await page.fill('input[name=password]', 'Parent-2026!')
+        await page.getByRole('button', { name: 'Se connecter' }).click()
+        await page.waitForURL(/\/compte\/nouvel-eleve\?suite=/)
+        await page.waitForSelector("text=Un nouvel élève a été trouvé")
+        const text = await page.textContent('main')
+        assert(text.includes('École élémentaire Jules Ferry'), 'no school named')
+        assert(!text.includes('Lou'), 'the child named before the date')
+        await shot(page, '10-nouvel-eleve')
+        await page.getByRole('button', { name: 'Plus tard' }).click()
+        try {
+          await page.waitForURL((url) => url.href === ENT, { timeout: 15000 })
+        } catch {
+          throw new CheckFailed(`not back at the ENT: at ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
+        }
+      }, { required: true })
+      await check('"Mes enfants" offers the pupil again; her birth date adds Lou', async () => {
+        await page.goto(`${IDP}/compte/enfants`)
+        await page.getByRole('link', { name: /Un nouvel élève a été trouvé/ }).click()
+        await page.waitForURL(/\/compte\/nouvel-eleve/)
+        await page.fill('input[name^=naissance-]', '23/10/2017')
+        await page.getByRole('button', { name: 'Ajouter à mon compte' }).click()
+        await page.waitForSelector('text=Élève ajouté à votre compte')
+        await page.getByRole('link', { name: 'Continuer' }).click()
+        await page.waitForURL(`${IDP}/compte/enfants`)
+        const text = await page.textContent('main')
+        assert(text.includes('Lou LEROY') && text.includes('Nina LEROY'), `children: ${text}`)
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+
+      const marc = await newPage(browser)
+      await check('Marc takes Malo from his second account ("Ajouter des élèves depuis un autre compte")', async () => {
+        await marc.goto(`${IDP}/login?profil=responsable`)
+        await marc.fill('input[name=identifier]', 'marc.petit')
+        await marc.fill('input[name=password]', 'Parent-2026!')
+        await marc.getByRole('button', { name: 'Se connecter' }).click()
+        await marc.waitForURL(`${IDP}/`)
+        await marc.getByRole('link', { name: 'Mon compte' }).click()
+        await marc.waitForURL(`${IDP}/compte`)
+        await shot(marc, '11-mes-informations')
+        await marc.getByRole('link', { name: 'Mes enfants' }).click()
+        await marc.waitForURL(`${IDP}/compte/enfants`)
+        await marc.fill('input[name=identifiant]', 'marc.petit2')
+        await marc.fill('#autre-mot-de-passe', 'Regroupement-2026')
+        await marc.getByRole('button', { name: 'Ajouter les élèves' }).click()
+        await marc.waitForURL(/regroupe=marc\.petit2/)
+        const text = await marc.textContent('main')
+        assert(text.includes('Malo PETIT') && text.includes('Lycée Victor Hugo'), `children: ${text}`)
+        await shot(marc, '12-mes-enfants')
+      }, { required: true })
+      await check('a new temporary password for Emma, shown once, with a working "Imprimer" button', async () => {
+        await marc.getByRole('button', { name: 'Réinitialiser le mot de passe de Emma PETIT' }).click()
+        await marc.waitForSelector('#mot-de-passe-provisoire')
+        const password = await marc.textContent('#mot-de-passe-provisoire')
+        assert(/^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/.test(password), `password: ${password}`)
+        // print.js runs under the page's own policy: it shows the button
+        await marc.getByRole('button', { name: 'Imprimer' }).waitFor({ state: 'visible' })
+        await shot(marc, '13-mot-de-passe-enfant')
+      })
+      await check('"Historique" lists the merge and the sign-in', async () => {
+        await marc.goto(`${IDP}/compte/historique`)
+        const text = await marc.textContent('main')
+        assert(text.includes('Élèves ajoutés depuis un autre compte'), `history: ${text}`)
+        assert(text.includes('avec votre identifiant et votre mot de passe'), `history: ${text}`)
+      })
+      assert(marc.reports.length === 0, `browser reports: ${marc.reports.join(' | ')}`)
+      await marc.context().close()
     })
   } finally {
     await browser.close()
