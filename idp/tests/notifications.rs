@@ -207,8 +207,12 @@ async fn a_mail_written_while_smtp_is_down_is_delivered_once_when_it_is_back() {
     // the outage: nothing listens; the activation still succeeds and the mail waits
     activate_with_email(&server, &browser(), "hugo.parent@example.fr").await;
     let outbox = server.state.outbox.clone();
+    // a claim counts the attempt before the send fails: wait for the failure itself
     wait_for(
-        async || outbox.recent(1).await.unwrap()[0].attempts >= 1,
+        async || {
+            let m = &outbox.recent(1).await.unwrap()[0];
+            m.attempts >= 1 && m.last_error.is_some()
+        },
         "a first failed attempt",
     )
     .await;
