@@ -1,7 +1,8 @@
 //! Bringing a guardian's children onto one account, at the storage level, on SQLite (always)
 //! and PostgreSQL (`--ignored`, with `TEST_POSTGRES_URL`): a merge is one transaction that
 //! either moves everything or nothing, two merges at once leave one consistent result, and an
-//! import proposes a new record to the account in use instead of creating a second one.
+//! import proposes a new record to the account in use instead of creating a second one. Also
+//! what a password change from "Mon compte" revokes.
 
 mod support;
 
@@ -397,7 +398,10 @@ async fn a_declined_proposal_lets_the_next_import_create_an_account(s: &SqlStore
     s.provision_school(&ecole, NOW, 0).await.unwrap();
     let guardian = s.regroup_proposals(marc).await.unwrap()[0].guardian_id;
     for left in (0..5).rev() {
-        assert_eq!(s.regroup_mistyped(marc, guardian, NOW).await.unwrap(), left);
+        assert_eq!(
+            s.regroup_mistyped(marc, guardian, NOW).await.unwrap(),
+            Some(left)
+        );
     }
     assert!(s.regroup_proposals(marc).await.unwrap().is_empty());
     assert!(!s.accept_regroup(marc, guardian, None, NOW).await.unwrap());
@@ -410,6 +414,142 @@ async fn a_declined_proposal_lets_the_next_import_create_an_account(s: &SqlStore
         "the record's own account, with its letter"
     );
     assert_eq!(children(s, marc).await, ["Emma"]);
+}
+
+async fn an_unanswered_proposal_ends_after_sixty_days(s: &SqlStore, _url: &str) {
+    s.provision_school(
+        &marc_at("0141234A", "Emma", "0677889900", chosen_password()),
+        NOW,
+        0,
+    )
+    .await
+    .unwrap();
+    let marc = s.by_identifier("marc.petit").await.unwrap().unwrap().id;
+    let ecole = marc_at("0140001B", "Malo", "0677889900", temporary("ecole"));
+    s.provision_school(&ecole, NOW, 0).await.unwrap();
+    let later = s
+        .provision_school(&ecole, NOW + 59 * 86_400, 0)
+        .await
+        .unwrap();
+    assert!(later.accounts_created.is_empty(), "still waiting for Marc");
+    let much_later = s
+        .provision_school(&ecole, NOW + 61 * 86_400, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        much_later.accounts_created.len(),
+        1,
+        "the record's own account now"
+    );
+    assert!(s.regroup_proposals(marc).await.unwrap().is_empty());
+}
+
+async fn a_proposed_record_is_linked_by_franceconnect_to_the_proposed_account(
+    s: &SqlStore,
+    _url: &str,
+) {
+    s.provision_school(
+        &marc_at("0141234A", "Emma", "0677889900", chosen_password()),
+        NOW,
+        0,
+    )
+    .await
+    .unwrap();
+    let marc = s.by_identifier("marc.petit").await.unwrap().unwrap().id;
+    s.provision_school(
+        &marc_at("0140001B", "Malo", "0677889900", temporary("ecole")),
+        NOW,
+        0,
+    )
+    .await
+    .unwrap();
+    // both records name Marc's account: the matching sees one person, not two
+    let any = |_: &str, _: &str, _: Option<&str>| true;
+    let records = s
+        .guardians_named(&["petit".to_owned()], &any)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert!(
+        records.iter().all(|r| r.account_id == Some(marc)),
+        "{records:?}"
+    );
+    let ids: Vec<i64> = records.iter().map(|r| r.guardian_id).collect();
+    let linked = s
+        .link_external(&ExternalLink {
+            provider: "franceconnect",
+            subject: "fc-marc",
+            guardian_ids: &ids,
+            account_id: Some(marc),
+            first_name: "Marc",
+            last_name: "PETIT",
+            mobile: None,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    assert_eq!(linked.account_id, marc);
+    assert_eq!(children(s, marc).await, ["Emma", "Malo"]);
+    assert!(
+        s.regroup_proposals(marc).await.unwrap().is_empty(),
+        "answered by the link"
+    );
+}
+
+async fn a_new_password_revokes_the_grants_of_the_other_sessions(s: &SqlStore, _url: &str) {
+    let (marc, _) = two_accounts(s).await;
+    let mut here = live_grant("g-here", marc);
+    here.session_id = Some("sid-here".into());
+    let mut there = live_grant("g-there", marc);
+    there.session_id = Some("sid-there".into());
+    let offline = live_grant("g-offline", marc);
+    for g in [&here, &there, &offline] {
+        s.create_grant(g, None).await.unwrap();
+    }
+    let hash = s.by_id(marc).await.unwrap().unwrap().password_hash.unwrap();
+    assert!(
+        !s.change_password(marc, "$argon2id$other", "$argon2id$new", "sid-here", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.grant("g-there")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none(),
+        "nothing yet"
+    );
+    assert!(
+        s.change_password(marc, &hash, "$argon2id$new", "sid-here", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.grant("g-here")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(
+        s.grant("g-there")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        s.grant("g-offline")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
 }
 
 macro_rules! grouping_suite {
@@ -445,4 +585,7 @@ grouping_suite!(
     a_merge_failing_halfway_moves_nothing,
     an_import_proposes_a_new_record_to_the_account_in_use,
     a_declined_proposal_lets_the_next_import_create_an_account,
+    an_unanswered_proposal_ends_after_sixty_days,
+    a_proposed_record_is_linked_by_franceconnect_to_the_proposed_account,
+    a_new_password_revokes_the_grants_of_the_other_sessions,
 );

@@ -382,9 +382,19 @@ async fn choosing_a_password_activates_the_account(s: &SqlStore) {
         .await
         .unwrap();
     let lea = s.by_identifier("lea.martin").await.unwrap().unwrap();
+    s.create_grant(&grant("g-lea", lea.id), None).await.unwrap();
     s.set_password(lea.id, "$argon2id$new", NOW + 5)
         .await
         .unwrap();
+    // the refresh tokens given under the old password stop working
+    assert!(
+        s.grant("g-lea")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
     let lea = s.by_id(lea.id).await.unwrap().unwrap();
     assert_eq!(lea.password_hash.as_deref(), Some("$argon2id$new"));
     assert_eq!(lea.temporary_secret_hash, None);

@@ -243,7 +243,9 @@ pub trait AccountStore: Send + Sync {
     async fn placement_of(&self, account_id: i64) -> StoreResult<Option<Placement>>;
     /// The school records of a guardian account, by school.
     async fn guardian_records_of(&self, account_id: i64) -> StoreResult<Vec<RecordedGuardian>>;
-    /// Replaces the password, ends the temporary one, and marks the account activated.
+    /// A new password after "Mot de passe oublié", in one transaction: it replaces the
+    /// password, ends the temporary one, marks the account activated, and revokes the
+    /// account's OpenID Connect grants.
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()>;
     /// The first connection, in one transaction: the chosen password replaces the temporary
     /// one only if the account is still as the steps found it (active, not activated, not
@@ -270,12 +272,15 @@ pub trait AccountStore: Send + Sync {
     /// How many accounts of each kind exist (readiness and statistics).
     async fn count(&self, kind: AccountKind) -> StoreResult<i64>;
     /// "Mes informations": replaces the password if the account still has the one that was
-    /// just checked (`checked_hash`); false when it changed in the meantime.
+    /// just checked (`checked_hash`), and revokes the account's OpenID Connect grants but
+    /// those of the session that changed it (`kept_session`, its `sid`), in one transaction;
+    /// false when the password changed in the meantime.
     async fn change_password(
         &self,
         account_id: i64,
         checked_hash: &str,
         new_hash: &str,
+        kept_session: &str,
         now: i64,
     ) -> StoreResult<bool>;
     /// A new e-mail address to confirm, replacing one pending; the mail with its link is
@@ -302,8 +307,8 @@ pub trait AccountStore: Send + Sync {
         now: i64,
     ) -> StoreResult<MobileConfirmation>;
     /// Gives an open account a new temporary password, in one transaction: its own password
-    /// ends (the first connection comes again), a lock is lifted, and its OpenID Connect grants
-    /// are revoked. False when the account is not open.
+    /// ends (the first connection comes again) and its OpenID Connect grants are revoked. A
+    /// lock stays (lifting one is for staff). False when the account is not open.
     async fn issue_temporary_password(
         &self,
         account_id: i64,
@@ -393,13 +398,14 @@ pub trait GroupingStore: Send + Sync {
         now: i64,
     ) -> StoreResult<bool>;
     /// Wrong birth dates for a proposal: one try used; at none left the proposal is declined.
-    /// Returns the tries left.
+    /// Returns the tries left, or `None` when the proposal was no longer open (answered
+    /// meanwhile).
     async fn regroup_mistyped(
         &self,
         account_id: i64,
         guardian_id: i64,
         now: i64,
-    ) -> StoreResult<i64>;
+    ) -> StoreResult<Option<i64>>;
     /// "Ce ne sont pas mes enfants": the proposal is declined and not asked again.
     async fn decline_regroup(&self, account_id: i64, guardian_id: i64, now: i64)
     -> StoreResult<()>;
@@ -473,6 +479,8 @@ pub struct GuardianCandidate {
     pub last_name: String,
     pub email: Option<String>,
     pub mobile: Option<String>,
+    /// The account the record has, or the account in use an import proposed it to
+    /// (automatic regrouping): linking it there answers the proposal.
     pub account_id: Option<i64>,
     pub children: Vec<LinkableChild>,
 }

@@ -336,6 +336,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $1, temporary_secret_hash = NULL, \
                  temporary_expires_at = NULL, activated_at = COALESCE(activated_at, $2), \
@@ -345,7 +346,7 @@ impl AccountStore for SqlStore {
         .bind(hash)
         .bind(now)
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
         if done.rows_affected() == 0 {
@@ -353,7 +354,9 @@ impl AccountStore for SqlStore {
                 "no open account with id {account_id}"
             )));
         }
-        Ok(())
+        // whoever knew the old password may hold refresh tokens: they stop working too
+        revoke_account_grants(&mut tx, account_id, now).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn identifiers_by_email(&self, email: &str) -> StoreResult<Vec<String>> {
@@ -506,8 +509,10 @@ impl AccountStore for SqlStore {
         account_id: i64,
         checked_hash: &str,
         new_hash: &str,
+        kept_session: &str,
         now: i64,
     ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $1, updated_at = $2 \
              WHERE id = $3 AND password_hash = $4 AND state = 'active'",
@@ -516,10 +521,26 @@ impl AccountStore for SqlStore {
         .bind(now)
         .bind(account_id)
         .bind(checked_hash)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // whoever knew the old password may hold refresh tokens: they stop working, but for
+        // the services of the browser that changed it
+        sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL \
+               AND (session_id IS NULL OR session_id <> $3)",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(kept_session)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn request_email(
@@ -592,7 +613,7 @@ impl AccountStore for SqlStore {
             "UPDATE accounts SET pending_mobile_tries = pending_mobile_tries - 1 \
              WHERE id = $1 AND state = 'active' AND pending_mobile IS NOT NULL \
                AND pending_mobile_tries > 0 AND pending_mobile_expires_at > $2 \
-             RETURNING pending_mobile_code_hash, pending_mobile_tries",
+             RETURNING pending_mobile, pending_mobile_code_hash, pending_mobile_tries",
         )
         .bind(account_id)
         .bind(now)
@@ -602,6 +623,7 @@ impl AccountStore for SqlStore {
         let Some(row) = row else {
             return Ok(MobileConfirmation::Expired);
         };
+        let number: Option<String> = row.try_get("pending_mobile").map_err(db_error)?;
         let stored: Option<String> = row.try_get("pending_mobile_code_hash").map_err(db_error)?;
         let tries_left: i64 = row.try_get("pending_mobile_tries").map_err(db_error)?;
         let right = stored.as_deref().is_some_and(|stored| {
@@ -614,12 +636,13 @@ impl AccountStore for SqlStore {
             "UPDATE accounts SET mobile = pending_mobile, pending_mobile = NULL, \
                  pending_mobile_code_hash = NULL, pending_mobile_expires_at = NULL, \
                  pending_mobile_tries = 0, updated_at = $1 \
-             WHERE id = $2 AND pending_mobile_code_hash = $3 \
+             WHERE id = $2 AND pending_mobile_code_hash = $3 AND pending_mobile = $4 \
              RETURNING mobile",
         )
         .bind(now)
         .bind(account_id)
         .bind(code_hash)
+        .bind(number)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
@@ -640,8 +663,7 @@ impl AccountStore for SqlStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = NULL, temporary_secret_hash = $1, \
-                 temporary_expires_at = $2, activated_at = NULL, locked_until = NULL, \
-                 updated_at = $3 \
+                 temporary_expires_at = $2, activated_at = NULL, updated_at = $3 \
              WHERE id = $4 AND state = 'active'",
         )
         .bind(secret_hash)

@@ -394,9 +394,10 @@ async function main() {
         await marc.fill('input[name=identifiant]', 'marc.petit2')
         await marc.fill('#autre-mot-de-passe', 'Regroupement-2026')
         await marc.getByRole('button', { name: 'Ajouter les élèves' }).click()
-        await marc.waitForURL(/regroupe=marc\.petit2/)
+        await marc.waitForURL(/regroupe=1/)
         const text = await marc.textContent('main')
         assert(text.includes('Malo PETIT') && text.includes('Lycée Victor Hugo'), `children: ${text}`)
+        assert(text.includes('Les élèves du compte marc.petit2 sont maintenant sur votre compte'), `no notice: ${text}`)
         await shot(marc, '12-mes-enfants')
       }, { required: true })
       await check('a new temporary password for Emma, shown once, with a working "Imprimer" button', async () => {

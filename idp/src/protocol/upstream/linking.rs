@@ -527,7 +527,8 @@ async fn link_submit(
         email: account.email.clone(),
         mobile: account.mobile.clone(),
         children: link.children.clone(),
-        next: link.next.clone(),
+        // other children an import found for this account are proposed before going on
+        next: crate::web::my_account::after_sign_in(&state, &account, &link.next).await?,
     }
     .into_response();
     response.headers_mut().append(header::SET_COOKIE, c);

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{SqlStore, db_error};
 use crate::domain::account::AccountKind;
@@ -283,25 +283,39 @@ enum Regrouping {
     Propose(i64),
 }
 
+/// How long a proposal keeps a record without an account of its own: past it (the holder
+/// never answered), the next import gives the record its account and letter.
+const PROPOSAL_WAIT: i64 = 60 * 86_400;
+
 async fn regrouping(
     tx: &mut AnyConnection,
     guardian_id: i64,
     g: &GuardianRecord,
     provision: &AccountProvision,
+    now: i64,
 ) -> StoreResult<Regrouping> {
-    let declined: Option<Option<i64>> =
-        sqlx::query("SELECT declined_at FROM regroup_proposals WHERE guardian_id = $1")
-            .bind(guardian_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .map(|r| r.try_get("declined_at"))
-            .transpose()
-            .map_err(db_error)?;
-    Ok(match declined {
-        Some(None) => Regrouping::Waiting,
-        // declined: the record gets an account of its own now
-        Some(Some(_)) => Regrouping::None,
+    let proposal = sqlx::query(
+        "SELECT r.declined_at, r.created_at, a.state FROM regroup_proposals r \
+         JOIN accounts a ON a.id = r.account_id WHERE r.guardian_id = $1",
+    )
+    .bind(guardian_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    let waiting = match &proposal {
+        Some(r) => {
+            let declined: Option<i64> = r.try_get("declined_at").map_err(db_error)?;
+            let created: i64 = r.try_get("created_at").map_err(db_error)?;
+            let state: String = r.try_get("state").map_err(db_error)?;
+            Some(declined.is_none() && state == "active" && now - created < PROPOSAL_WAIT)
+        }
+        None => None,
+    };
+    Ok(match waiting {
+        Some(true) => Regrouping::Waiting,
+        // declined, unanswered for too long, or its account closed: the record gets an
+        // account of its own now
+        Some(false) => Regrouping::None,
         None => match holder_in_use(tx, g, provision).await? {
             Some(account_id) => Regrouping::Propose(account_id),
             None => Regrouping::None,
@@ -324,18 +338,26 @@ async fn holder_in_use(
         return Ok(None);
     }
     let email = g.email.as_deref().map(str::to_lowercase);
-    let rows = sqlx::query(
+    // one indexed lookup per way of knowing the contact, whatever the planner makes of ORs:
+    // a first import asks this for every guardian record
+    const IN_USE: &str =
+        "a.kind = 'responsable' AND a.state = 'active' AND a.activated_at IS NOT NULL";
+    let sql = format!(
         "SELECT a.id, a.first_name, a.last_name FROM accounts a \
-         WHERE a.kind = 'responsable' AND a.state = 'active' AND a.activated_at IS NOT NULL \
-           AND ((a.email_confirmed = 1 AND a.email = $1) OR a.mobile = $2 \
-                OR a.id IN (SELECT account_id FROM guardians \
-                            WHERE account_id IS NOT NULL AND (email = $1 OR mobile = $2)))",
-    )
-    .bind(email.as_deref())
-    .bind(g.mobile.as_deref())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_error)?;
+             WHERE a.email = $1 AND a.email_confirmed = 1 AND {IN_USE} \
+         UNION SELECT a.id, a.first_name, a.last_name FROM accounts a \
+             WHERE a.mobile = $2 AND {IN_USE} \
+         UNION SELECT a.id, a.first_name, a.last_name FROM guardians g \
+             JOIN accounts a ON a.id = g.account_id WHERE g.email = $1 AND {IN_USE} \
+         UNION SELECT a.id, a.first_name, a.last_name FROM guardians g \
+             JOIN accounts a ON a.id = g.account_id WHERE g.mobile = $2 AND {IN_USE}"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(email.as_deref())
+        .bind(g.mobile.as_deref())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
     let (first, last) = (
         fold_for_matching(&g.first_name),
         fold_for_matching(&g.last_name),
@@ -600,7 +622,9 @@ impl SqlStore {
                         .map_err(db_error)?;
                     }
                     let proposal = match (stored.account_id, &g.account) {
-                        (None, Some(provision)) => regrouping(tx, stored.id, g, provision).await?,
+                        (None, Some(provision)) => {
+                            regrouping(tx, stored.id, g, provision, now).await?
+                        }
                         _ => Regrouping::None,
                     };
                     if let Regrouping::Propose(account_id) = proposal {

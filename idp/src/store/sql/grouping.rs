@@ -183,6 +183,20 @@ impl GroupingStore for SqlStore {
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // the account first, as a merge does: a merge at the same moment either ran before
+        // (this finds the account closed) or waits for this one (and then moves the record)
+        let open = sqlx::query(
+            "UPDATE accounts SET updated_at = $1 \
+             WHERE id = $2 AND state = 'active' AND kind = 'responsable'",
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if open.rows_affected() != 1 {
+            return Ok(false);
+        }
         let ended = sqlx::query(
             "DELETE FROM regroup_proposals \
              WHERE guardian_id = $1 AND account_id = $2 AND declined_at IS NULL AND tries_left > 0",
@@ -197,7 +211,6 @@ impl GroupingStore for SqlStore {
         }
         let attached = sqlx::query(
             "UPDATE guardians SET account_id = $1 WHERE id = $2 AND account_id IS NULL \
-             AND EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND state = 'active') \
              RETURNING uai",
         )
         .bind(account_id)
@@ -238,7 +251,7 @@ impl GroupingStore for SqlStore {
         account_id: i64,
         guardian_id: i64,
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<Option<i64>> {
         let row = sqlx::query(
             "UPDATE regroup_proposals SET tries_left = tries_left - 1, \
                  declined_at = CASE WHEN tries_left <= 1 THEN $1 ELSE declined_at END \
@@ -251,10 +264,8 @@ impl GroupingStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        match row {
-            Some(r) => r.try_get("tries_left").map_err(db_error),
-            None => Ok(0),
-        }
+        row.map(|r| r.try_get("tries_left").map_err(db_error))
+            .transpose()
     }
 
     async fn decline_regroup(

@@ -47,7 +47,11 @@ impl ExternalIdentityStore for SqlStore {
             .join(", ");
         let sql = format!(
             "SELECT g.id, g.uai, s.name AS school_name, g.civility, g.first_name, g.last_name, \
-                 g.email, g.mobile, g.account_id \
+                 g.email, g.mobile, \
+                 COALESCE(g.account_id, (SELECT r.account_id FROM regroup_proposals r \
+                     JOIN accounts a ON a.id = r.account_id \
+                     WHERE r.guardian_id = g.id AND r.declined_at IS NULL \
+                       AND a.state = 'active')) AS account_id \
              FROM guardians g JOIN schools s ON s.uai = g.uai \
              WHERE g.match_last_name IN ({placeholders}) ORDER BY g.id"
         );
@@ -187,6 +191,12 @@ impl ExternalIdentityStore for SqlStore {
                     "guardian record {guardian_id} was linked to another account"
                 )));
             }
+            // a proposal of the automatic regrouping is answered by this link
+            sqlx::query("DELETE FROM regroup_proposals WHERE guardian_id = $1")
+                .bind(guardian_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
         }
         sqlx::query(
             "INSERT INTO external_identities (provider, subject, account_id, created_at) \

@@ -106,9 +106,15 @@ async fn page(
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DoneQuery {
-    /// The identifier of the account just closed by a merge.
+    /// Set after a merge, whose result waits a few minutes for this account: a link cannot
+    /// make the page say anything.
     #[serde(default)]
     regroupe: String,
+}
+
+/// Where the identifier of the account a merge just closed waits for the page that says so.
+fn merged_key(account_id: i64) -> String {
+    format!("merged:{account_id}")
 }
 
 /// GET /compte/enfants
@@ -121,10 +127,14 @@ pub async fn show(
         Ok(h) => h,
         Err(away) => return Ok(away),
     };
-    let done = (!q.regroupe.is_empty()).then(|| {
+    let closed = if q.regroupe.is_empty() {
+        None
+    } else {
+        state.ephemeral.take(&merged_key(holder.account.id)).await?
+    };
+    let done = closed.map(|closed| {
         format!(
-            "Les élèves du compte {} sont maintenant sur votre compte. Ce compte est fermé : connectez-vous désormais avec l'identifiant {}.",
-            q.regroupe.chars().take(64).collect::<String>(),
+            "Les élèves du compte {closed} sont maintenant sur votre compte. Ce compte est fermé : connectez-vous désormais avec l'identifiant {}.",
             holder.account.identifier
         )
     });
@@ -215,9 +225,15 @@ pub async fn merge(
             state.throttle.record_success(&identifier).await?;
             // the closed account's sessions end with it (its grants were revoked with the merge)
             state.sessions.end_all_for(other.id).await?;
-            let to = url::form_urlencoded::byte_serialize(closed_identifier.as_bytes())
-                .collect::<String>();
-            Ok(Redirect::to(&format!("/compte/enfants?regroupe={to}")).into_response())
+            state
+                .ephemeral
+                .put(
+                    &merged_key(holder.account.id),
+                    &closed_identifier,
+                    Duration::from_secs(300),
+                )
+                .await?;
+            Ok(Redirect::to("/compte/enfants?regroupe=1").into_response())
         }
         MergeResult::Stale => {
             let error = refuse(

@@ -250,7 +250,13 @@ pub async fn change_password(
     let now = state.clock.now();
     if !state
         .accounts
-        .change_password(account.id, &current_hash, &new_hash, now)
+        .change_password(
+            account.id,
+            &current_hash,
+            &new_hash,
+            &holder.session.sid,
+            now,
+        )
         .await?
     {
         let problems = refuse(
@@ -274,6 +280,41 @@ pub async fn change_password(
         ))
         .await?;
     Ok(Redirect::to("/compte?fait=mot-de-passe").into_response())
+}
+
+/// The current password typed with a change of e-mail or mobile, checked as a sign-in is
+/// (throttled): a session left open on a shared computer must not be enough to take the
+/// account's recovery channels. An account without a password (FranceConnect only) has
+/// nothing to type. `Some(refusal)` when it is not proven.
+async fn holder_proven(
+    state: &AppState,
+    holder: &Holder,
+    ip: std::net::IpAddr,
+    typed: &str,
+) -> Result<Option<String>, AppError> {
+    let account = &holder.account;
+    let Some(hash) = account.password_hash.as_deref() else {
+        return Ok(None);
+    };
+    if !matches!(
+        state.throttle.check(&account.identifier, ip).await?,
+        ThrottleVerdict::Allowed
+    ) {
+        return Ok(Some(
+            "Trop d'essais : réessayez dans quelques minutes.".into(),
+        ));
+    }
+    let typed: String = typed.chars().take(256).collect();
+    if state.hasher.verify(&typed, Some(hash)).await? {
+        return Ok(None);
+    }
+    state
+        .throttle
+        .record_failure(&account.identifier, ip)
+        .await?;
+    Ok(Some(
+        "Votre mot de passe actuel est incorrect : il est demandé pour changer d'adresse ou de numéro.".into(),
+    ))
 }
 
 /// Counts one more of something limited per day; false once over `limit`.
@@ -315,6 +356,16 @@ async fn send_confirmation(
     Ok(())
 }
 
+/// Confirmation mails are limited per account and per address.
+async fn mails_allowed(state: &AppState, holder: &Holder, address: &str) -> Result<bool, AppError> {
+    let per_account = format!("email-requests:{}", holder.account.id);
+    let per_address = format!("email-requests-to:{}", storage_key(address));
+    Ok(
+        within_daily_limit(state, &per_account, MAILS_PER_DAY).await?
+            && within_daily_limit(state, &per_address, MAILS_PER_DAY).await?,
+    )
+}
+
 const TOO_MANY_MAILS: &str =
     "Trop de mails de confirmation ont été envoyés aujourd'hui. Réessayez demain.";
 
@@ -348,24 +399,15 @@ pub async fn change_email(
     if account.email_confirmed && account.email.as_deref() == Some(address.as_str()) {
         return Ok(Redirect::to("/compte?fait=deja").into_response());
     }
-    if !within_daily_limit(
-        &state,
-        &format!("email-requests:{}", account.id),
-        MAILS_PER_DAY,
-    )
-    .await?
-    {
-        return page(
-            &state,
-            &headers,
-            &holder,
-            None,
-            refuse(TOO_MANY_MAILS.into()),
-        )
-        .await;
+    let ip = client_ip(&state, peer, &headers);
+    if let Some(refusal) = holder_proven(&state, &holder, ip, field("current")).await? {
+        return page(&state, &headers, &holder, None, refuse(refusal)).await;
+    }
+    if !mails_allowed(&state, &holder, &address).await? {
+        let problems = refuse(TOO_MANY_MAILS.into());
+        return page(&state, &headers, &holder, None, problems).await;
     }
     send_confirmation(&state, &holder, &address).await?;
-    let ip = client_ip(&state, peer, &headers);
     let now = state.clock.now();
     state
         .audit
@@ -395,8 +437,7 @@ pub async fn resend_email(
     let Some(address) = holder.account.pending_email.clone() else {
         return Ok(Redirect::to("/compte").into_response());
     };
-    let key = format!("email-requests:{}", holder.account.id);
-    if !within_daily_limit(&state, &key, MAILS_PER_DAY).await? {
+    if !mails_allowed(&state, &holder, &address).await? {
         let problems = Problems {
             email: Some(TOO_MANY_MAILS.into()),
             ..Problems::default()
@@ -481,10 +522,13 @@ pub async fn change_mobile(
         let problems = refuse("Ce numéro est déjà celui de votre compte.".into());
         return page(&state, &headers, &holder, None, problems).await;
     }
+    let ip = client_ip(&state, peer, &headers);
+    if let Some(refusal) = holder_proven(&state, &holder, ip, field("current")).await? {
+        return page(&state, &headers, &holder, None, refuse(refusal)).await;
+    }
     if let Err(refusal) = send_code(&state, &holder, &number).await? {
         return page(&state, &headers, &holder, None, refuse(refusal)).await;
     }
-    let ip = client_ip(&state, peer, &headers);
     let now = state.clock.now();
     state
         .audit

@@ -186,10 +186,15 @@ pub async fn answer(
                     == Some(c.birth_date.as_str())
             });
             if !right {
-                let left = state
+                let Some(left) = state
                     .grouping
                     .regroup_mistyped(account_id, guardian_id, now)
-                    .await?;
+                    .await?
+                else {
+                    // answered meanwhile (another tab): on to what is left
+                    let next = format!("/compte/nouvel-eleve?suite={}", encoded(&suite));
+                    return Ok(Redirect::to(&next).into_response());
+                };
                 if left > 0 {
                     let error = format!(
                         "Au moins une date de naissance ne correspond pas au dossier de l'établissement. Essais restants : {left}."
