@@ -289,6 +289,7 @@ const PROPOSAL_WAIT: i64 = 60 * 86_400;
 
 async fn regrouping(
     tx: &mut AnyConnection,
+    holders: &HoldersInUse,
     guardian_id: i64,
     g: &GuardianRecord,
     provision: &AccountProvision,
@@ -316,68 +317,106 @@ async fn regrouping(
         // declined, unanswered for too long, or its account closed: the record gets an
         // account of its own now
         Some(false) => Regrouping::None,
-        None => match holder_in_use(tx, g, provision).await? {
+        None => match holders.holder_of(g, provision) {
             Some(account_id) => Regrouping::Propose(account_id),
             None => Regrouping::None,
         },
     })
 }
 
-/// The account in use (activated, open) of the person a guardian record without an account
-/// names: the same folded names, and the record's e-mail or mobile known for that account
-/// (confirmed on it, or recorded by a school on one of its records). Only for a record the
-/// snapshot would give a new account, and only one such account: two would be a guess.
-async fn holder_in_use(
-    tx: &mut AnyConnection,
-    g: &GuardianRecord,
-    provision: &AccountProvision,
-) -> StoreResult<Option<i64>> {
-    if !matches!(provision, AccountProvision::New { .. })
-        || (g.email.is_none() && g.mobile.is_none())
-    {
-        return Ok(None);
+/// Accounts in use (activated, open guardian accounts) by the contacts that know them: an
+/// e-mail confirmed on the account, its mobile, or an e-mail or mobile a school recorded on
+/// one of its records. Loaded once per import for the records that may need it, in batches:
+/// a first import asks it for every guardian record.
+#[derive(Default)]
+struct HoldersInUse {
+    /// Contact → (account id, folded first name, folded last name).
+    by_contact: HashMap<String, Vec<(i64, String, String)>>,
+}
+
+/// Contacts looked up per query (each is bound once and used by the four lookups).
+const CONTACTS_PER_QUERY: usize = 500;
+
+fn contacts_of(g: &GuardianRecord) -> impl Iterator<Item = String> + '_ {
+    g.email
+        .as_deref()
+        .map(str::to_lowercase)
+        .into_iter()
+        .chain(g.mobile.clone())
+}
+
+impl HoldersInUse {
+    async fn load<'a>(
+        tx: &mut AnyConnection,
+        records: impl Iterator<Item = &'a GuardianRecord>,
+    ) -> StoreResult<Self> {
+        let mut contacts: Vec<String> = records.flat_map(contacts_of).collect();
+        contacts.sort();
+        contacts.dedup();
+        let mut holders = Self::default();
+        const IN_USE: &str =
+            "a.kind = 'responsable' AND a.state = 'active' AND a.activated_at IS NOT NULL";
+        for chunk in contacts.chunks(CONTACTS_PER_QUERY) {
+            let list = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // one indexed lookup per way of knowing a contact (an e-mail never equals a
+            // mobile, so one list serves the four)
+            let sql = format!(
+                "SELECT a.email AS contact, a.id, a.first_name, a.last_name FROM accounts a \
+                     WHERE a.email IN ({list}) AND a.email_confirmed = 1 AND {IN_USE} \
+                 UNION SELECT a.mobile, a.id, a.first_name, a.last_name FROM accounts a \
+                     WHERE a.mobile IN ({list}) AND {IN_USE} \
+                 UNION SELECT g.email, a.id, a.first_name, a.last_name FROM guardians g \
+                     JOIN accounts a ON a.id = g.account_id WHERE g.email IN ({list}) AND {IN_USE} \
+                 UNION SELECT g.mobile, a.id, a.first_name, a.last_name FROM guardians g \
+                     JOIN accounts a ON a.id = g.account_id WHERE g.mobile IN ({list}) AND {IN_USE}"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for contact in chunk {
+                query = query.bind(contact);
+            }
+            for r in query.fetch_all(&mut *tx).await.map_err(db_error)? {
+                let contact: String = r.try_get("contact").map_err(db_error)?;
+                let first: String = r.try_get("first_name").map_err(db_error)?;
+                let last: String = r.try_get("last_name").map_err(db_error)?;
+                let id: i64 = r.try_get("id").map_err(db_error)?;
+                holders.by_contact.entry(contact).or_default().push((
+                    id,
+                    fold_for_matching(&first),
+                    fold_for_matching(&last),
+                ));
+            }
+        }
+        Ok(holders)
     }
-    let email = g.email.as_deref().map(str::to_lowercase);
-    // one indexed lookup per way of knowing the contact, whatever the planner makes of ORs:
-    // a first import asks this for every guardian record
-    const IN_USE: &str =
-        "a.kind = 'responsable' AND a.state = 'active' AND a.activated_at IS NOT NULL";
-    let sql = format!(
-        "SELECT a.id, a.first_name, a.last_name FROM accounts a \
-             WHERE a.email = $1 AND a.email_confirmed = 1 AND {IN_USE} \
-         UNION SELECT a.id, a.first_name, a.last_name FROM accounts a \
-             WHERE a.mobile = $2 AND {IN_USE} \
-         UNION SELECT a.id, a.first_name, a.last_name FROM guardians g \
-             JOIN accounts a ON a.id = g.account_id WHERE g.email = $1 AND {IN_USE} \
-         UNION SELECT a.id, a.first_name, a.last_name FROM guardians g \
-             JOIN accounts a ON a.id = g.account_id WHERE g.mobile = $2 AND {IN_USE}"
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(email.as_deref())
-        .bind(g.mobile.as_deref())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    let (first, last) = (
-        fold_for_matching(&g.first_name),
-        fold_for_matching(&g.last_name),
-    );
-    let mut holders = Vec::new();
-    for r in &rows {
-        let first_name: String = r.try_get("first_name").map_err(db_error)?;
-        let last_name: String = r.try_get("last_name").map_err(db_error)?;
-        let id: i64 = r.try_get("id").map_err(db_error)?;
-        if fold_for_matching(&first_name) == first
-            && fold_for_matching(&last_name) == last
-            && !holders.contains(&id)
-        {
-            holders.push(id);
+
+    /// The account in use of the person a guardian record without an account names: the
+    /// same folded names, and the record's e-mail or mobile known for that account. Only for
+    /// a record the snapshot would give a new account, and only one such account: two would
+    /// be a guess.
+    fn holder_of(&self, g: &GuardianRecord, provision: &AccountProvision) -> Option<i64> {
+        if !matches!(provision, AccountProvision::New { .. }) {
+            return None;
+        }
+        let (first, last) = (
+            fold_for_matching(&g.first_name),
+            fold_for_matching(&g.last_name),
+        );
+        let mut holders: Vec<i64> = contacts_of(g)
+            .filter_map(|c| self.by_contact.get(&c))
+            .flatten()
+            .filter(|(_, f, l)| *f == first && *l == last)
+            .map(|(id, _, _)| *id)
+            .collect();
+        holders.sort_unstable();
+        holders.dedup();
+        match holders.as_slice() {
+            [one] => Some(*one),
+            _ => None,
         }
     }
-    Ok(match holders.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    })
 }
 
 /// Records a proposal, and tells the audit log of the account it is for.
@@ -595,6 +634,17 @@ impl SqlStore {
         }
 
         let mut guardians = stored_guardians(tx, uai).await?;
+        // the records that would get a new account: new ones, and known ones still without
+        let holders = HoldersInUse::load(
+            tx,
+            snapshot.guardians.iter().filter(|g| {
+                matches!(g.account, Some(AccountProvision::New { .. }))
+                    && guardians
+                        .get(&g.source_id)
+                        .is_none_or(|stored| stored.account_id.is_none())
+            }),
+        )
+        .await?;
         let mut guardian_ids = HashMap::new();
         for g in &snapshot.guardians {
             let id = match guardians.remove(&g.source_id) {
@@ -623,7 +673,7 @@ impl SqlStore {
                     }
                     let proposal = match (stored.account_id, &g.account) {
                         (None, Some(provision)) => {
-                            regrouping(tx, stored.id, g, provision, now).await?
+                            regrouping(tx, &holders, stored.id, g, provision, now).await?
                         }
                         _ => Regrouping::None,
                     };
@@ -655,12 +705,10 @@ impl SqlStore {
                 }
                 None => {
                     report.created += 1;
-                    let holder_in_use = match &g.account {
-                        Some(provision @ AccountProvision::New { .. }) => {
-                            holder_in_use(tx, g, provision).await?
-                        }
-                        _ => None,
-                    };
+                    let holder_in_use = g
+                        .account
+                        .as_ref()
+                        .and_then(|provision| holders.holder_of(g, provision));
                     let account_id = match &g.account {
                         Some(_) if holder_in_use.is_some() => None,
                         Some(provision) => {

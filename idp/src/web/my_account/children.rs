@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Holder, Tabs, guardian};
+use super::{Guardian, Holder, Tabs};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{AccountKind, AccountState};
@@ -121,12 +121,9 @@ fn merged_key(account_id: i64) -> String {
 pub async fn show(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
-    let holder = match guardian(&state, &headers, "/compte/enfants").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let closed = if q.regroupe.is_empty() {
         None
     } else {
@@ -146,14 +143,11 @@ pub async fn merge(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte/enfants").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let typed: String = field("identifiant").trim().chars().take(64).collect();
     let identifier = normalize_typed(&typed);
     let password: String = field("password").chars().take(256).collect();
@@ -275,14 +269,11 @@ pub async fn reset_child_password(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte/enfants").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let pupil_id: i64 = field("eleve").parse().unwrap_or(-1);
     let children = state.accounts.children_of(holder.account.id).await?;
     let Some(child) = children.iter().find(|c| c.pupil_id == pupil_id) else {

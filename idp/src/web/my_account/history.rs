@@ -4,10 +4,9 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::{Tabs, holder};
+use super::{SignedIn, Tabs};
 use crate::app::{AppState, SharedState};
 use crate::domain::history::{HistoryEntry, HistoryNames, SHOWN_EVENTS, entries};
 use crate::error::AppError;
@@ -42,12 +41,8 @@ impl HistoryNames for Names<'_> {
 /// GET /compte/historique
 pub async fn show(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    SignedIn(holder): SignedIn,
 ) -> Result<Response, AppError> {
-    let holder = match holder(&state, &headers, "/compte/historique").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let events = state
         .audit
         .history(holder.account.id, SHOWN_EVENTS, SHOWN)

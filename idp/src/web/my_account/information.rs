@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Holder, Tabs, guardian, holder};
+use super::{Guardian, Holder, SignedIn, Tabs};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::contact::{is_email, normalize_mobile};
@@ -152,12 +152,9 @@ pub struct DoneQuery {
 pub async fn show(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    SignedIn(holder): SignedIn,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
-    let holder = match holder(&state, &headers, "/compte").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let done = done_message(&q.fait);
     page(&state, &headers, &holder, done, Problems::default()).await
 }
@@ -185,14 +182,11 @@ pub async fn change_password(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    SignedIn(holder): SignedIn,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
-    let holder = match holder(&state, &headers, "/compte").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let refuse = |message: &str| Problems {
         password: vec![message.to_owned()],
         ..Problems::default()
@@ -374,14 +368,11 @@ pub async fn change_email(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let typed: String = field("email").trim().chars().take(254).collect();
     let address = typed.to_lowercase();
     let refuse = |message: String| Problems {
@@ -427,13 +418,10 @@ pub async fn change_email(
 pub async fn resend_email(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, form_field(&form, "csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let Some(address) = holder.account.pending_email.clone() else {
         return Ok(Redirect::to("/compte").into_response());
     };
@@ -497,14 +485,11 @@ pub async fn change_mobile(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let typed: String = field("portable").trim().chars().take(32).collect();
     let refuse = |message: String| Problems {
         mobile: Some(message),
@@ -597,12 +582,9 @@ pub struct CodeQuery {
 pub async fn show_code(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, AppError> {
-    let holder = match guardian(&state, &headers, "/compte/portable/code").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let notice = (!q.renvoye.is_empty()).then_some("Un nouveau code vient d'être envoyé.");
     code_page(&state, &headers, &holder, notice, None).await
 }
@@ -612,14 +594,11 @@ pub async fn submit_code(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte/portable/code").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     if holder.account.pending_mobile.is_none() {
         return Ok(Redirect::to("/compte").into_response());
     }
@@ -666,13 +645,10 @@ pub async fn submit_code(
 pub async fn resend_code(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, form_field(&form, "csrf")).await?;
-    let holder = match guardian(&state, &headers, "/compte/portable/code").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let Some(number) = holder.account.pending_mobile.clone() else {
         return Ok(Redirect::to("/compte").into_response());
     };

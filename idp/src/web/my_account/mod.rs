@@ -4,7 +4,9 @@
 //! linking FranceConnect.
 
 use axum::Router;
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -65,7 +67,7 @@ impl Holder {
 }
 
 /// The holder of the session, or the way to the sign-in page (coming back to `here`).
-pub async fn holder(
+async fn holder(
     state: &AppState,
     headers: &HeaderMap,
     here: &str,
@@ -91,7 +93,7 @@ pub async fn holder(
 }
 
 /// A guardian signed in, or the way elsewhere: the sign-in page, or the home page for a pupil.
-pub async fn guardian(
+async fn guardian(
     state: &AppState,
     headers: &HeaderMap,
     here: &str,
@@ -101,6 +103,51 @@ pub async fn guardian(
         Ok(_) => Err(Redirect::to("/compte").into_response()),
         Err(away) => Err(away),
     })
+}
+
+/// Where a sign-in asked by a page of "Mon compte" comes back to: the page itself, or for a
+/// form the page "Mes informations" (a form's address cannot be opened again).
+fn return_path(parts: &Parts) -> String {
+    if parts.method == Method::GET {
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/compte", |p| p.as_str())
+            .to_owned()
+    } else {
+        "/compte".to_owned()
+    }
+}
+
+/// The holder of an open account signed in, as a handler's argument; without one the
+/// answer is the way to the sign-in page.
+pub struct SignedIn(pub Holder);
+
+impl FromRequestParts<SharedState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+        match holder(state, &parts.headers, &return_path(parts)).await {
+            Ok(Ok(h)) => Ok(Self(h)),
+            Ok(Err(away)) => Err(away),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// A guardian signed in, as a handler's argument; a pupil is sent to "Mes informations".
+pub struct Guardian(pub Holder);
+
+impl FromRequestParts<SharedState> for Guardian {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+        match guardian(state, &parts.headers, &return_path(parts)).await {
+            Ok(Ok(h)) => Ok(Self(h)),
+            Ok(Err(away)) => Err(away),
+            Err(e) => Err(e.into_response()),
+        }
+    }
 }
 
 /// The tabs of "Mon compte", the one shown marked.

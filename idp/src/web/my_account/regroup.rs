@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Holder, guardian};
+use super::{Guardian, Holder};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind};
@@ -113,13 +113,10 @@ async fn first_proposal(
 pub async fn show(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Query(q): Query<SuiteQuery>,
 ) -> Result<Response, AppError> {
     let suite = local_return_path(Some(&q.suite));
-    let holder = match guardian(&state, &headers, "/compte/nouvel-eleve").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     match first_proposal(&state, &holder).await? {
         Some(proposal) => proposal_page(&state, &headers, suite, &proposal, None).await,
         None => Ok(Redirect::to(&suite).into_response()),
@@ -132,15 +129,12 @@ pub async fn answer(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Guardian(holder): Guardian,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let field = |name: &str| form_field(&form, name);
     verify_csrf(&state, &headers, field("csrf")).await?;
     let suite = local_return_path(Some(field("suite")));
-    let holder = match guardian(&state, &headers, "/compte/nouvel-eleve").await? {
-        Ok(h) => h,
-        Err(away) => return Ok(away),
-    };
     let guardian_id: i64 = field("proposition").parse().unwrap_or(-1);
     let proposal = state
         .grouping
