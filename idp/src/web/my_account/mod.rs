@@ -92,7 +92,8 @@ async fn holder(
     }))
 }
 
-/// A guardian signed in, or the way elsewhere: the sign-in page, or the home page for a pupil.
+/// A guardian signed in, or the way elsewhere: the sign-in page, or "Mes informations" for a
+/// pupil.
 async fn guardian(
     state: &AppState,
     headers: &HeaderMap,
