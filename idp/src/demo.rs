@@ -100,12 +100,12 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
     ("Responsable", "claire.martin", "Parent-2026!"),
     ("Responsable", "marc.petit", "Parent-2026!"),
     (
-        "Responsable (second compte de Marc, au lycée : « Ajouter des élèves depuis un autre compte »)",
+        "Responsable, second compte (à regrouper)",
         "marc.petit2",
         "Regroupement-2026",
     ),
     (
-        "Responsable (un nouvel élève à ajouter à la connexion ; date de naissance 23/10/2017)",
+        "Responsable (nouvel élève, né le 23/10/2017)",
         "valerie.leroy",
         "Parent-2026!",
     ),
