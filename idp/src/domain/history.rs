@@ -4,28 +4,28 @@
 use serde_json::Value;
 
 use super::identity::french_date_time;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditKind};
 
 /// The events the history shows; the others (token revocations, imports …) are for staff.
-pub const SHOWN_EVENTS: &[&str] = &[
-    "sign_in",
-    "sign_in_failed",
-    "sign_in_refused",
-    "sign_out",
-    "token_issued",
-    "account_created",
-    "account_activated",
-    "password_changed",
-    "password_reset",
-    "temporary_password_issued",
-    "email_change_requested",
-    "email_confirmed",
-    "mobile_change_requested",
-    "mobile_confirmed",
-    "accounts_merged",
-    "regroup_accepted",
-    "external_identity_linked",
-    "recovery_requested",
+pub const SHOWN_EVENTS: &[AuditKind] = &[
+    AuditKind::SignIn,
+    AuditKind::SignInFailed,
+    AuditKind::SignInRefused,
+    AuditKind::SignOut,
+    AuditKind::TokenIssued,
+    AuditKind::AccountCreated,
+    AuditKind::AccountActivated,
+    AuditKind::PasswordChanged,
+    AuditKind::PasswordReset,
+    AuditKind::TemporaryPasswordIssued,
+    AuditKind::EmailChangeRequested,
+    AuditKind::EmailConfirmed,
+    AuditKind::MobileChangeRequested,
+    AuditKind::MobileConfirmed,
+    AuditKind::AccountsMerged,
+    AuditKind::RegroupAccepted,
+    AuditKind::ExternalIdentityLinked,
+    AuditKind::RecoveryRequested,
 ];
 
 /// One line of the history.

@@ -355,7 +355,7 @@ impl AccountStore for SqlStore {
             )));
         }
         // whoever knew the old password may hold refresh tokens: they stop working too
-        revoke_account_grants(&mut tx, account_id, now).await?;
+        revoke_account_grants(&mut tx, account_id, None, now).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -529,16 +529,7 @@ impl AccountStore for SqlStore {
         }
         // whoever knew the old password may hold refresh tokens: they stop working, but for
         // the services of the browser that changed it
-        sqlx::query(
-            "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL \
-               AND (session_id IS NULL OR session_id <> $3)",
-        )
-        .bind(now)
-        .bind(account_id)
-        .bind(kept_session)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        revoke_account_grants(&mut tx, account_id, Some(kept_session), now).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -676,27 +667,47 @@ impl AccountStore for SqlStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        revoke_account_grants(&mut tx, account_id, now).await?;
+        revoke_account_grants(&mut tx, account_id, None, now).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
 }
 
-/// Revokes every live OpenID Connect grant of an account (its refresh tokens stop working).
+/// `$first, $first+1, …`: `count` numbered placeholders for an `IN (…)` list.
+pub(super) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Revokes the live OpenID Connect grants of an account (their refresh tokens stop working),
+/// but those of the SSO session `kept` (its `sid`) when given.
 pub(super) async fn revoke_account_grants(
     tx: &mut AnyConnection,
     account_id: i64,
+    kept: Option<&str>,
     now: i64,
 ) -> StoreResult<u64> {
-    sqlx::query(
-        "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(account_id)
-    .execute(&mut *tx)
-    .await
-    .map(|done| done.rows_affected())
-    .map_err(db_error)
+    let query = match kept {
+        None => sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id),
+        Some(sid) => sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL \
+               AND (session_id IS NULL OR session_id <> $3)",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(sid),
+    };
+    query
+        .execute(&mut *tx)
+        .await
+        .map(|done| done.rows_affected())
+        .map_err(db_error)
 }
 
 /// Appends an audit event inside a transaction, so that it is written with the change it
@@ -762,12 +773,11 @@ impl AuditLog for SqlStore {
             return Ok(Vec::new());
         }
         // $1 the account, $2 the limit, then one placeholder per kind
-        let kinds: Vec<String> = (0..events.len()).map(|i| format!("${}", i + 3)).collect();
+        let kinds = placeholders(3, events.len());
         let sql = format!(
             "SELECT id, at, event, actor, subject_account_id, source_address, details \
-             FROM audit_events WHERE subject_account_id = $1 AND event IN ({}) \
-             ORDER BY at DESC, id DESC LIMIT $2",
-            kinds.join(", ")
+             FROM audit_events WHERE subject_account_id = $1 AND event IN ({kinds}) \
+             ORDER BY at DESC, id DESC LIMIT $2"
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(limit);
         for event in events {

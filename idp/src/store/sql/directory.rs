@@ -357,10 +357,7 @@ impl HoldersInUse {
         const IN_USE: &str =
             "a.kind = 'responsable' AND a.state = 'active' AND a.activated_at IS NOT NULL";
         for chunk in contacts.chunks(CONTACTS_PER_QUERY) {
-            let list = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = super::placeholders(1, chunk.len());
             // one indexed lookup per way of knowing a contact (an e-mail never equals a
             // mobile, so one list serves the four)
             let sql = format!(

@@ -85,7 +85,7 @@ impl GroupingStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        let grants = revoke_account_grants(&mut tx, m.from, m.now).await?;
+        let grants = revoke_account_grants(&mut tx, m.from, None, m.now).await?;
         let event = |kind, subject, details| NewAuditEvent {
             at: m.now,
             kind,

@@ -41,10 +41,7 @@ impl ExternalIdentityStore for SqlStore {
         if folded_last_names.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = (1..=folded_last_names.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = super::placeholders(1, folded_last_names.len());
         let sql = format!(
             "SELECT g.id, g.uai, s.name AS school_name, g.civility, g.first_name, g.last_name, \
                  g.email, g.mobile, \

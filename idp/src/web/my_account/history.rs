@@ -43,9 +43,10 @@ pub async fn show(
     State(state): State<SharedState>,
     SignedIn(holder): SignedIn,
 ) -> Result<Response, AppError> {
+    let kinds: Vec<&str> = SHOWN_EVENTS.iter().map(|k| k.as_str()).collect();
     let events = state
         .audit
-        .history(holder.account.id, SHOWN_EVENTS, SHOWN)
+        .history(holder.account.id, &kinds, SHOWN)
         .await?;
     Ok(HistoryPage {
         tabs: Tabs {

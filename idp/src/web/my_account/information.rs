@@ -199,22 +199,11 @@ pub async fn change_password(
         return page(&state, &headers, &holder, None, problems).await;
     };
     let ip = client_ip(&state, peer, &headers);
-    if !matches!(
-        state.throttle.check(&account.identifier, ip).await?,
-        ThrottleVerdict::Allowed
-    ) {
-        let problems = refuse("Trop d'essais : réessayez dans quelques minutes.");
-        return page(&state, &headers, &holder, None, problems).await;
+    let wrong = "Votre mot de passe actuel est incorrect.";
+    if let Some(refusal) = holder_proven(&state, &holder, ip, field("current"), wrong).await? {
+        return page(&state, &headers, &holder, None, refuse(&refusal)).await;
     }
-    let current: String = field("current").chars().take(256).collect();
-    if !state.hasher.verify(&current, Some(&current_hash)).await? {
-        state
-            .throttle
-            .record_failure(&account.identifier, ip)
-            .await?;
-        let problems = refuse("Votre mot de passe actuel est incorrect.");
-        return page(&state, &headers, &holder, None, problems).await;
-    }
+    let current = field("current");
     let (password, confirmation) = (field("password"), field("confirmation"));
     let mut errors: Vec<String> = state
         .policy
@@ -276,15 +265,17 @@ pub async fn change_password(
     Ok(Redirect::to("/compte?fait=mot-de-passe").into_response())
 }
 
-/// The current password typed with a change of e-mail or mobile, checked as a sign-in is
-/// (throttled): a session left open on a shared computer must not be enough to take the
-/// account's recovery channels. An account without a password (FranceConnect only) has
-/// nothing to type. `Some(refusal)` when it is not proven.
+/// The current password typed with a change of password, e-mail or mobile, checked as a
+/// sign-in is (throttled): a session left open on a shared computer must not be enough to
+/// take the account or its recovery channels. An account without a password (FranceConnect
+/// only) has nothing to type. `Some(refusal)` when it is not proven (`wrong`: the answer to a
+/// wrong password).
 async fn holder_proven(
     state: &AppState,
     holder: &Holder,
     ip: std::net::IpAddr,
     typed: &str,
+    wrong: &str,
 ) -> Result<Option<String>, AppError> {
     let account = &holder.account;
     let Some(hash) = account.password_hash.as_deref() else {
@@ -306,10 +297,12 @@ async fn holder_proven(
         .throttle
         .record_failure(&account.identifier, ip)
         .await?;
-    Ok(Some(
-        "Votre mot de passe actuel est incorrect : il est demandé pour changer d'adresse ou de numéro.".into(),
-    ))
+    Ok(Some(wrong.to_owned()))
 }
+
+/// What a change of e-mail or mobile answers to a wrong current password.
+const WRONG_FOR_CONTACT: &str =
+    "Votre mot de passe actuel est incorrect : il est demandé pour changer d'adresse ou de numéro.";
 
 /// Counts one more of something limited per day; false once over `limit`.
 async fn within_daily_limit(state: &AppState, key: &str, limit: u64) -> Result<bool, AppError> {
@@ -391,7 +384,9 @@ pub async fn change_email(
         return Ok(Redirect::to("/compte?fait=deja").into_response());
     }
     let ip = client_ip(&state, peer, &headers);
-    if let Some(refusal) = holder_proven(&state, &holder, ip, field("current")).await? {
+    if let Some(refusal) =
+        holder_proven(&state, &holder, ip, field("current"), WRONG_FOR_CONTACT).await?
+    {
         return page(&state, &headers, &holder, None, refuse(refusal)).await;
     }
     if !mails_allowed(&state, &holder, &address).await? {
@@ -508,7 +503,9 @@ pub async fn change_mobile(
         return page(&state, &headers, &holder, None, problems).await;
     }
     let ip = client_ip(&state, peer, &headers);
-    if let Some(refusal) = holder_proven(&state, &holder, ip, field("current")).await? {
+    if let Some(refusal) =
+        holder_proven(&state, &holder, ip, field("current"), WRONG_FOR_CONTACT).await?
+    {
         return page(&state, &headers, &holder, None, refuse(refusal)).await;
     }
     if let Err(refusal) = send_code(&state, &holder, &number).await? {
