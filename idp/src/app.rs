@@ -24,7 +24,7 @@ use crate::registry::Registry;
 use crate::store::sql::SqlStore;
 use crate::store::{
     AccountStore, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore, GroupingStore,
-    Health, KeyStore, OutboxStore,
+    Health, KeyStore, OutboxStore, SchoolAdminStore, StaffStore,
 };
 
 /// The current time in Unix seconds; tests substitute a clock they can move.
@@ -72,6 +72,8 @@ pub struct AppState {
     pub external: Arc<dyn ExternalIdentityStore>,
     pub grouping: Arc<dyn GroupingStore>,
     pub outbox: Arc<dyn OutboxStore>,
+    pub staff: Arc<dyn StaffStore>,
+    pub schools: Arc<dyn SchoolAdminStore>,
     /// Sends what the outbox holds (its worker runs with the server).
     pub notifier: Arc<Notifier>,
     pub registry: Arc<Registry>,
@@ -84,6 +86,7 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub sessions: SessionStore,
+    pub staff_sessions: crate::ephemeral::staff::StaffSessions,
     pub csrf: CsrfTokens,
     pub throttle: SignInThrottle,
     pub hasher: PasswordHasher,
@@ -154,6 +157,8 @@ impl AppState {
             external: store.clone(),
             grouping: store.clone(),
             outbox: store.clone(),
+            staff: store.clone(),
+            schools: store.clone(),
             notifier: Arc::new(notifier),
             upstream: Arc::new(upstream),
             registry: Arc::new(registry),
@@ -162,6 +167,7 @@ impl AppState {
             saml: Arc::new(saml),
             http,
             sessions: SessionStore::new(kv.clone(), limits),
+            staff_sessions: crate::ephemeral::staff::StaffSessions::new(kv.clone()),
             csrf: CsrfTokens::new(kv.clone()),
             throttle: SignInThrottle::new(kv.clone(), config.throttle.clone()),
             accounts: store.clone(),

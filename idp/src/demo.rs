@@ -89,6 +89,29 @@ impl DemoPorts {
     }
 }
 
+/// The demo's staff (identifier, first name, last name, school, password), printed at start
+/// and listed in the README.
+pub const DEMO_STAFF: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "admin.college",
+        "Sophie",
+        "BERNARD",
+        COLLEGE_UAI,
+        "Direction-College-2026",
+    ),
+    (
+        "admin.lycee",
+        "Karim",
+        "HADDAD",
+        LYCEE_UAI,
+        "Direction-Lycee-2026",
+    ),
+];
+
+/// The demo staff's TOTP secret (base32): add it to an authenticator app, or run
+/// `idp totp <secret>` for the current code. A demo value, published on purpose.
+pub const DEMO_TOTP_SECRET: &str = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU";
+
 /// The accounts a newcomer can try, printed at start and listed in the README.
 pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
     ("Élève", "lea.martin", "Cartable-2026"),
@@ -232,11 +255,46 @@ fn add_generated(
 /// Seeds the demo dataset unless it is already there. Returns what was created, school by
 /// school.
 pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<ProvisionReport>>> {
-    if state.accounts.by_identifier("lea.martin").await?.is_some()
+    let reports = if state.accounts.by_identifier("lea.martin").await?.is_some()
         && state.directory.school(LYCEE_UAI).await?.is_some()
     {
-        return Ok(None);
+        None
+    } else {
+        Some(seed_schools(state).await?)
+    };
+    seed_staff(state).await?;
+    Ok(reports)
+}
+
+/// The demo's staff: an administrator of the collège and one of the lycée, their second
+/// factor already enrolled with [`DEMO_TOTP_SECRET`] (so that `idp totp` gives their codes).
+async fn seed_staff(state: &AppState) -> anyhow::Result<()> {
+    for (identifier, first_name, last_name, uai, password) in DEMO_STAFF {
+        if state.staff.staff_by_identifier(identifier).await?.is_some() {
+            continue;
+        }
+        let hash = state.hasher.hash(password).await?;
+        let id = state
+            .staff
+            .add_staff(&crate::store::NewStaff {
+                identifier,
+                first_name,
+                last_name,
+                email: None,
+                role: crate::domain::staff::StaffRole::SchoolAdmin,
+                password_hash: &hash,
+                schools: &[(*uai).to_owned()],
+                now: state.clock.now(),
+            })
+            .await?;
+        let secret = crate::domain::totp::from_base32(DEMO_TOTP_SECRET).expect("base32");
+        let sealed = crate::admin::seal_totp_secret(&state.secret, &secret)?;
+        state.staff.enrol_totp(id, &sealed, 0).await?;
     }
+    Ok(())
+}
+
+async fn seed_schools(state: &AppState) -> anyhow::Result<Vec<ProvisionReport>> {
     let now = state.clock.now();
     let lea_hash = state.hasher.hash("Cartable-2026").await?;
     let claire_hash = state.hasher.hash("Parent-2026!").await?;
@@ -625,7 +683,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<ProvisionReport
             .await?;
         reports.push(report);
     }
-    Ok(Some(reports))
+    Ok(reports)
 }
 
 /// Writes the demo relying parties' registrations: the ENT (an OpenID Connect client with
@@ -694,5 +752,24 @@ subject_type = "pairwise"
 id_token_signed_response_alg = "RS256"
 "#
         ),
+    )?;
+    std::fs::write(
+        dir.join("outil-academie.toml"),
+        format!(
+            r#"# Demo académie tool of the admin API (written by `idp demo`; a development registration).
+protocol = "oidc"
+client_id = "{DEMO_ADMIN_CLIENT_ID}"
+name = "Outil de l'académie (démonstration)"
+client_secret = "{DEMO_ADMIN_CLIENT_SECRET}"
+token_endpoint_auth_method = "client_secret_basic"
+grant_types = ["client_credentials"]
+scopes = ["admin"]
+admin_schools = ["{COLLEGE_UAI}"]
+"#
+        ),
     )
 }
+
+/// The demo's client of the admin API (client_credentials, the collège only).
+pub const DEMO_ADMIN_CLIENT_ID: &str = "outil-academie";
+pub const DEMO_ADMIN_CLIENT_SECRET: &str = "outil-academie-secret";

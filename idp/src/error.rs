@@ -16,6 +16,9 @@ pub const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// Outside what the caller may see or do (another school's accounts).
+    #[error("forbidden")]
+    Forbidden,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// A form came without the token of the page that showed it.
@@ -66,13 +69,19 @@ struct ErrorPage<'a> {
     back_to_login: bool,
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, title, message) = match &self {
+impl AppError {
+    /// The status, title and French message a person is shown.
+    fn describe(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page introuvable",
                 "La page demandée n'existe pas.",
+            ),
+            Self::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Accès refusé",
+                "Vous n'avez pas accès à cette page ou à ces comptes.",
             ),
             Self::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,
@@ -99,12 +108,59 @@ impl IntoResponse for AppError {
                 "Erreur inattendue",
                 "Une erreur inattendue s'est produite. Réessayez plus tard ; si elle persiste, prévenez votre établissement.",
             ),
-        };
-        match &self {
+        }
+    }
+
+    /// A short code for programs (the admin API's `error`).
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::BadRequest(_) => "bad_request",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::Busy => "busy",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn log(&self) {
+        match self {
             Self::Unavailable(detail) => tracing::warn!(%detail, "dependency unavailable"),
             Self::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
+    }
+
+    fn with_retry_after(&self, mut response: Response) -> Response {
+        if matches!(self, Self::Busy | Self::Unavailable(_)) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+
+    /// The error as JSON for programs (the admin API): `{"error": code, "message": French
+    /// text}`; a bad request also says what was wrong.
+    pub fn into_json_response(self) -> Response {
+        self.log();
+        let (status, _, message) = self.describe();
+        let message = match &self {
+            Self::BadRequest(detail) => detail.clone(),
+            _ => message.to_owned(),
+        };
+        let body = serde_json::json!({ "error": self.code(), "message": message });
+        let response = (status, axum::Json(body)).into_response();
+        self.with_retry_after(response)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let (status, title, message) = self.describe();
         let page = ErrorPage {
             title,
             message,
@@ -113,13 +169,7 @@ impl IntoResponse for AppError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("<!doctype html><title>{title}</title><p>{message}"));
-        let mut response = (status, Html(body)).into_response();
-        if matches!(self, Self::Busy | Self::Unavailable(_)) {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
-            );
-        }
-        response
+        let response = (status, Html(body)).into_response();
+        self.with_retry_after(response)
     }
 }

@@ -3,6 +3,7 @@
 //! `domain` holds the rules (pure), `store` the durable data, `ephemeral` the short-lived
 //! state, `web` the pages, `error` the mapping of errors to HTTP responses.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod bench;

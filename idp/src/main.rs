@@ -40,11 +40,8 @@ enum Command {
     Import {
         /// The directory holding the school's four CSV files.
         dir: PathBuf,
-        /// The data directory of an embedded deployment (the demo's by default).
-        #[arg(long, conflicts_with = "config", default_value = "./idp-data")]
-        data_dir: PathBuf,
-        #[arg(long, env = "IDP_CONFIG")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        deployment: Deployment,
         /// Also write the report as JSON into this file.
         #[arg(long)]
         report: Option<PathBuf>,
@@ -73,6 +70,15 @@ enum Command {
         #[command(subcommand)]
         action: ClientAction,
     },
+    /// School staff: `add` creates an administrator (the first one too), `reset` gives a new
+    /// password and clears the second factor (a lost phone).
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+    /// Print the current code of a TOTP secret (base32), as an authenticator app would: for
+    /// the demo's staff accounts.
+    Totp { secret: String },
     /// Bring the database schema up to date, then exit.
     Migrate {
         #[arg(long, env = "IDP_CONFIG")]
@@ -92,6 +98,60 @@ enum KeysAction {
     List {
         #[arg(long, env = "IDP_CONFIG")]
         config: PathBuf,
+    },
+}
+
+/// Where a command finds the deployment: its configuration, or an embedded data directory.
+#[derive(clap::Args)]
+struct Deployment {
+    /// The data directory of an embedded deployment (the demo's by default).
+    #[arg(long, conflicts_with = "config", default_value = "./idp-data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "IDP_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl Deployment {
+    fn config(&self) -> anyhow::Result<Config> {
+        match &self.config {
+            Some(path) => Ok(Config::load(path, std::env::vars())?),
+            None => embedded_config(&self.data_dir),
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<idp::app::SharedState> {
+        AppState::build(self.config()?, Arc::new(SystemClock)).await
+    }
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Create a staff member with a generated password, printed once; the authenticator app
+    /// is enrolled (QR code) at the first sign-in on /admin/connexion.
+    Add {
+        #[command(flatten)]
+        deployment: Deployment,
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// school_admin (the schools of --uai) or platform_admin (every school).
+        #[arg(long, default_value = "school_admin")]
+        role: String,
+        /// UAI of a school administered (repeatable).
+        #[arg(long = "uai")]
+        schools: Vec<String>,
+    },
+    /// A new generated password, printed once, and no second factor until the next sign-in.
+    Reset {
+        #[command(flatten)]
+        deployment: Deployment,
+        #[arg(long)]
+        identifier: String,
     },
 }
 
@@ -202,6 +262,23 @@ fn print_demo_banner(config: &Config, ports: idp::demo::DemoPorts) {
     println!(
         "    Responsable sans compte : Paul DURAND, portable 0612345678 (« Je n'ai pas de compte »)"
     );
+    println!();
+    println!(
+        "  Administration des établissements : {}/admin/connexion",
+        config.issuer_id()
+    );
+    for (identifier, _, _, uai, password) in idp::demo::DEMO_STAFF {
+        println!("    Personnel {uai:<35} {identifier:<15} {password}");
+    }
+    println!(
+        "    Code de sécurité (TOTP) : cargo run --release -- totp {}",
+        idp::demo::DEMO_TOTP_SECRET
+    );
+    println!(
+        "    API d'administration : client {} / {} (client_credentials, scope admin)",
+        idp::demo::DEMO_ADMIN_CLIENT_ID,
+        idp::demo::DEMO_ADMIN_CLIENT_SECRET
+    );
     println!(
         "  Courriels et SMS (codes, liens) : {}/dev/outbox",
         config.issuer_id()
@@ -273,16 +350,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import {
             dir,
-            data_dir,
-            config,
+            deployment,
             report,
             letters,
         } => {
-            let config = match config {
-                Some(path) => Config::load(&path, std::env::vars())?,
-                None => embedded_config(&data_dir)?,
-            };
-            let importer = idp::import::Importer::open(config).await?;
+            let importer = idp::import::Importer::open(deployment.config()?).await?;
             let now = idp::app::Clock::now(&SystemClock);
             let outcome = importer.import_dir(&dir, letters.as_deref(), now).await?;
             print!("{}", outcome.to_text());
@@ -396,6 +468,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Staff { action } => match action {
+            StaffAction::Add {
+                deployment,
+                identifier,
+                first_name,
+                last_name,
+                email,
+                role,
+                schools,
+            } => {
+                let role = idp::domain::staff::StaffRole::parse(&role).with_context(|| {
+                    format!("--role: {role} is neither school_admin nor platform_admin")
+                })?;
+                let state = deployment.open().await?;
+                let password = idp::admin::add_staff(
+                    &state,
+                    &identifier,
+                    &first_name,
+                    &last_name,
+                    email.as_deref(),
+                    role,
+                    &schools,
+                )
+                .await?;
+                println!("staff member {identifier} created ({})", role.as_str());
+                println!("password (shown once, hand it over now): {password}");
+                println!(
+                    "sign in at {}/admin/connexion; the authenticator app is enrolled then",
+                    state.issuer
+                );
+                Ok(())
+            }
+            StaffAction::Reset {
+                deployment,
+                identifier,
+            } => {
+                let state = deployment.open().await?;
+                let password = idp::admin::reset_staff(&state, &identifier).await?;
+                println!("new password for {identifier} (shown once): {password}");
+                println!("the authenticator app will be enrolled again at the next sign-in");
+                Ok(())
+            }
+        },
+        Command::Totp { secret } => {
+            let bytes = idp::domain::totp::from_base32(&secret)
+                .filter(|b| !b.is_empty())
+                .context("the secret is not base32")?;
+            let now = idp::app::Clock::now(&SystemClock);
+            let left = idp::domain::totp::STEP_SECONDS - now % idp::domain::totp::STEP_SECONDS;
+            println!(
+                "{}  (valable encore {left} s)",
+                idp::domain::totp::code_at(&bytes, now)
+            );
+            Ok(())
+        }
         Command::Migrate { config } => {
             let config = Config::load(&config, std::env::vars())?;
             init_logging(config.log_format);

@@ -36,6 +36,14 @@ pub enum AuditKind {
     RegroupAccepted,
     RegroupDeclined,
     TemporaryPasswordIssued,
+    StaffAdded,
+    StaffReset,
+    StaffSignIn,
+    StaffSignInFailed,
+    StaffSecondFactorEnrolled,
+    AccountUnlocked,
+    AccountDisabled,
+    AccountEnabled,
 }
 
 impl AuditKind {
@@ -70,6 +78,14 @@ impl AuditKind {
             Self::RegroupAccepted => "regroup_accepted",
             Self::RegroupDeclined => "regroup_declined",
             Self::TemporaryPasswordIssued => "temporary_password_issued",
+            Self::StaffAdded => "staff_added",
+            Self::StaffReset => "staff_reset",
+            Self::StaffSignIn => "staff_sign_in",
+            Self::StaffSignInFailed => "staff_sign_in_failed",
+            Self::StaffSecondFactorEnrolled => "staff_second_factor_enrolled",
+            Self::AccountUnlocked => "account_unlocked",
+            Self::AccountDisabled => "account_disabled",
+            Self::AccountEnabled => "account_enabled",
         }
     }
 }

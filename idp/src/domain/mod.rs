@@ -10,3 +10,5 @@ pub mod merge;
 pub mod names;
 pub mod password_policy;
 pub mod session;
+pub mod staff;
+pub mod totp;

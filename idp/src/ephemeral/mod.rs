@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod memory;
 pub mod redis;
 pub mod sessions;
+pub mod staff;
 pub mod throttle;
 
 #[derive(Debug, thiserror::Error)]

@@ -73,6 +73,12 @@ impl SignInThrottle {
         Ok(())
     }
 
+    /// Whether sign-ins with this identifier are refused now for its failures: the account
+    /// shows as "Bloqué" to staff.
+    pub async fn identifier_limited(&self, identifier: &str) -> EphemeralResult<bool> {
+        Ok(self.count(&identifier_key(identifier)).await? >= self.config.failures_per_identifier)
+    }
+
     /// A successful sign-in clears the identifier's failures (not the address's).
     pub async fn record_success(&self, identifier: &str) -> EphemeralResult<()> {
         self.kv.delete(&identifier_key(identifier)).await

@@ -8,7 +8,7 @@ use flate2::Compression;
 use flate2::write::ZlibEncoder;
 
 /// What one letter says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Letter {
     pub school_name: String,
     pub uai: String,
@@ -24,30 +24,66 @@ pub struct Letter {
     pub valid_until: String,
     /// Where to sign in.
     pub sign_in_url: String,
+    /// The school gave a new temporary password to an account that existed already.
+    pub renewal: bool,
+}
+
+/// "Madame Claire MARTIN", "Monsieur Marc PETIT", or the names alone.
+pub fn guardian_addressee(civility: Option<&str>, first_name: &str, last_name: &str) -> String {
+    let title = match civility {
+        Some("Mme") => "Madame ",
+        Some("M.") => "Monsieur ",
+        _ => "",
+    };
+    format!("{title}{first_name} {last_name}")
+}
+
+/// "Élève, classe : 4e A".
+pub fn pupil_context(class: Option<&str>) -> String {
+    match class.filter(|c| !c.is_empty()) {
+        Some(class) => format!("Élève, classe : {class}"),
+        None => "Élève".to_owned(),
+    }
+}
+
+/// "Responsable de : Léa MARTIN (4e A), Hugo MARTIN (6e B)".
+pub fn guardian_context(children: &[String]) -> String {
+    if children.is_empty() {
+        "Responsable d'élève".to_owned()
+    } else {
+        format!("Responsable de : {}", children.join(", "))
+    }
 }
 
 impl Letter {
     /// The lines of the page, each with its font size and whether it is bold.
     fn lines(&self) -> Vec<(f32, bool, String)> {
+        let (title, intro) = if self.renewal {
+            (
+                "Votre nouveau mot de passe provisoire",
+                "Votre établissement vous a attribué un nouveau mot de passe provisoire. Il donne",
+            )
+        } else {
+            (
+                "Vos identifiants de connexion",
+                "Un compte a été créé pour vous. Il donne accès, avec un seul identifiant, aux",
+            )
+        };
+        let intro_end = if self.renewal {
+            "accès, avec votre identifiant, aux services en ligne de l'établissement."
+        } else {
+            "services en ligne de l'établissement (ENT, vie scolaire, téléservices)."
+        };
         let lines = vec![
             (10.0, false, format!("{} ({})", self.school_name, self.uai)),
             (10.0, false, String::new()),
-            (18.0, true, "Vos identifiants de connexion".to_owned()),
+            (18.0, true, title.to_owned()),
             (10.0, false, String::new()),
             (12.0, true, self.addressee.clone()),
             (11.0, false, self.context.clone()),
             (11.0, false, String::new()),
-            (
-                11.0,
-                false,
-                "Un compte a été créé pour vous. Il donne accès, avec un seul identifiant, aux"
-                    .into(),
-            ),
-            (
-                11.0,
-                false,
-                "services en ligne de l'établissement (ENT, vie scolaire, téléservices).".into(),
-            ),
+            (11.0, false, intro.to_owned()),
+            (11.0, false, intro_end.to_owned()),
             (11.0, false, String::new()),
             (13.0, true, format!("Identifiant : {}", self.identifier)),
             (
@@ -286,6 +322,7 @@ mod tests {
             temporary_password: "abcd-efgh-jkmn".into(),
             valid_until: "1 mars 2027".into(),
             sign_in_url: "https://educ.example.fr".into(),
+            renewal: false,
         }
     }
 

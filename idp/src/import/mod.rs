@@ -346,11 +346,7 @@ impl Importer {
                         class.clone(),
                         format!("{} {}", p.last_name, p.first_name),
                         format!("{} {}", p.first_name, p.last_name),
-                        if class.is_empty() {
-                            "Élève".to_owned()
-                        } else {
-                            format!("Élève, classe : {class}")
-                        },
+                        letters::pupil_context(Some(&class)),
                         AccountKind::Eleve.label_fr(),
                     )
                 }
@@ -373,20 +369,15 @@ impl Importer {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let title = match g.civility.as_deref() {
-                        Some("Mme") => "Madame ",
-                        Some("M.") => "Monsieur ",
-                        _ => "",
-                    };
                     (
                         class,
                         format!("{} {}", g.last_name, g.first_name),
-                        format!("{title}{} {}", g.first_name, g.last_name),
-                        if names.is_empty() {
-                            "Responsable d'élève".to_owned()
-                        } else {
-                            format!("Responsable de : {}", names.join(", "))
-                        },
+                        letters::guardian_addressee(
+                            g.civility.as_deref(),
+                            &g.first_name,
+                            &g.last_name,
+                        ),
+                        letters::guardian_context(&names),
                         AccountKind::Responsable.label_fr(),
                     )
                 }
@@ -403,6 +394,7 @@ impl Importer {
                     temporary_password: password.clone(),
                     valid_until: valid_until.clone(),
                     sign_in_url: sign_in_url.clone(),
+                    renewal: false,
                 },
             ));
         }

@@ -27,6 +27,8 @@ pub const SCOPES: &[(&str, &[&str])] = &[
         ],
     ),
     ("offline_access", &[]),
+    // the admin API (client_credentials only, for the schools of `admin_schools`)
+    ("admin", &[]),
 ];
 
 /// Every claim the provider can release (SPEC §3.1): those of all scopes.
@@ -92,6 +94,9 @@ pub struct OidcClient {
     pub require_consent: bool,
     /// May call the introspection endpoint (a resource server).
     pub introspection: bool,
+    /// The schools this client may administer through the admin API (UAIs, or `*` for all):
+    /// an académie's tooling.
+    pub admin_schools: Vec<String>,
     /// Public keys for `private_key_jwt`.
     pub jwks: Vec<jsonwebtoken::jwk::Jwk>,
 }
@@ -144,6 +149,8 @@ pub(super) struct OidcFile {
     require_consent: bool,
     #[serde(default)]
     introspection: bool,
+    #[serde(default)]
+    admin_schools: Vec<String>,
     #[serde(default)]
     jwks: Option<jsonwebtoken::jwk::JwkSet>,
 }
@@ -252,6 +259,20 @@ impl OidcFile {
                 return Err(format!("`claims`: unknown claim {claim}"));
             }
         }
+        let admin = self.scopes.contains("admin");
+        if admin != !self.admin_schools.is_empty() {
+            return Err("the scope `admin` and `admin_schools` go together".into());
+        }
+        if admin && !self.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err("the scope `admin` is for client_credentials".into());
+        }
+        for uai in &self.admin_schools {
+            let plausible =
+                uai == "*" || (uai.len() == 8 && uai.bytes().all(|b| b.is_ascii_alphanumeric()));
+            if !plausible {
+                return Err(format!("`admin_schools`: {uai} is neither a UAI nor *"));
+            }
+        }
         let sector = self
             .sector_identifier
             .or(first_host)
@@ -274,6 +295,7 @@ impl OidcFile {
             require_consent: self.require_consent
                 || self.token_endpoint_auth_method == AuthMethod::None,
             introspection: self.introspection,
+            admin_schools: self.admin_schools,
             jwks,
         })
     }

@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::audit::{Actor, AuditEvent, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind};
+use crate::domain::staff::{SchoolAccount, SchoolScope, StaffRole};
 
 pub mod sql;
 
@@ -747,4 +748,119 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The latest messages, newest first (the development outbox page).
     async fn recent(&self, limit: i64) -> StoreResult<Vec<OutboxMessage>>;
+}
+
+/// A staff member as stored (school administration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    pub id: i64,
+    pub identifier: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub role: StaffRole,
+    pub active: bool,
+    /// argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// The TOTP secret, sealed with the server secret; `None` until the second factor is
+    /// enrolled.
+    pub sealed_totp_secret: Option<String>,
+    /// The step of the last code accepted: a code is good once.
+    pub totp_last_step: Option<i64>,
+    /// The UAIs of a school administrator.
+    pub schools: Vec<String>,
+}
+
+impl StaffMember {
+    pub fn scope(&self) -> SchoolScope {
+        SchoolScope::of(self.role, self.schools.clone())
+    }
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+/// A staff member to create (`idp staff add`, the demo).
+#[derive(Debug, Clone)]
+pub struct NewStaff<'a> {
+    pub identifier: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub email: Option<&'a str>,
+    pub role: StaffRole,
+    pub password_hash: &'a str,
+    /// A school administrator's UAIs; each must be a known school.
+    pub schools: &'a [String],
+    pub now: i64,
+}
+
+/// Staff accounts, their schools and their second factor.
+#[async_trait]
+pub trait StaffStore: Send + Sync {
+    async fn staff_by_identifier(&self, identifier: &str) -> StoreResult<Option<StaffMember>>;
+    async fn staff_by_id(&self, id: i64) -> StoreResult<Option<StaffMember>>;
+    /// Creates a staff member with their schools, in one transaction. `Conflict` when the
+    /// identifier is taken, `Invalid` (naming it) when a UAI is not a known school.
+    async fn add_staff(&self, staff: &NewStaff<'_>) -> StoreResult<i64>;
+    /// Stores the TOTP secret the first code proved, and that code's step; false when a
+    /// secret was stored meanwhile.
+    async fn enrol_totp(&self, staff_id: i64, sealed_secret: &str, step: i64) -> StoreResult<bool>;
+    /// Records the step of a code just accepted if it is later than the last one recorded;
+    /// false for a code already used (on any node).
+    async fn use_totp_step(&self, staff_id: i64, step: i64) -> StoreResult<bool>;
+    /// A new password and no second factor (a lost phone): the next sign-in enrols again.
+    /// False for an unknown identifier.
+    async fn reset_staff(&self, identifier: &str, password_hash: &str) -> StoreResult<bool>;
+}
+
+/// Who acts in the administration, on which school, from where.
+#[derive(Debug, Clone)]
+pub struct StaffAction<'a> {
+    /// A staff member, or an académie tool (an OIDC client of the admin API).
+    pub actor: &'a Actor,
+    /// Identifier of the staff member or client, for the audit.
+    pub by: &'a str,
+    pub uai: &'a str,
+    pub source_address: Option<&'a str>,
+    pub now: i64,
+}
+
+/// What staff may change on an account of their school.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Lifts a lock.
+    Unlock,
+    /// No more sign-ins; its OpenID Connect grants are revoked.
+    Disable,
+    /// Undoes a disabling.
+    Enable,
+}
+
+/// A school's accounts as its administrators see and change them. Every method takes the
+/// school, and only ever reads or writes accounts that have a current record there.
+#[async_trait]
+pub trait SchoolAdminStore: Send + Sync {
+    /// Every school, by name (a platform administrator's choice).
+    async fn schools(&self) -> StoreResult<Vec<School>>;
+    /// The open accounts with a current record in the school: pupils enrolled there, and
+    /// guardians on its files.
+    async fn school_accounts(&self, uai: &str) -> StoreResult<Vec<SchoolAccount>>;
+    /// New temporary passwords (`(account, keyed hash)`), in one transaction with their audit
+    /// events: every account's own password ends and its grants are revoked. `Conflict` and
+    /// nothing written when one of them is not an active account of the school.
+    async fn regenerate_passwords(
+        &self,
+        action: &StaffAction<'_>,
+        passwords: &[(i64, String)],
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Unlocks, disables or enables an account of the school, with its audit event; false when
+    /// it is not an account of the school or the change does not apply (enabling an enabled
+    /// account).
+    async fn change_account(
+        &self,
+        action: &StaffAction<'_>,
+        account_id: i64,
+        change: AccountChange,
+    ) -> StoreResult<bool>;
 }

@@ -11,6 +11,7 @@ use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 
 use super::*;
 
+mod admin;
 mod directory;
 mod grouping;
 mod oidc;

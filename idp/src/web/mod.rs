@@ -13,6 +13,7 @@ use crate::app::SharedState;
 use crate::error::AppError;
 
 mod activation;
+mod admin;
 mod dev;
 mod email;
 mod home;
@@ -23,6 +24,9 @@ mod recovery;
 pub mod signin;
 mod signup;
 mod steps;
+
+/// The service's name, as the pages' banner and authenticator apps show it.
+pub const SERVICE_NAME: &str = "Connexion scolaire";
 
 /// A page that says one thing (a refusal, a step done), with a way on.
 #[derive(askama::Template, askama_web::WebTemplate)]
@@ -161,6 +165,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/static/print.js", get(ops::print_script))
         .route("/static/franceconnect.svg", get(ops::franceconnect_logo))
         .merge(my_account::routes())
+        .merge(admin::routes())
+        .merge(crate::admin::api::routes())
         .merge(crate::protocol::oidc::routes())
         .merge(crate::protocol::saml::routes())
         .merge(crate::protocol::cas::routes())

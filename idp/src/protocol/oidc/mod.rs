@@ -8,7 +8,7 @@ mod http;
 pub mod logout;
 pub mod token;
 
-pub use http::{current_session, return_url, routes};
+pub use http::{current_session, return_url, routes, verify_access_token};
 
 /// Lifetimes of what the provider issues, in seconds.
 pub const CODE_TTL: i64 = 60;

@@ -876,17 +876,7 @@ impl DirectoryStore for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
-        row.map(|r| {
-            let degree: String = r.try_get("degree").map_err(db_error)?;
-            Ok(School {
-                uai: r.try_get("uai").map_err(db_error)?,
-                name: r.try_get("name").map_err(db_error)?,
-                academie: r.try_get("academie").map_err(db_error)?,
-                degree: Degree::parse(&degree)
-                    .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(school_from_row).transpose()
     }
 
     async fn classes(&self, uai: &str) -> StoreResult<Vec<String>> {
@@ -899,4 +889,15 @@ impl DirectoryStore for SqlStore {
             .map(|r| r.try_get("name").map_err(db_error))
             .collect()
     }
+}
+
+pub(super) fn school_from_row(r: &sqlx::any::AnyRow) -> StoreResult<School> {
+    let degree: String = r.try_get("degree").map_err(db_error)?;
+    Ok(School {
+        uai: r.try_get("uai").map_err(db_error)?,
+        name: r.try_get("name").map_err(db_error)?,
+        academie: r.try_get("academie").map_err(db_error)?,
+        degree: Degree::parse(&degree)
+            .ok_or_else(|| StoreError::Corrupt(format!("degree {degree}")))?,
+    })
 }

@@ -11,6 +11,7 @@ mod token;
 use end_session::{end_session_get, end_session_post};
 pub use flow::return_url;
 use flow::{authorize_get, authorize_post, consent_page, consent_submit, resume};
+pub use resource::verify_access_token;
 use resource::{introspect, revoke, userinfo_get, userinfo_post};
 use token::token;
 

@@ -3,8 +3,8 @@
 use super::token::{ClientForm, TokenError, client_from, json_no_store};
 use super::*;
 
-/// A verified, unrevoked access token of a live grant.
-pub(super) async fn verify_access_token(
+/// A verified, unrevoked access token of a live grant (or of a client, client_credentials).
+pub async fn verify_access_token(
     state: &AppState,
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, AppError> {
