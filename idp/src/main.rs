@@ -492,7 +492,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     &schools,
                 )
                 .await?;
-                println!("staff member {identifier} created ({})", role.as_str());
+                println!(
+                    "staff member {} created ({})",
+                    idp::domain::identifier::normalize_typed(&identifier),
+                    role.as_str()
+                );
                 println!("password (shown once, hand it over now): {password}");
                 println!(
                     "sign in at {}/admin/connexion; the authenticator app is enrolled then",

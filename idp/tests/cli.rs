@@ -1,5 +1,6 @@
 //! The operator's commands, run as a real process: `migrate`, `client add`, `keys rotate`,
-//! `keys list`, and a configuration error that names its key.
+//! `keys list`, `staff add`, `staff reset`, `totp`, and a configuration error that names its
+//! key.
 
 use std::process::Command;
 
@@ -127,4 +128,60 @@ fn a_bad_configuration_names_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("session.idle_timeout_minutes"), "{err}");
+}
+
+#[test]
+fn staff_add_and_reset_print_a_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let add = |extra: &[&str]| {
+        let mut c = idp();
+        c.args(["staff", "add", "--config"]).arg(&cfg).args([
+            "--identifier",
+            "Admin.Rectorat",
+            "--first-name",
+            "Agnès",
+            "--last-name",
+            "DUPONT",
+        ]);
+        c.args(extra);
+        c.output().unwrap()
+    };
+    let out = add(&["--role", "platform_admin"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("staff member admin.rectorat created (platform_admin)"));
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once, hand it over now): "))
+        .unwrap();
+    assert!(password.len() >= 24, "{password}");
+    let again = add(&["--role", "platform_admin"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is taken"));
+    let unknown = add(&["--uai", "0999999Z"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown school 0999999Z"));
+    let no_school = add(&["--role", "school_admin"]);
+    assert!(String::from_utf8_lossy(&no_school.stderr).contains("at least one --uai"));
+
+    let out = run(idp()
+        .args(["staff", "reset", "--config"])
+        .arg(&cfg)
+        .args(["--identifier", "admin.rectorat"]));
+    let new_password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("new password for admin.rectorat (shown once): "))
+        .unwrap();
+    assert_ne!(new_password, password);
+}
+
+#[test]
+fn totp_prints_the_code_of_a_secret() {
+    let out = run(idp().args(["totp", idp::demo::DEMO_TOTP_SECRET]));
+    let code = out.split_whitespace().next().unwrap();
+    assert_eq!(code.len(), 6);
+    assert!(code.bytes().all(|b| b.is_ascii_digit()));
+    let bad = idp().args(["totp", "pas du base32 !"]).output().unwrap();
+    assert!(!bad.status.success());
 }
