@@ -4,13 +4,15 @@
 // signed out; then the reverse, leaving from the ENT; then a guardian through the
 // FranceConnect sandbox (P+3), linking her children, and out again through its session/end;
 // then "Mon compte" (a new pupil proposed at sign-in, two accounts merged, a child's
-// password). A real browser enforces what an HTTP
+// password); then the school administration (a staff sign-in with its TOTP code, a whole
+// class's passwords regenerated, the PDF letters downloaded). A real browser enforces what an HTTP
 // client does not (Content-Security-Policy on the redirects after a form, SameSite cookies,
 // scripts), so these checks catch what the Rust end-to-end tests cannot.
 //
 // Environment: IDP_PORT (the IdP of `idp demo`; the ENT on +1, Pronote on +2), CHROMIUM (the
 // browser binary, default /usr/lib/chromium/chromium), SHOTS (a folder for screenshots, optional).
 
+import { createHmac } from 'node:crypto'
 import { chromium } from 'playwright-core'
 
 const PORT = Number(process.env.IDP_PORT)
@@ -92,6 +94,20 @@ async function signIn(page, user, returnTo) {
   } catch {
     throw new CheckFailed(`not back at ${returnTo} after signing in: at ${page.url()}; browser reports: ${page.reports.join(' | ') || 'none'}`)
   }
+}
+
+// The demo staff's TOTP secret (idp::demo::DEMO_TOTP_SECRET), and its current code (RFC 6238).
+const DEMO_TOTP_SECRET = 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU'
+function totp(secretBase32, unixSeconds = Date.now() / 1000) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  let bits = ''
+  for (const c of secretBase32) bits += alphabet.indexOf(c).toString(2).padStart(5, '0')
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)))
+  const counter = Buffer.alloc(8)
+  counter.writeBigInt64BE(BigInt(Math.floor(unixSeconds / 30)))
+  const digest = createHmac('sha1', key).update(counter).digest()
+  const offset = digest[19] & 15
+  return String((digest.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0')
 }
 
 const CLAIRE = { identifier: 'claire.martin', password: 'Parent-2026!', profileLabel: 'Représentant légal' }
@@ -417,6 +433,60 @@ async function main() {
       })
       assert(marc.reports.length === 0, `browser reports: ${marc.reports.join(' | ')}`)
       await marc.context().close()
+    })
+
+    await group('Administration: the collège regenerates the passwords of 4e A and downloads the letters', async () => {
+      const page = await newPage(browser)
+      await check('"Personnel / Autre et invité", password, then the code of the authenticator app', async () => {
+        await page.goto(`${IDP}/login?changer=1`)
+        await page.getByRole('link', { name: 'Personnel / Autre et invité' }).click()
+        await page.waitForURL(`${IDP}/admin/connexion`)
+        await page.fill('input[name=identifier]', 'admin.college')
+        await page.fill('input[name=password]', 'Direction-College-2026')
+        await page.getByRole('button', { name: 'Continuer' }).click()
+        await page.waitForURL(`${IDP}/admin/connexion/code`)
+        await page.fill('input[name=code]', totp(DEMO_TOTP_SECRET))
+        await page.getByRole('button', { name: 'Valider' }).click()
+        await page.waitForURL(`${IDP}/admin/0141234A/comptes`)
+      }, { required: true })
+      await check('the search: 20 a page, with their states', async () => {
+        await page.selectOption('#profil', 'eleve')
+        await page.getByRole('button', { name: 'Rechercher' }).click()
+        await page.waitForURL(/profil=eleve/)
+        const rows = await page.locator('table.accounts tbody tr').count()
+        assert(rows === 20, `rows: ${rows}`)
+        const text = await page.textContent('main')
+        assert(text.includes('État') && text.includes('Non activé'), `states: ${text.slice(0, 400)}`)
+        await shot(page, '14-administration-recherche')
+        await page.getByRole('link', { name: 'suivant ›' }).click()
+        await page.waitForURL(/page=2/)
+      })
+      await check('"Classes et activation", then the 4e A pupils\' passwords, confirmed', async () => {
+        await page.getByRole('link', { name: 'Classes et activation' }).click()
+        await page.waitForURL(`${IDP}/admin/0141234A/classes`)
+        await shot(page, '15-administration-classes')
+        await page.getByRole('button', { name: 'Régénérer les mots de passe des élèves de 4e A' }).click()
+        await page.waitForSelector('text=Régénérer le mot de passe de')
+        await page.getByRole('button', { name: 'Régénérer les mots de passe' }).click()
+        await page.waitForSelector('text=Message à copier et coller')
+        const message = await page.inputValue('#message')
+        assert(message.includes('Identifiant : lea.martin'), `message: ${message.slice(0, 300)}`)
+        await shot(page, '16-administration-mots-de-passe')
+      }, { required: true })
+      await check('"Télécharger les courriers (PDF)": one PDF for the class', async () => {
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.getByRole('link', { name: 'Télécharger les courriers (PDF)' }).click(),
+        ])
+        assert(download.suggestedFilename() === '0141234A-4e_A.pdf', `file: ${download.suggestedFilename()}`)
+        const stream = await download.createReadStream()
+        const chunks = []
+        for await (const chunk of stream) chunks.push(chunk)
+        const pdf = Buffer.concat(chunks)
+        assert(pdf.subarray(0, 8).toString() === '%PDF-1.4', 'not a PDF')
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
     })
   } finally {
     await browser.close()
