@@ -590,8 +590,11 @@ async fn disabling_an_account_ends_its_sessions_until_it_is_enabled() {
     assert!(kinds.contains(&"account_enabled".to_owned()));
 }
 
-/// Every page and form of the administration, for a school: (method, path, form fields).
-fn routes(uai: &str, account: i64) -> Vec<(&'static str, String, Vec<(&'static str, String)>)> {
+/// A request of the administration: method, path, form fields.
+type Route = (&'static str, String, Vec<(&'static str, String)>);
+
+/// Every page and form of the administration, for a school.
+fn routes(uai: &str, account: i64) -> Vec<Route> {
     let id = account.to_string();
     vec![
         ("GET", format!("/admin/{uai}"), vec![]),

@@ -260,7 +260,7 @@ impl OidcFile {
             }
         }
         let admin = self.scopes.contains("admin");
-        if admin != !self.admin_schools.is_empty() {
+        if admin == self.admin_schools.is_empty() {
             return Err("the scope `admin` and `admin_schools` go together".into());
         }
         if admin && !self.grant_types.contains(&GrantType::ClientCredentials) {
