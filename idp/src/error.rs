@@ -19,6 +19,9 @@ pub enum AppError {
     /// Outside what the caller may see or do (another school's accounts).
     #[error("forbidden")]
     Forbidden,
+    /// What a form was about changed since it was shown (an account disabled or gone).
+    #[error("stale")]
+    Stale,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// A form came without the token of the page that showed it.
@@ -83,6 +86,11 @@ impl AppError {
                 "Accès refusé",
                 "Vous n'avez pas accès à cette page ou à ces comptes.",
             ),
+            Self::Stale => (
+                StatusCode::CONFLICT,
+                "Les comptes ont changé",
+                "Un des comptes a changé entre-temps (désactivé, ou parti de l'établissement) : rien n'a été modifié. Refaites la sélection.",
+            ),
             Self::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,
                 "Demande incorrecte",
@@ -116,6 +124,7 @@ impl AppError {
         match self {
             Self::NotFound => "not_found",
             Self::Forbidden => "forbidden",
+            Self::Stale => "conflict",
             Self::BadRequest(_) => "bad_request",
             Self::CsrfRejected => "csrf_rejected",
             Self::Busy => "busy",

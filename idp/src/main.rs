@@ -146,12 +146,32 @@ enum StaffAction {
         #[arg(long = "uai")]
         schools: Vec<String>,
     },
-    /// A new generated password, printed once, and no second factor until the next sign-in.
+    /// A new generated password, printed once, and no second factor until the next sign-in;
+    /// the staff member's sessions end.
     Reset {
         #[command(flatten)]
         deployment: Deployment,
         #[arg(long)]
         identifier: String,
+    },
+    /// Stop a staff member's sign-ins (someone who left); their sessions end.
+    Disable {
+        #[command(flatten)]
+        deployment: Deployment,
+        #[arg(long)]
+        identifier: String,
+    },
+    /// Allow a disabled staff member's sign-ins again.
+    Enable {
+        #[command(flatten)]
+        deployment: Deployment,
+        #[arg(long)]
+        identifier: String,
+    },
+    /// List the staff: identifier, role, state, second factor, schools.
+    List {
+        #[command(flatten)]
+        deployment: Deployment,
     },
 }
 
@@ -512,6 +532,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let password = idp::admin::reset_staff(&state, &identifier).await?;
                 println!("new password for {identifier} (shown once): {password}");
                 println!("the authenticator app will be enrolled again at the next sign-in");
+                Ok(())
+            }
+            StaffAction::Disable {
+                deployment,
+                identifier,
+            } => {
+                let state = deployment.open().await?;
+                idp::admin::set_staff_active(&state, &identifier, false).await?;
+                println!("staff member {identifier} disabled, sessions ended");
+                Ok(())
+            }
+            StaffAction::Enable {
+                deployment,
+                identifier,
+            } => {
+                let state = deployment.open().await?;
+                idp::admin::set_staff_active(&state, &identifier, true).await?;
+                println!("staff member {identifier} enabled");
+                Ok(())
+            }
+            StaffAction::List { deployment } => {
+                let state = deployment.open().await?;
+                for s in state.staff.all_staff().await? {
+                    println!(
+                        "{:<24} {:<15} {:<9} {:<12} {}",
+                        s.identifier,
+                        s.role.as_str(),
+                        if s.active { "active" } else { "disabled" },
+                        if s.sealed_totp_secret.is_some() {
+                            "totp"
+                        } else {
+                            "totp-pending"
+                        },
+                        if s.schools.is_empty() {
+                            "*".to_owned()
+                        } else {
+                            s.schools.join(",")
+                        },
+                    );
+                }
                 Ok(())
             }
         },

@@ -71,6 +71,17 @@ async fn staff(server: &TestServer, (identifier, password): (&str, &str)) -> req
     b
 }
 
+async fn state_of(server: &TestServer, account: i64) -> AccountState {
+    server
+        .state
+        .accounts
+        .by_id(account)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+}
+
 async fn account_id(server: &TestServer, identifier: &str) -> i64 {
     server
         .state
@@ -355,11 +366,29 @@ async fn a_new_staff_member_enrols_the_app_from_the_qr_code() {
     );
     let third = browser();
     post_password(&server, &third, "direction.ferry", &new_password).await;
-    assert!(
-        text(&third, server.url("/admin/connexion/code"))
-            .await
-            .contains("data:image/svg+xml")
-    );
+    let page = text(&third, server.url("/admin/connexion/code")).await;
+    assert!(page.contains("data:image/svg+xml"));
+    let key = page.split("<code id=\"cle\">").nth(1).unwrap();
+    let new_secret = totp::from_base32(key.split('<').next().unwrap()).unwrap();
+    let r = post_code(&server, &third, &next_code(&server, &new_secret)).await;
+    assert_eq!(location(&r), "/admin");
+    // the session opened before the reset does not come back with the new enrolment
+    let r = again.get(server.url("/admin")).send().await.unwrap();
+    assert_eq!(location(&r), "/admin/connexion");
+}
+
+/// A code that is none of those the secret gives around this time.
+fn wrong_code(server: &TestServer, secret: &[u8]) -> String {
+    let now = server.clock_now();
+    let good: Vec<String> = [-30, 0, 30]
+        .iter()
+        .map(|d| totp::code_at(secret, now + d))
+        .collect();
+    ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !good.iter().any(|g| g == c))
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -401,11 +430,12 @@ async fn a_code_is_good_once_and_wrong_ones_are_limited() {
     assert!(r.text().await.unwrap().contains("déjà utilisé"));
 
     // five wrong codes end the step: the password must be typed again
+    let wrong = wrong_code(&server, &secret);
     for _ in 0..4 {
-        let r = post_code(&server, &second, "123456").await;
+        let r = post_code(&server, &second, &wrong).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let r = post_code(&server, &second, "123456").await;
+    let r = post_code(&server, &second, &wrong).await;
     assert_eq!(location(&r), "/admin/connexion?info=essais");
     let r = second
         .get(server.url("/admin/connexion/code"))
@@ -413,6 +443,24 @@ async fn a_code_is_good_once_and_wrong_ones_are_limited() {
         .await
         .unwrap();
     assert_eq!(location(&r), "/admin/connexion");
+
+    // wrong codes count in the sign-in throttle over all the steps: typing the password again
+    // does not give five new tries for ever
+    let third = browser();
+    post_password(&server, &third, identifier, password).await;
+    let limit = server.state.config.throttle.failures_per_identifier;
+    let mut ended = false;
+    for _ in 0..limit {
+        let r = post_code(&server, &third, &wrong).await;
+        if r.status() == StatusCode::SEE_OTHER {
+            assert_eq!(location(&r), "/admin/connexion?info=essais");
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "the throttle ends the step");
+    let r = post_password(&server, &browser(), identifier, password).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // signing out ends the session
     let page = text(&first, server.url(&format!("/admin/{COLLEGE_UAI}/comptes"))).await;
@@ -493,7 +541,7 @@ async fn the_search_pages_by_twenty_and_shows_each_state() {
     let back = location(&r);
     assert!(back.contains("fait=debloque&n=1"), "{back}");
     let page = text(&b, server.url(&back)).await;
-    assert!(page.contains("1 compte débloqué(s)."), "{page}");
+    assert!(page.contains("1 compte débloqué."), "{page}");
     assert!(page.contains("Opérationnel"));
     let ok = post_sign_in(&server, &browser(), "eleve", "lea.martin", "Cartable-2026").await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER, "signs in again");
@@ -551,12 +599,30 @@ async fn disabling_an_account_ends_its_sessions_until_it_is_enabled() {
             .await
         }
     };
-    assert!(location(&act("desactiver").await).contains("fait=desactive&n=1"));
-    let state = |server: &TestServer| {
-        let accounts = server.state.accounts.clone();
-        async move { accounts.by_id(lea).await.unwrap().unwrap().state }
-    };
-    assert_eq!(state(&server).await, AccountState::Disabled);
+    // disabling is asked first
+    let confirm = act("desactiver").await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let confirm = confirm.text().await.unwrap();
+    assert!(confirm.contains("Désactiver 1 compte"), "{confirm}");
+    assert_eq!(listed_ids(&confirm), [lea.to_string()]);
+    assert_eq!(
+        state_of(&server, lea).await,
+        AccountState::Active,
+        "not yet"
+    );
+    let r = b
+        .post(server.url(&format!("/admin/{COLLEGE_UAI}/comptes")))
+        .form(&[
+            ("csrf", hidden_field(&confirm, "csrf").unwrap()),
+            ("action", "desactiver".into()),
+            ("confirme", "1".into()),
+            ("compte", lea.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).contains("fait=desactive&n=1"));
+    assert_eq!(state_of(&server, lea).await, AccountState::Disabled);
     let r = pupil.get(server.url("/compte")).send().await.unwrap();
     assert!(location(&r).starts_with("/login"), "her session ended");
     let r = post_sign_in(&server, &browser(), "eleve", "lea.martin", "Cartable-2026").await;
@@ -573,8 +639,8 @@ async fn disabling_an_account_ends_its_sessions_until_it_is_enabled() {
     let confirm = act("regenerer").await.text().await.unwrap();
     assert!(confirm.contains("Désactivé"));
 
-    assert!(location(&act("activer").await).contains("fait=active&n=1"));
-    assert_eq!(state(&server).await, AccountState::Active);
+    assert!(location(&act("reactiver").await).contains("fait=reactive&n=1"));
+    assert_eq!(state_of(&server, lea).await, AccountState::Active);
     let r = post_sign_in(&server, &browser(), "eleve", "lea.martin", "Cartable-2026").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let kinds: Vec<String> = server

@@ -11,6 +11,7 @@ use idp::domain::account::{AccountKind, AccountState};
 use idp::domain::staff::StaffRole;
 use idp::store::sql::SqlStore;
 use idp::store::*;
+use sqlx::{AnyConnection, Connection, Executor};
 
 const NOW: i64 = 1_790_000_000;
 const COLLEGE: &str = "0141234A";
@@ -235,57 +236,39 @@ async fn state_changes_stay_in_the_school(s: &SqlStore, _url: &str) {
     schools(s).await;
     let malo = id_of(s, LYCEE, "Malo").await;
     let actor = Actor::Client("outil".into());
-    for change in [
+    let change = |uai: &'static str, change: AccountChange| {
+        let actor = actor.clone();
+        async move {
+            s.change_accounts(&action(&actor, uai), &[malo], change)
+                .await
+                .unwrap()
+                == [malo]
+        }
+    };
+    for c in [
         AccountChange::Disable,
         AccountChange::Unlock,
         AccountChange::Enable,
     ] {
-        assert!(
-            !s.change_account(&action(&actor, COLLEGE), malo, change)
-                .await
-                .unwrap()
-        );
+        assert!(!change(COLLEGE, c).await, "{c:?} from another school");
     }
-    assert_eq!(
-        s.by_id(malo).await.unwrap().unwrap().state,
-        AccountState::Active
-    );
-    let at_lycee = action(&actor, LYCEE);
-    assert!(
-        !s.change_account(&at_lycee, malo, AccountChange::Enable)
-            .await
-            .unwrap(),
-        "not disabled"
-    );
-    assert!(
-        s.change_account(&at_lycee, malo, AccountChange::Disable)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        s.by_id(malo).await.unwrap().unwrap().state,
-        AccountState::Disabled
-    );
-    assert!(
-        !s.change_account(&at_lycee, malo, AccountChange::Disable)
-            .await
-            .unwrap(),
-        "already"
-    );
+    assert_eq!(state(s, malo).await, AccountState::Active);
+    assert!(!change(LYCEE, AccountChange::Enable).await, "not disabled");
+    assert!(!change(LYCEE, AccountChange::Unlock).await, "not locked");
+    assert!(change(LYCEE, AccountChange::Disable).await);
+    assert_eq!(state(s, malo).await, AccountState::Disabled);
+    assert!(!change(LYCEE, AccountChange::Disable).await, "already");
     // a disabled account gets no new password
     let refused = s
-        .regenerate_passwords(&at_lycee, &[(malo, "hmac-sha256$x".into())], NOW + 5000)
+        .regenerate_passwords(
+            &action(&actor, LYCEE),
+            &[(malo, "hmac-sha256$x".into())],
+            NOW + 5000,
+        )
         .await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))));
-    assert!(
-        s.change_account(&at_lycee, malo, AccountChange::Enable)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        s.by_id(malo).await.unwrap().unwrap().state,
-        AccountState::Active
-    );
+    assert!(change(LYCEE, AccountChange::Enable).await);
+    assert_eq!(state(s, malo).await, AccountState::Active);
     let kinds: Vec<String> = s
         .for_account(malo, 10)
         .await
@@ -293,10 +276,8 @@ async fn state_changes_stay_in_the_school(s: &SqlStore, _url: &str) {
         .into_iter()
         .map(|e| e.event)
         .collect();
-    assert!(
-        kinds.contains(&"account_disabled".to_owned())
-            && kinds.contains(&"account_enabled".to_owned())
-    );
+    assert!(kinds.contains(&"account_disabled".to_owned()));
+    assert!(kinds.contains(&"account_enabled".to_owned()));
 
     // a pupil who left the lycée is no longer its account
     let empty = SchoolSnapshot {
@@ -315,11 +296,83 @@ async fn state_changes_stay_in_the_school(s: &SqlStore, _url: &str) {
         .await
         .unwrap();
     assert!(s.school_accounts(LYCEE).await.unwrap().is_empty());
-    assert!(
-        !s.change_account(&at_lycee, malo, AccountChange::Disable)
-            .await
-            .unwrap()
+    assert!(!change(LYCEE, AccountChange::Disable).await);
+}
+
+async fn state(s: &SqlStore, account: i64) -> AccountState {
+    s.by_id(account).await.unwrap().unwrap().state
+}
+
+async fn a_guardian_is_the_schools_while_a_child_is_there(s: &SqlStore, url: &str) {
+    schools(s).await;
+    let claire = id_of(s, COLLEGE, "Claire").await;
+    let ines = id_of(s, COLLEGE, "Inès").await;
+    let mut c = AnyConnection::connect(url).await.unwrap();
+    // "Je ne suis pas le représentant légal de cet élève" for Léa
+    c.execute(sqlx::AssertSqlSafe(format!(
+        "UPDATE guardianships SET disputed_at = {NOW} WHERE pupil_id = \
+         (SELECT id FROM pupils WHERE source_id = 'E1')"
+    )))
+    .await
+    .unwrap();
+    let listed = s.school_accounts(COLLEGE).await.unwrap();
+    let claire_row = listed.iter().find(|a| a.account_id == claire).unwrap();
+    assert_eq!(
+        claire_row.children,
+        ["Hugo MARTIN (4e A)"],
+        "a disputed child is not shown"
     );
+    // a pupil disabled because they left is not enabled by staff (the import does it)
+    c.execute(sqlx::AssertSqlSafe(format!(
+        "UPDATE accounts SET state = 'disabled', disabled_reason = 'left_school' WHERE id = {ines}"
+    )))
+    .await
+    .unwrap();
+    let actor = Actor::Staff(1);
+    let enabled = s
+        .change_accounts(&action(&actor, COLLEGE), &[ines], AccountChange::Enable)
+        .await
+        .unwrap();
+    assert!(enabled.is_empty());
+    // her children gone, Claire is no longer the collège's
+    let college = SchoolSnapshot {
+        school: School {
+            uai: COLLEGE.into(),
+            name: "Collège".into(),
+            academie: "70".into(),
+            degree: Degree::Secondary,
+        },
+        classes: vec!["6e B".into()],
+        pupils: vec![pupil("E3", "NOUR", "Inès", "6e B")],
+        guardians: vec![GuardianRecord {
+            source_id: "R1".into(),
+            civility: Some("Mme".into()),
+            last_name: "MARTIN".into(),
+            first_name: "Claire".into(),
+            email: None,
+            mobile: None,
+            account: None,
+        }],
+        links: vec![],
+    };
+    s.provision_school(&college, NOW + 30, 365 * 86_400)
+        .await
+        .unwrap();
+    let listed = s.school_accounts(COLLEGE).await.unwrap();
+    assert!(listed.iter().all(|a| a.account_id != claire), "{listed:?}");
+    let disabled = s
+        .change_accounts(&action(&actor, COLLEGE), &[claire], AccountChange::Disable)
+        .await
+        .unwrap();
+    assert!(disabled.is_empty());
+    let refused = s
+        .regenerate_passwords(
+            &action(&actor, COLLEGE),
+            &[(claire, "hmac-sha256$x".into())],
+            NOW + 5000,
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))));
 }
 
 fn new_staff<'a>(identifier: &'a str, schools: &'a [String]) -> NewStaff<'a> {
@@ -375,15 +428,22 @@ async fn staff_members_and_their_codes(s: &SqlStore, _url: &str) {
     let (a, b) = tokio::join!(s.use_totp_step(id, 102), s.use_totp_step(id, 102));
     assert!(a.unwrap() ^ b.unwrap(), "exactly one");
 
-    assert!(
+    assert_eq!(
         s.reset_staff("admin.college", "$argon2id$other")
             .await
-            .unwrap()
+            .unwrap(),
+        Some(id)
     );
     let reset = s.staff_by_id(id).await.unwrap().unwrap();
     assert_eq!(reset.password_hash.as_deref(), Some("$argon2id$other"));
     assert!(reset.sealed_totp_secret.is_none() && reset.totp_last_step.is_none());
-    assert!(!s.reset_staff("personne", "x").await.unwrap());
+    assert_eq!(s.reset_staff("personne", "x").await.unwrap(), None);
+    assert_eq!(
+        s.set_staff_active("admin.college", false).await.unwrap(),
+        Some(id)
+    );
+    assert!(!s.staff_by_id(id).await.unwrap().unwrap().active);
+    assert_eq!(s.all_staff().await.unwrap().len(), 1);
 }
 
 macro_rules! admin_suite {
@@ -417,5 +477,6 @@ admin_suite!(
     a_schools_accounts_come_with_classes_and_children,
     a_regeneration_is_all_or_nothing,
     state_changes_stay_in_the_school,
+    a_guardian_is_the_schools_while_a_child_is_there,
     staff_members_and_their_codes,
 );

@@ -174,6 +174,22 @@ fn staff_add_and_reset_print_a_password_once() {
         .find_map(|l| l.strip_prefix("new password for admin.rectorat (shown once): "))
         .unwrap();
     assert_ne!(new_password, password);
+
+    let staff = |action: &str| {
+        let mut c = idp();
+        c.args(["staff", action, "--config"]).arg(&cfg);
+        if action != "list" {
+            c.args(["--identifier", "admin.rectorat"]);
+        }
+        run(&mut c)
+    };
+    assert!(
+        staff("list").contains("admin.rectorat           platform_admin  active    totp-pending *")
+    );
+    staff("disable");
+    assert!(staff("list").contains("platform_admin  disabled"));
+    staff("enable");
+    assert!(staff("list").contains("platform_admin  active"));
 }
 
 #[test]

@@ -203,6 +203,8 @@ struct SearchQuery {
     last_name: String,
     #[serde(default)]
     first_name: String,
+    #[serde(default)]
+    identifier: String,
     profile: Option<String>,
     class: Option<String>,
     page: Option<usize>,
@@ -229,6 +231,7 @@ async fn accounts(
     let criteria = Criteria {
         last_name: q.last_name,
         first_name: q.first_name,
+        identifier: q.identifier.trim().to_lowercase(),
         kind: profile(q.profile.as_deref())?,
         class: q.class.filter(|c| !c.is_empty()),
     };
@@ -292,7 +295,7 @@ async fn passwords(
         )))
     })?;
     let chosen = match (&request.class, request.accounts.is_empty()) {
-        (Some(class), true) => {
+        (Some(class), true) if !class.trim().is_empty() => {
             let criteria = Criteria {
                 kind: profile(request.profile.as_deref())?,
                 class: Some(class.clone()),
@@ -300,13 +303,22 @@ async fn passwords(
             };
             super::matching(&state, &school, &criteria).await?
         }
-        (None, false) => super::selected(&state, &school, &request.accounts).await?,
+        (None, false) if request.profile.is_none() => {
+            super::selected(&state, &school, &request.accounts).await?
+        }
         _ => {
             return Err(ApiError(AppError::BadRequest(
-                "donnez soit « accounts », soit « class »".into(),
+                "donnez soit « accounts » (des identifiants numériques de comptes), soit « class » \
+                 (avec « profile » si besoin)"
+                    .into(),
             )));
         }
     };
+    if chosen.is_empty() {
+        return Err(ApiError(AppError::BadRequest(
+            "aucun compte ne correspond : vérifiez le nom de la classe".into(),
+        )));
+    }
     let ip = crate::web::http::client_ip(&state, peer, &headers).to_string();
     let done = super::regenerate(&state, &admin, &school, chosen, Some(&ip)).await?;
     let sign_in_url = format!("{}/", state.issuer);

@@ -109,18 +109,43 @@ pub async fn selected(
     school: &School,
     ids: &[i64],
 ) -> Result<Vec<SchoolAccount>, AppError> {
-    let accounts = state.schools.school_accounts(&school.uai).await?;
-    let mut chosen = Vec::with_capacity(ids.len());
-    for id in ids {
-        match accounts.iter().find(|a| a.account_id == *id) {
-            Some(a) if !chosen.iter().any(|c: &SchoolAccount| c.account_id == *id) => {
-                chosen.push(a.clone());
-            }
-            Some(_) => {}
-            None => return Err(AppError::Forbidden),
-        }
+    let mut accounts: std::collections::HashMap<i64, SchoolAccount> = state
+        .schools
+        .school_accounts(&school.uai)
+        .await?
+        .into_iter()
+        .map(|a| (a.account_id, a))
+        .collect();
+    if ids.iter().any(|id| !accounts.contains_key(id)) {
+        return Err(AppError::Forbidden);
     }
+    // an id given twice is taken once
+    let chosen = ids.iter().filter_map(|id| accounts.remove(id)).collect();
     Ok(staff::select(chosen, &Criteria::default()))
+}
+
+fn action<'a>(
+    admin: &'a Administrator,
+    school: &'a School,
+    source_address: Option<&'a str>,
+    now: i64,
+) -> StaffAction<'a> {
+    StaffAction {
+        actor: &admin.actor,
+        by: &admin.by,
+        uai: &school.uai,
+        source_address,
+        now,
+    }
+}
+
+/// Undoes what a change left in the ephemeral store (sessions, throttle counts) once the
+/// database has committed: a failure here is logged, never turned into an error page, since
+/// the change itself is done (and, for a regeneration, its passwords must still be shown).
+fn after_commit(result: Result<impl Sized, crate::ephemeral::EphemeralError>, what: &str) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "{what} after a change by staff failed");
+    }
 }
 
 /// A temporary password just given.
@@ -241,25 +266,28 @@ pub async fn regenerate(
             )
         })
         .collect();
-    let action = StaffAction {
-        actor: &admin.actor,
-        by: &admin.by,
-        uai: &school.uai,
-        source_address,
-        now,
-    };
     state
         .schools
-        .regenerate_passwords(&action, &hashes, expires_at)
+        .regenerate_passwords(
+            &action(admin, school, source_address, now),
+            &hashes,
+            expires_at,
+        )
         .await
         .map_err(|e| match e {
             // an account left the school or was disabled since the page was shown
-            crate::store::StoreError::Conflict(_) => AppError::Forbidden,
+            crate::store::StoreError::Conflict(_) => AppError::Stale,
             other => other.into(),
         })?;
     for i in &issued {
-        state.sessions.end_all_for(i.account.account_id).await?;
-        state.throttle.record_success(&i.account.identifier).await?;
+        after_commit(
+            state.sessions.end_all_for(i.account.account_id).await,
+            "ending the sessions",
+        );
+        after_commit(
+            state.throttle.record_success(&i.account.identifier).await,
+            "clearing the throttle",
+        );
     }
     Ok(Regenerated {
         issued,
@@ -268,8 +296,9 @@ pub async fn regenerate(
     })
 }
 
-/// Unlocks, disables or enables accounts of the school; returns how many changed (an
-/// account already in the state asked is left as it is).
+/// Unlocks, disables or enables accounts of the school, in one transaction; returns how many
+/// changed (an account already in the state asked is left as it is). A lock is the account's
+/// own or the sign-in throttle's: unlocking lifts both.
 pub async fn change(
     state: &AppState,
     admin: &Administrator,
@@ -278,33 +307,46 @@ pub async fn change(
     change: AccountChange,
     source_address: Option<&str>,
 ) -> Result<usize, AppError> {
+    if accounts.len() > MAX_BATCH {
+        return Err(AppError::BadRequest(format!(
+            "au plus {MAX_BATCH} comptes à la fois"
+        )));
+    }
+    let mut throttled = Vec::new();
+    if change == AccountChange::Unlock {
+        for account in accounts {
+            if state
+                .throttle
+                .identifier_limited(&account.identifier)
+                .await?
+            {
+                throttled.push(account.account_id);
+            }
+        }
+    }
+    let ids: Vec<i64> = accounts.iter().map(|a| a.account_id).collect();
     let now = state.clock.now();
-    let action = StaffAction {
-        actor: &admin.actor,
-        by: &admin.by,
-        uai: &school.uai,
-        source_address,
-        now,
-    };
-    let mut changed = 0;
+    let changed = state
+        .schools
+        .change_accounts(&action(admin, school, source_address, now), &ids, change)
+        .await?;
     for account in accounts {
-        let done = state
-            .schools
-            .change_account(&action, account.account_id, change)
-            .await?;
         match change {
-            // the throttle's count is a lock too, whatever the stored one
-            AccountChange::Unlock => {
-                state.throttle.record_success(&account.identifier).await?;
-            }
-            AccountChange::Disable if done => {
-                state.sessions.end_all_for(account.account_id).await?;
-            }
+            AccountChange::Unlock if throttled.contains(&account.account_id) => after_commit(
+                state.throttle.record_success(&account.identifier).await,
+                "clearing the throttle",
+            ),
+            AccountChange::Disable if changed.contains(&account.account_id) => after_commit(
+                state.sessions.end_all_for(account.account_id).await,
+                "ending the sessions",
+            ),
             _ => {}
         }
-        changed += usize::from(done);
     }
-    Ok(changed)
+    Ok(accounts
+        .iter()
+        .filter(|a| changed.contains(&a.account_id) || throttled.contains(&a.account_id))
+        .count())
 }
 
 /// A staff password made here (`idp staff add`, `idp staff reset`): typed once by its holder,
@@ -384,22 +426,72 @@ pub async fn reset_staff(state: &AppState, identifier: &str) -> anyhow::Result<S
     let identifier = crate::domain::identifier::normalize_typed(identifier);
     let password = generated_staff_password();
     let hash = state.hasher.hash(&password).await?;
-    anyhow::ensure!(
-        state.staff.reset_staff(&identifier, &hash).await?,
-        "no staff member has the identifier {identifier}"
-    );
+    let id = state
+        .staff
+        .reset_staff(&identifier, &hash)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no staff member has the identifier {identifier}"))?;
+    // a session opened with the lost phone must not come back once a new one is enrolled
+    let ended = state.staff_sessions.end_all_for(id).await?;
+    audit_staff_change(
+        state,
+        crate::audit::AuditKind::StaffReset,
+        &identifier,
+        id,
+        ended,
+    )
+    .await?;
+    Ok(password)
+}
+
+/// Stops (or allows again) a staff member's sign-ins; stopping ends their sessions.
+pub async fn set_staff_active(
+    state: &AppState,
+    identifier: &str,
+    active: bool,
+) -> anyhow::Result<()> {
+    let identifier = crate::domain::identifier::normalize_typed(identifier);
+    let id = state
+        .staff
+        .set_staff_active(&identifier, active)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no staff member has the identifier {identifier}"))?;
+    let ended = if active {
+        0
+    } else {
+        state.staff_sessions.end_all_for(id).await?
+    };
+    let kind = if active {
+        crate::audit::AuditKind::StaffEnabled
+    } else {
+        crate::audit::AuditKind::StaffDisabled
+    };
+    audit_staff_change(state, kind, &identifier, id, ended).await
+}
+
+async fn audit_staff_change(
+    state: &AppState,
+    kind: crate::audit::AuditKind,
+    identifier: &str,
+    id: i64,
+    sessions_ended: usize,
+) -> anyhow::Result<()> {
     state
         .audit
         .append(&crate::audit::NewAuditEvent {
             at: state.clock.now(),
-            kind: crate::audit::AuditKind::StaffReset,
+            kind,
             actor: Actor::System,
             subject: None,
             source_address: None,
-            details: serde_json::json!({ "staff": identifier }),
+            details: serde_json::json!({
+                "staff": identifier,
+                "staff_id": id,
+                "sessions_ended": sessions_ended,
+            }),
         })
         .await?;
-    Ok(password)
+    Ok(())
 }
 
 /// Seals a staff member's TOTP secret for the database (AES-GCM under the server secret).

@@ -141,6 +141,8 @@ pub const PAGE_SIZE: usize = 20;
 pub struct Criteria {
     pub last_name: String,
     pub first_name: String,
+    /// A part of the identifier, lowercase.
+    pub identifier: String,
     pub kind: Option<AccountKind>,
     pub class: Option<String>,
 }
@@ -155,6 +157,7 @@ impl Criteria {
         };
         part(&self.last_name, &account.last_name)
             && part(&self.first_name, &account.first_name)
+            && account.identifier.contains(self.identifier.as_str())
             && self.kind.is_none_or(|k| k == account.kind)
             && self
                 .class
@@ -352,6 +355,13 @@ mod tests {
         by_class.class = Some("4e A".into());
         by_class.kind = Some(AccountKind::Responsable);
         assert!(!by_class.matches(&a));
+        let by_identifier = |typed: &str| Criteria {
+            identifier: typed.into(),
+            ..Criteria::default()
+        };
+        assert!(by_identifier(&a.identifier).matches(&a));
+        assert!(by_identifier("").matches(&a));
+        assert!(!by_identifier("martin").matches(&a));
     }
 
     #[test]

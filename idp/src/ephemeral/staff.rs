@@ -28,12 +28,13 @@ pub struct StaffSession {
 }
 
 /// The password was right; the second factor comes next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingStaffSignIn {
     pub staff_id: i64,
-    /// For a staff member without a second factor yet: the secret offered to enrol (base32),
-    /// stored only once a code proved the app holds it.
-    pub enrolment_secret: Option<String>,
+    /// For a staff member without a second factor yet: the secret offered to enrol, sealed
+    /// with the server secret; it goes to the database only once a code proved the app holds
+    /// it.
+    pub sealed_enrolment_secret: Option<String>,
 }
 
 #[derive(Clone)]
@@ -47,6 +48,11 @@ fn session_key(token: &str) -> String {
 
 fn pending_key(token: &str) -> String {
     format!("staff-pending:{}", storage_key(token))
+}
+
+/// The sessions of a staff member (their keys), so that a reset or a disabling ends them all.
+fn sessions_of_key(staff_id: i64) -> String {
+    format!("staff-sessions-of:{staff_id}")
 }
 
 fn tries_key(token: &str) -> String {
@@ -122,10 +128,23 @@ impl StaffSessions {
             signed_in_at: now,
         };
         let value = serde_json::to_string(&session).expect("serializable");
+        let key = session_key(&token);
         self.kv
-            .put(&session_key(&token), &value, seconds(IDLE_SECONDS))
+            .set_add(&sessions_of_key(staff_id), &key, seconds(ABSOLUTE_SECONDS))
             .await?;
+        self.kv.put(&key, &value, seconds(IDLE_SECONDS)).await?;
         Ok(token)
+    }
+
+    /// Ends every session of a staff member (a reset, a disabling); returns how many.
+    pub async fn end_all_for(&self, staff_id: i64) -> EphemeralResult<usize> {
+        let index = sessions_of_key(staff_id);
+        let keys = self.kv.set_members(&index).await?;
+        for key in &keys {
+            self.kv.delete(key).await?;
+        }
+        self.kv.delete(&index).await?;
+        Ok(keys.len())
     }
 
     /// The live session of this cookie value, its idle time restarted.

@@ -263,8 +263,11 @@ impl OidcFile {
         if admin == self.admin_schools.is_empty() {
             return Err("the scope `admin` and `admin_schools` go together".into());
         }
-        if admin && !self.grant_types.contains(&GrantType::ClientCredentials) {
-            return Err("the scope `admin` is for client_credentials".into());
+        // never in a token a person's sign-in gave
+        if admin && self.grant_types != BTreeSet::from([GrantType::ClientCredentials]) {
+            return Err(
+                "a client with the scope `admin` has only the grant client_credentials".into(),
+            );
         }
         for uai in &self.admin_schools {
             let plausible =

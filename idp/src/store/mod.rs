@@ -751,7 +751,7 @@ pub trait OutboxStore: Send + Sync {
 }
 
 /// A staff member as stored (school administration).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StaffMember {
     pub id: i64,
     pub identifier: String,
@@ -769,6 +769,20 @@ pub struct StaffMember {
     pub totp_last_step: Option<i64>,
     /// The UAIs of a school administrator.
     pub schools: Vec<String>,
+}
+
+impl std::fmt::Debug for StaffMember {
+    // never the password's hash or the second factor's secret in a log line
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffMember")
+            .field("id", &self.id)
+            .field("identifier", &self.identifier)
+            .field("role", &self.role)
+            .field("active", &self.active)
+            .field("enrolled", &self.sealed_totp_secret.is_some())
+            .field("schools", &self.schools)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StaffMember {
@@ -809,8 +823,13 @@ pub trait StaffStore: Send + Sync {
     /// false for a code already used (on any node).
     async fn use_totp_step(&self, staff_id: i64, step: i64) -> StoreResult<bool>;
     /// A new password and no second factor (a lost phone): the next sign-in enrols again.
-    /// False for an unknown identifier.
-    async fn reset_staff(&self, identifier: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Returns the staff member's id, `None` for an unknown identifier.
+    async fn reset_staff(&self, identifier: &str, password_hash: &str) -> StoreResult<Option<i64>>;
+    /// Allows or stops the staff member's sign-ins (someone who left the school); returns
+    /// their id, `None` for an unknown identifier.
+    async fn set_staff_active(&self, identifier: &str, active: bool) -> StoreResult<Option<i64>>;
+    /// Every staff member, by identifier.
+    async fn all_staff(&self) -> StoreResult<Vec<StaffMember>>;
 }
 
 /// Who acts in the administration, on which school, from where.
@@ -832,7 +851,7 @@ pub enum AccountChange {
     Unlock,
     /// No more sign-ins; its OpenID Connect grants are revoked.
     Disable,
-    /// Undoes a disabling.
+    /// Undoes a disabling by staff.
     Enable,
 }
 
@@ -854,13 +873,14 @@ pub trait SchoolAdminStore: Send + Sync {
         passwords: &[(i64, String)],
         expires_at: i64,
     ) -> StoreResult<()>;
-    /// Unlocks, disables or enables an account of the school, with its audit event; false when
-    /// it is not an account of the school or the change does not apply (enabling an enabled
-    /// account).
-    async fn change_account(
+    /// Unlocks, disables or enables accounts of the school, with their audit events, in one
+    /// transaction; returns those that changed. An account that is not the school's, or to
+    /// which the change does not apply (unlocking an account without a lock, enabling an
+    /// account that staff did not disable), is left as it is.
+    async fn change_accounts(
         &self,
         action: &StaffAction<'_>,
-        account_id: i64,
+        account_ids: &[i64],
         change: AccountChange,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Vec<i64>>;
 }

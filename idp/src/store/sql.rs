@@ -653,18 +653,16 @@ impl AccountStore for SqlStore {
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let done = sqlx::query(
-            "UPDATE accounts SET password_hash = NULL, temporary_secret_hash = $1, \
-                 temporary_expires_at = $2, activated_at = NULL, updated_at = $3 \
-             WHERE id = $4 AND state = 'active'",
-        )
-        .bind(secret_hash)
-        .bind(expires_at)
-        .bind(now)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        // a lock stays: lifting one is for staff
+        let sql = temporary_password_update("", "state = 'active'");
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(secret_hash)
+            .bind(expires_at)
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
@@ -672,6 +670,22 @@ impl AccountStore for SqlStore {
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
+}
+
+/// The statement that gives account `$4` the temporary password `$1` valid until `$2` (at
+/// `$3`), ending its own password: the first connection comes again. `also` sets more
+/// columns; `applies` is the condition the account must meet.
+pub(super) fn temporary_password_update(also: &str, applies: &str) -> String {
+    let also = if also.is_empty() {
+        String::new()
+    } else {
+        format!("{also}, ")
+    };
+    format!(
+        "UPDATE accounts SET password_hash = NULL, temporary_secret_hash = $1, \
+             temporary_expires_at = $2, activated_at = NULL, {also}updated_at = $3 \
+         WHERE id = $4 AND {applies}"
+    )
 }
 
 /// `$first, $first+1, …`: `count` numbered placeholders for an `IN (…)` list.

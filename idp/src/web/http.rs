@@ -30,7 +30,29 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, and Secure unless the IdP runs on
 /// plain http on the loopback interface. `max_age` None makes a browser-session cookie.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    cookie_header(state, name, value, max_age, "/", "Lax")
+}
+
+/// A `Set-Cookie` value for the administration's cookies: sent to `/admin` only, and never
+/// with a request another site starts (SameSite=Strict).
+pub fn set_admin_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    cookie_header(state, name, value, max_age, "/admin", "Strict")
+}
+
+fn cookie_header(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    path: &str,
+    same_site: &str,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
     if let Some(seconds) = max_age {
         c.push_str(&format!("; Max-Age={seconds}"));
     }

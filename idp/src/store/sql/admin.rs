@@ -11,22 +11,27 @@ use sqlx::any::AnyRow;
 
 use super::directory::school_from_row;
 use super::{SqlStore, audit_in, db_error, revoke_account_grants};
+use crate::audit::Actor;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::domain::account::{AccountKind, AccountState};
+use crate::domain::names::fold_for_matching;
 use crate::domain::staff::{SchoolAccount, StaffRole};
 use crate::store::{
     AccountChange, NewStaff, School, SchoolAdminStore, StaffAction, StaffMember, StaffStore,
     StoreError, StoreResult,
 };
 
-/// The condition that the account being updated has a current record in the school whose
-/// UAI is the parameter `$n`: a pupil enrolled there, or a guardian on its files.
+/// The condition that the account being updated is the school's, whose UAI is the parameter
+/// `$n`: a pupil enrolled there, or a guardian of a pupil enrolled there (by a link the
+/// guardian did not dispute). A guardian record whose children all left is not enough.
 fn in_school(n: usize) -> String {
     format!(
         "(EXISTS (SELECT 1 FROM pupils p WHERE p.account_id = accounts.id AND p.uai = ${n} \
                   AND p.left_at IS NULL) \
-          OR EXISTS (SELECT 1 FROM guardians g WHERE g.account_id = accounts.id \
-                  AND g.uai = ${n}))"
+          OR EXISTS (SELECT 1 FROM guardians g \
+                  JOIN guardianships gs ON gs.guardian_id = g.id AND gs.disputed_at IS NULL \
+                  JOIN pupils p ON p.id = gs.pupil_id AND p.uai = ${n} AND p.left_at IS NULL \
+                  WHERE g.account_id = accounts.id AND g.uai = ${n}))"
     )
 }
 
@@ -159,17 +164,42 @@ impl StaffStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn reset_staff(&self, identifier: &str, password_hash: &str) -> StoreResult<bool> {
-        let done = sqlx::query(
+    async fn reset_staff(&self, identifier: &str, password_hash: &str) -> StoreResult<Option<i64>> {
+        sqlx::query(
             "UPDATE staff SET password_hash = $1, totp_secret = NULL, totp_last_step = NULL \
-             WHERE identifier = $2",
+             WHERE identifier = $2 RETURNING id",
         )
         .bind(password_hash)
         .bind(identifier)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
-        .map_err(db_error)?;
-        Ok(done.rows_affected() == 1)
+        .map_err(db_error)?
+        .map(|r| r.try_get("id").map_err(db_error))
+        .transpose()
+    }
+
+    async fn set_staff_active(&self, identifier: &str, active: bool) -> StoreResult<Option<i64>> {
+        sqlx::query("UPDATE staff SET state = $1 WHERE identifier = $2 RETURNING id")
+            .bind(if active { "active" } else { "disabled" })
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get("id").map_err(db_error))
+            .transpose()
+    }
+
+    async fn all_staff(&self) -> StoreResult<Vec<StaffMember>> {
+        let ids = sqlx::query("SELECT id FROM staff ORDER BY identifier")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut all = Vec::with_capacity(ids.len());
+        for row in &ids {
+            let id: i64 = row.try_get("id").map_err(db_error)?;
+            all.extend(self.staff_by_id(id).await?);
+        }
+        Ok(all)
     }
 }
 
@@ -195,7 +225,8 @@ fn listed_account(r: &AnyRow) -> StoreResult<SchoolAccount> {
         children: Vec::new(),
         state: AccountState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("account state {state}")))?,
-        activated: activated_at.is_some(),
+        // an account that comes through FranceConnect is in use, password or not
+        activated: activated_at.is_some() || upstream > 0,
         locked_until: r.try_get("locked_until").map_err(db_error)?,
         franceconnect: upstream > 0,
     })
@@ -204,13 +235,16 @@ fn listed_account(r: &AnyRow) -> StoreResult<SchoolAccount> {
 #[async_trait]
 impl SchoolAdminStore for SqlStore {
     async fn schools(&self) -> StoreResult<Vec<School>> {
-        sqlx::query("SELECT uai, name, academie, degree FROM schools ORDER BY name, uai")
+        let mut schools = sqlx::query("SELECT uai, name, academie, degree FROM schools")
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?
             .iter()
             .map(school_from_row)
-            .collect()
+            .collect::<StoreResult<Vec<School>>>()?;
+        // sorted here: the backends' collations differ
+        schools.sort_by_cached_key(|s| (fold_for_matching(&s.name), s.uai.clone()));
+        Ok(schools)
     }
 
     async fn school_accounts(&self, uai: &str) -> StoreResult<Vec<SchoolAccount>> {
@@ -231,16 +265,16 @@ impl SchoolAdminStore for SqlStore {
             let entry = accounts.entry(account.account_id).or_insert(account);
             entry.classes.extend(class);
         }
-        // one row per guardian record and child still at school (or none)
+        // one row per guardian record and child at school there (a guardian whose children
+        // all left, or who disputed the link, is not the school's any more)
         let guardians = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LISTED}, g.civility, c.name AS class_name, \
                  p.first_name AS child_first, p.last_name AS child_last \
              FROM guardians g JOIN accounts a ON a.id = g.account_id \
-             LEFT JOIN guardianships gs ON gs.guardian_id = g.id \
-             LEFT JOIN pupils p ON p.id = gs.pupil_id AND p.left_at IS NULL \
+             JOIN guardianships gs ON gs.guardian_id = g.id AND gs.disputed_at IS NULL \
+             JOIN pupils p ON p.id = gs.pupil_id AND p.uai = $1 AND p.left_at IS NULL \
              LEFT JOIN classes c ON c.id = p.class_id \
-             WHERE g.uai = $1 AND a.state <> 'closed' \
-             ORDER BY p.last_name, p.first_name"
+             WHERE g.uai = $1 AND a.state <> 'closed'"
         )))
         .bind(uai)
         .fetch_all(&self.pool)
@@ -271,7 +305,15 @@ impl SchoolAdminStore for SqlStore {
                 }
             }
         }
-        Ok(accounts.into_values().collect())
+        let mut accounts: Vec<SchoolAccount> = accounts.into_values().collect();
+        for account in &mut accounts {
+            // the same order on both backends
+            account.classes.sort();
+            account
+                .children
+                .sort_by_cached_key(|c| fold_for_matching(c));
+        }
+        Ok(accounts)
     }
 
     async fn regenerate_passwords(
@@ -282,12 +324,10 @@ impl SchoolAdminStore for SqlStore {
     ) -> StoreResult<()> {
         // dropped without commit on any error: nothing is written
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let sql = format!(
-            "UPDATE accounts SET password_hash = NULL, temporary_secret_hash = $1, \
-                 temporary_expires_at = $2, activated_at = NULL, locked_until = NULL, \
-                 updated_at = $3 \
-             WHERE id = $4 AND state = 'active' AND {}",
-            in_school(5)
+        // the staff give the stuck a way in: a lock ends with the new password
+        let sql = super::temporary_password_update(
+            "locked_until = NULL",
+            &format!("state = 'active' AND {}", in_school(5)),
         );
         for (account_id, secret_hash) in passwords {
             let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
@@ -316,7 +356,7 @@ impl SchoolAdminStore for SqlStore {
                     source_address: action.source_address.map(str::to_owned),
                     details: json!({
                         "by": "staff",
-                        "by_label": "par votre établissement",
+                        "by_label": by_label(action.actor),
                         "staff": action.by,
                         "uai": action.uai,
                         "batch": passwords.len(),
@@ -329,57 +369,74 @@ impl SchoolAdminStore for SqlStore {
         Ok(())
     }
 
-    async fn change_account(
+    async fn change_accounts(
         &self,
         action: &StaffAction<'_>,
-        account_id: i64,
+        account_ids: &[i64],
         change: AccountChange,
-    ) -> StoreResult<bool> {
-        let (set, from_state, kind) = match change {
-            AccountChange::Unlock => ("locked_until = NULL", "active", AuditKind::AccountUnlocked),
+    ) -> StoreResult<Vec<i64>> {
+        let (set, applies, kind) = match change {
+            AccountChange::Unlock => (
+                "locked_until = NULL",
+                "state = 'active' AND locked_until IS NOT NULL",
+                AuditKind::AccountUnlocked,
+            ),
             AccountChange::Disable => (
                 "state = 'disabled', disabled_reason = 'staff'",
-                "active",
+                "state = 'active'",
                 AuditKind::AccountDisabled,
             ),
+            // only what staff disabled: a pupil who left is enabled again by the import
             AccountChange::Enable => (
                 "state = 'active', disabled_reason = NULL",
-                "disabled",
+                "state = 'disabled' AND disabled_reason = 'staff'",
                 AuditKind::AccountEnabled,
             ),
         };
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let sql = format!(
-            "UPDATE accounts SET {set}, updated_at = $1 WHERE id = $2 AND state = $3 AND {}",
-            in_school(4)
+            "UPDATE accounts SET {set}, updated_at = $1 WHERE id = $2 AND {applies} AND {}",
+            in_school(3)
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(action.now)
-            .bind(account_id)
-            .bind(from_state)
-            .bind(action.uai)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
+        // dropped without commit on any error: nothing is written
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut changed = Vec::new();
+        for account_id in account_ids {
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(action.now)
+                .bind(account_id)
+                .bind(action.uai)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if done.rows_affected() != 1 {
+                continue;
+            }
+            if change == AccountChange::Disable {
+                revoke_account_grants(&mut tx, *account_id, None, action.now).await?;
+            }
+            audit_in(
+                &mut tx,
+                &NewAuditEvent {
+                    at: action.now,
+                    kind,
+                    actor: action.actor.clone(),
+                    subject: Some(*account_id),
+                    source_address: action.source_address.map(str::to_owned),
+                    details: json!({ "staff": action.by, "uai": action.uai }),
+                },
+            )
+            .await?;
+            changed.push(*account_id);
         }
-        if change == AccountChange::Disable {
-            revoke_account_grants(&mut tx, account_id, None, action.now).await?;
-        }
-        audit_in(
-            &mut tx,
-            &NewAuditEvent {
-                at: action.now,
-                kind,
-                actor: action.actor.clone(),
-                subject: Some(account_id),
-                source_address: action.source_address.map(str::to_owned),
-                details: json!({ "staff": action.by, "uai": action.uai }),
-            },
-        )
-        .await?;
         tx.commit().await.map_err(db_error)?;
-        Ok(true)
+        Ok(changed)
+    }
+}
+
+/// How the holder's history names who gave a new password.
+fn by_label(actor: &Actor) -> &'static str {
+    match actor {
+        Actor::Client(_) => "par l'académie",
+        _ => "par votre établissement",
     }
 }

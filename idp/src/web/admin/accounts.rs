@@ -36,6 +36,8 @@ pub struct SearchQuery {
     #[serde(default)]
     prenom: String,
     #[serde(default)]
+    identifiant: String,
+    #[serde(default)]
     profil: String,
     #[serde(default)]
     classe: String,
@@ -51,6 +53,7 @@ impl SearchQuery {
         Self {
             nom: form_field(form, "nom").to_owned(),
             prenom: form_field(form, "prenom").to_owned(),
+            identifiant: form_field(form, "identifiant").to_owned(),
             profil: form_field(form, "profil").to_owned(),
             classe: form_field(form, "classe").to_owned(),
             page: form_field(form, "page").parse().ok(),
@@ -62,6 +65,13 @@ impl SearchQuery {
         Criteria {
             last_name: self.nom.chars().take(100).collect(),
             first_name: self.prenom.chars().take(100).collect(),
+            identifier: self
+                .identifiant
+                .trim()
+                .to_lowercase()
+                .chars()
+                .take(64)
+                .collect(),
             kind: AccountKind::parse(&self.profil),
             class: Some(self.classe.clone()).filter(|c| !c.is_empty()),
         }
@@ -73,6 +83,7 @@ impl SearchQuery {
         for (k, v) in [
             ("nom", &self.nom),
             ("prenom", &self.prenom),
+            ("identifiant", &self.identifiant),
             ("profil", &self.profil),
             ("classe", &self.classe),
         ] {
@@ -85,12 +96,16 @@ impl SearchQuery {
 
     fn notice(&self) -> Option<String> {
         let n = self.n.unwrap_or(0);
-        let accounts = if n > 1 { "comptes" } else { "compte" };
-        Some(match self.fait.as_deref()? {
-            "debloque" => format!("{n} {accounts} débloqué(s)."),
-            "desactive" => format!("{n} {accounts} désactivé(s)."),
-            "active" => format!("{n} {accounts} activé(s)."),
+        let done = match self.fait.as_deref()? {
+            "debloque" => "débloqué",
+            "desactive" => "désactivé",
+            "reactive" => "réactivé",
             _ => return None,
+        };
+        Some(match n {
+            0 => "Aucun compte n'était dans cet état : rien n'a changé.".to_owned(),
+            1 => format!("1 compte {done}."),
+            n => format!("{n} comptes {done}s."),
         })
     }
 
@@ -106,8 +121,11 @@ impl SearchQuery {
 /// A row of the results.
 struct Row {
     id: i64,
+    identifier: String,
     last_name: String,
     first_name: String,
+    /// A guardian's children at the school.
+    children: String,
     profile: &'static str,
     classes: String,
     status: &'static str,
@@ -119,8 +137,10 @@ fn row(l: &Listed) -> Row {
     let a = &l.account;
     Row {
         id: a.account_id,
+        identifier: a.identifier.clone(),
         last_name: a.last_name.clone(),
         first_name: a.first_name.clone(),
+        children: a.children.join(", "),
         profile: match a.kind {
             AccountKind::Eleve => "Élève",
             AccountKind::Responsable => "Responsable",
@@ -219,14 +239,34 @@ async fn chosen(
     admin::selected(state, school, &ids("compte")).await
 }
 
+/// What a confirmation page asks before a change of many accounts.
+struct Confirmation {
+    title: String,
+    /// What the change does, in a sentence or two.
+    warning: String,
+    button: &'static str,
+    /// Where the confirmed form goes.
+    target: String,
+    /// The action field the confirmed form carries again, if it goes back to the search's form.
+    action: Option<&'static str>,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin_confirm.html")]
 struct ConfirmPage {
     frame: Frame,
-    uai: String,
+    confirmation: Confirmation,
     rows: Vec<Row>,
     /// Back to the search, criteria kept.
     back: String,
+}
+
+fn accounts_phrase(n: usize) -> String {
+    if n > 1 {
+        format!("{n} comptes")
+    } else {
+        format!("{n} compte")
+    }
 }
 
 /// POST /admin/{uai}/comptes: "Pour la sélection…", or a row's "Régénérer le mot de passe".
@@ -251,13 +291,17 @@ pub async fn act(
         "regenerer" => None,
         "debloquer" => Some((AccountChange::Unlock, "debloque")),
         "desactiver" => Some((AccountChange::Disable, "desactive")),
-        "activer" => Some((AccountChange::Enable, "active")),
+        "reactiver" => Some((AccountChange::Enable, "reactive")),
         _ => return Ok(back_to_search(&school.uai, &query, "erreur=action")),
     };
     if accounts.is_empty() {
         return Ok(back_to_search(&school.uai, &query, "erreur=vide"));
     }
-    if let Some((change, done)) = change {
+    // disabling cuts people off their services: asked first, like a regeneration
+    let confirmed = form_field(&form, "confirme") == "1";
+    if let Some((change, done)) = change
+        && (confirmed || change != AccountChange::Disable)
+    {
         let ip = client_ip(&state, peer, &headers).to_string();
         let n = admin::change(
             &state,
@@ -274,12 +318,41 @@ pub async fn act(
             &format!("fait={done}&n={n}"),
         ));
     }
+    let n = accounts_phrase(accounts.len());
+    let confirmation = if change.is_some() {
+        Confirmation {
+            title: format!("Désactiver {n}"),
+            warning: "Ces comptes ne pourront plus se connecter, et leurs connexions en cours \
+                      seront fermées, jusqu'à ce que vous les réactiviez."
+                .into(),
+            button: "Désactiver les comptes",
+            target: format!("/admin/{}/comptes", school.uai),
+            action: Some("desactiver"),
+        }
+    } else {
+        let now = state.clock.now();
+        let valid_until = crate::domain::identity::french_long_date(
+            now + i64::from(state.config.password.temporary_validity_days) * 86_400,
+        );
+        Confirmation {
+            title: format!("Régénérer le mot de passe de {n}"),
+            warning: format!(
+                "Chaque compte reçoit un nouveau mot de passe provisoire, valable jusqu'au \
+                 {valid_until}. Son mot de passe actuel ne fonctionnera plus et ses connexions \
+                 en cours seront fermées : à la prochaine connexion, il choisira son propre mot \
+                 de passe. Les comptes désactivés ne sont pas modifiés."
+            ),
+            button: "Régénérer les mots de passe",
+            target: format!("/admin/{}/mots-de-passe", school.uai),
+            action: None,
+        }
+    };
     let listed = admin::with_status(&state, accounts).await?;
     let back = format!("/admin/{}/comptes?{}", school.uai, query.to_query());
     with_csrf(&state, &headers, StatusCode::OK, |csrf| {
         ConfirmPage {
-            uai: school.uai.clone(),
             frame: Frame::new(&signed_in, Some(school), "comptes", csrf),
+            confirmation,
             rows: listed.iter().map(row).collect(),
             back,
         }
@@ -316,7 +389,47 @@ struct PasswordsPage {
     issued: Vec<IssuedLine>,
     skipped: Vec<String>,
     message: String,
-    letters_url: String,
+    /// The PDF's address; `None` when there is nothing to print or it could not be kept.
+    letters_url: Option<String>,
+}
+
+/// The file name of a batch's letters: the class's when every account is of one class.
+fn letters_file_name(uai: &str, done: &admin::Regenerated) -> String {
+    let mut classes: Vec<&str> = done
+        .issued
+        .iter()
+        .flat_map(|i| i.account.classes.iter().map(String::as_str))
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    match classes.as_slice() {
+        [one] => letters::file_name(uai, one),
+        _ => letters::file_name(uai, "selection"),
+    }
+}
+
+/// Keeps a batch's letters, sealed, for their download; returns its address.
+async fn keep_letters(
+    state: &AppState,
+    staff_id: i64,
+    school: &School,
+    done: &admin::Regenerated,
+) -> Result<String, AppError> {
+    let batch = LetterBatch {
+        staff_id,
+        uai: school.uai.clone(),
+        file_name: letters_file_name(&school.uai, done),
+        letters: done.letters(school, &format!("{}/", state.issuer)),
+    };
+    let json = serde_json::to_vec(&batch).map_err(|e| AppError::Internal(e.to_string()))?;
+    let sealed =
+        seal(&state.secret, LETTERS_SEAL, &json).map_err(|e| AppError::Internal(e.to_string()))?;
+    let lot = random_token(24);
+    state
+        .ephemeral
+        .put(&batch_key(&lot), &sealed, LETTERS_TTL)
+        .await?;
+    Ok(format!("/admin/{}/courriers/{lot}", school.uai))
 }
 
 /// POST /admin/{uai}/mots-de-passe: the confirmed regeneration; the result page holds the
@@ -339,32 +452,22 @@ pub async fn regenerate(
             "erreur=vide",
         ));
     }
+    let (csrf, browser_cookie) = crate::web::http::csrf_token(&state, &headers).await?;
     let ip = client_ip(&state, peer, &headers).to_string();
     let done = admin::regenerate(&state, &signed_in.admin, &school, accounts, Some(&ip)).await?;
-    let sign_in_url = format!("{}/", state.issuer);
-    let classes: Vec<&str> = done
-        .issued
-        .iter()
-        .filter(|i| i.account.kind == AccountKind::Eleve)
-        .filter_map(|i| i.account.classes.first().map(String::as_str))
-        .collect();
-    let one_class = classes.first().filter(|c| classes.iter().all(|o| o == *c));
-    let file_name = letters::file_name(&school.uai, one_class.copied().unwrap_or("selection"));
-    let batch = LetterBatch {
-        staff_id: signed_in.staff.id,
-        uai: school.uai.clone(),
-        file_name,
-        letters: done.letters(&school, &sign_in_url),
+    // the passwords are set: whatever happens to the letters, the page shows them
+    let letters_url = if done.issued.is_empty() {
+        None
+    } else {
+        match keep_letters(&state, signed_in.staff.id, &school, &done).await {
+            Ok(url) => Some(url),
+            Err(e) => {
+                tracing::warn!(error = %e, "the letters of a regeneration could not be kept");
+                None
+            }
+        }
     };
-    let lot = random_token(24);
-    let json = serde_json::to_vec(&batch).map_err(|e| AppError::Internal(e.to_string()))?;
-    let sealed =
-        seal(&state.secret, LETTERS_SEAL, &json).map_err(|e| AppError::Internal(e.to_string()))?;
-    state
-        .ephemeral
-        .put(&batch_key(&lot), &sealed, LETTERS_TTL)
-        .await?;
-    let page = PasswordsPage {
+    let mut response = PasswordsPage {
         issued: done
             .issued
             .iter()
@@ -380,25 +483,24 @@ pub async fn regenerate(
             .iter()
             .map(|a| format!("{} {}", a.first_name, a.last_name))
             .collect(),
-        message: done.message(&sign_in_url),
-        letters_url: format!("/admin/{}/courriers/{lot}", school.uai),
-        frame: Frame::new(&signed_in, Some(school), "comptes", String::new()),
-    };
-    with_csrf(&state, &headers, StatusCode::OK, |csrf| {
-        PasswordsPage {
-            frame: Frame { csrf, ..page.frame },
-            ..page
-        }
-        .into_response()
-    })
-    .await
+        message: done.message(&format!("{}/", state.issuer)),
+        letters_url,
+        frame: Frame::new(&signed_in, Some(school), "comptes", csrf),
+    }
+    .into_response();
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
 }
 
 /// GET /admin/{uai}/courriers/{lot}: the PDF of a regeneration, one page per account, for
 /// the staff member who made it, for 15 minutes.
 pub async fn letters(
     State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((uai, lot)): Path<(String, String)>,
+    headers: HeaderMap,
     signed_in: StaffSignedIn,
 ) -> Result<Response, AppError> {
     let school = admin::school(&state, &signed_in.admin, &uai).await?;
@@ -412,6 +514,23 @@ pub async fn letters(
     if batch.staff_id != signed_in.staff.id || batch.uai != school.uai {
         return Err(AppError::NotFound);
     }
+    // the letters hold live passwords: who took them, and when, is kept
+    state
+        .audit
+        .append(&crate::audit::NewAuditEvent {
+            at: state.clock.now(),
+            kind: crate::audit::AuditKind::LettersDownloaded,
+            actor: signed_in.admin.actor.clone(),
+            subject: None,
+            source_address: Some(client_ip(&state, peer, &headers).to_string()),
+            details: serde_json::json!({
+                "staff": signed_in.admin.by,
+                "uai": school.uai,
+                "letters": batch.letters.len(),
+                "file": batch.file_name,
+            }),
+        })
+        .await?;
     let mut response = letters::pdf(&batch.letters).into_response();
     let h = response.headers_mut();
     h.insert(

@@ -24,7 +24,8 @@ use crate::domain::totp;
 use crate::ephemeral::staff::PendingStaffSignIn;
 use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
-use crate::web::http::{clear_cookie, client_ip, cookie, set_cookie, verify_csrf, with_csrf};
+use crate::store::StaffMember;
+use crate::web::http::{client_ip, cookie, set_admin_cookie, verify_csrf, with_csrf};
 
 const WRONG: &str = "Identifiant ou mot de passe incorrect.";
 
@@ -170,74 +171,99 @@ pub async fn submit(
         .hasher
         .verify(if oversized { "" } else { &form.password }, stored)
         .await?;
-    let now = state.clock.now();
     let Some(staff) = staff.filter(|s| matched && s.active) else {
         state.throttle.record_failure(&key, ip).await?;
-        state
-            .audit
-            .append(&NewAuditEvent {
-                at: now,
-                kind: AuditKind::StaffSignInFailed,
-                actor: Actor::Anonymous,
-                subject: None,
-                source_address: Some(ip.to_string()),
-                details: json!({ "reason": "wrong_credentials" }),
-            })
-            .await?;
+        audit(
+            &state,
+            AuditKind::StaffSignInFailed,
+            Actor::Anonymous,
+            ip,
+            json!({ "reason": "wrong_credentials" }),
+        )
+        .await?;
         return Ok(again(StatusCode::OK, WRONG));
     };
-    let enrolment_secret = staff.sealed_totp_secret.is_none().then(|| {
-        let mut secret = [0u8; totp::SECRET_BYTES];
-        rand::rng().fill_bytes(&mut secret);
-        totp::base32(&secret)
-    });
+    let sealed_enrolment_secret = match staff.sealed_totp_secret {
+        Some(_) => None,
+        None => {
+            let mut secret = [0u8; totp::SECRET_BYTES];
+            rand::rng().fill_bytes(&mut secret);
+            Some(crate::admin::seal_totp_secret(&state.secret, &secret)?)
+        }
+    };
     let token = state
         .staff_sessions
         .start_pending(&PendingStaffSignIn {
             staff_id: staff.id,
-            enrolment_secret,
+            sealed_enrolment_secret,
         })
         .await?;
     let mut response = Redirect::to("/admin/connexion/code").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, PENDING_COOKIE, &token, None),
+        set_admin_cookie(&state, PENDING_COOKIE, &token, None),
     );
     Ok(response)
 }
 
 fn code_page(
+    state: &AppState,
     csrf: String,
     pending: &PendingStaffSignIn,
     identifier: &str,
     error: Option<String>,
-) -> Response {
-    let enrolment = pending.enrolment_secret.as_ref().map(|secret| {
-        let bytes = totp::from_base32(secret).unwrap_or_default();
-        let uri = totp::otpauth_uri(crate::web::SERVICE_NAME, identifier, &bytes);
-        let image = totp::qr_svg(&uri)
-            .map(|svg| {
-                format!(
-                    "data:image/svg+xml;base64,{}",
-                    base64::engine::general_purpose::STANDARD.encode(svg)
-                )
-            })
-            .unwrap_or_default();
-        // typed by hand in groups of four
-        let grouped = secret
-            .as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
-        (image, grouped)
-    });
-    CodePage {
+) -> Result<Response, AppError> {
+    let enrolment = match &pending.sealed_enrolment_secret {
+        None => None,
+        Some(sealed) => {
+            let secret = crate::admin::unseal_totp_secret(&state.secret, sealed)?;
+            let uri = totp::otpauth_uri(crate::web::SERVICE_NAME, identifier, &secret);
+            let image = totp::qr_svg(&uri)
+                .map(|svg| {
+                    format!(
+                        "data:image/svg+xml;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(svg)
+                    )
+                })
+                .unwrap_or_default();
+            // typed by hand in groups of four
+            let grouped = totp::base32(&secret)
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some((image, grouped))
+        }
+    };
+    Ok(CodePage {
         csrf,
         enrolment,
         error,
     }
-    .into_response()
+    .into_response())
+}
+
+/// A staff sign-in event.
+async fn audit(
+    state: &AppState,
+    kind: AuditKind,
+    actor: Actor,
+    ip: std::net::IpAddr,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    state
+        .audit
+        .append(&NewAuditEvent {
+            at: state.clock.now(),
+            kind,
+            actor,
+            subject: None,
+            source_address: Some(ip.to_string()),
+            details,
+        })
+        .await?;
+    Ok(())
 }
 
 async fn pending_step(
@@ -268,10 +294,12 @@ pub async fn show_code(
         .await?
         .map(|s| s.identifier)
         .unwrap_or_default();
-    with_csrf(&state, &headers, StatusCode::OK, |csrf| {
-        code_page(csrf, &pending, &identifier, None)
-    })
-    .await
+    let (csrf, browser_cookie) = crate::web::http::csrf_token(&state, &headers).await?;
+    let mut response = code_page(&state, csrf, &pending, &identifier, None)?;
+    if let Some(c) = browser_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,61 +331,30 @@ pub async fn submit_code(
         return Ok(start_again(StartAgain::Expired));
     };
     let key = throttle_key(&staff.identifier);
-    let now = state.clock.now();
-    if !state.staff_sessions.use_try(&token).await? {
-        state.throttle.record_failure(&key, ip).await?;
+    // the sign-in throttle counts wrong codes too: five a step, then the password again,
+    // and the identifier's limit over all steps
+    if state.throttle.check(&key, ip).await? != ThrottleVerdict::Allowed
+        || !state.staff_sessions.use_try(&token).await?
+    {
+        state.staff_sessions.take_pending(&token).await?;
         return Ok(start_again(StartAgain::TooManyCodes));
     }
-    let accepted = match (&pending.enrolment_secret, &staff.sealed_totp_secret) {
-        (Some(secret), None) => {
-            let bytes = totp::from_base32(secret)
-                .ok_or_else(|| AppError::Internal("enrolment secret is not base32".into()))?;
-            match totp::matching_step(&bytes, &form.code, now, None) {
-                Some(step) => {
-                    let sealed = crate::admin::seal_totp_secret(&state.secret, &bytes)?;
-                    if !state.staff.enrol_totp(staff.id, &sealed, step).await? {
-                        return Ok(start_again(StartAgain::EnrolledMeanwhile));
-                    }
-                    state
-                        .audit
-                        .append(&NewAuditEvent {
-                            at: now,
-                            kind: AuditKind::StaffSecondFactorEnrolled,
-                            actor: Actor::Staff(staff.id),
-                            subject: None,
-                            source_address: Some(ip.to_string()),
-                            details: json!({ "staff": staff.identifier }),
-                        })
-                        .await?;
-                    true
-                }
-                None => false,
-            }
-        }
-        (None, Some(sealed)) => {
-            let bytes = crate::admin::unseal_totp_secret(&state.secret, sealed)?;
-            match totp::matching_step(&bytes, &form.code, now, staff.totp_last_step) {
-                // recorded on the shared database: the same code on another node fails too
-                Some(step) => state.staff.use_totp_step(staff.id, step).await?,
-                None => false,
-            }
-        }
+    let Some(accepted) = check_code(&state, &staff, &pending, &form.code, ip).await? else {
         // enrolled or reset since the password was typed
-        _ => return Ok(start_again(StartAgain::Expired)),
+        return Ok(start_again(StartAgain::EnrolledMeanwhile));
     };
     if !accepted {
-        state
-            .audit
-            .append(&NewAuditEvent {
-                at: now,
-                kind: AuditKind::StaffSignInFailed,
-                actor: Actor::Anonymous,
-                subject: None,
-                source_address: Some(ip.to_string()),
-                details: json!({ "reason": "wrong_code", "staff": staff.identifier }),
-            })
-            .await?;
-        let mut r = code_page(
+        state.throttle.record_failure(&key, ip).await?;
+        audit(
+            &state,
+            AuditKind::StaffSignInFailed,
+            Actor::Anonymous,
+            ip,
+            json!({ "reason": "wrong_code", "staff": staff.identifier }),
+        )
+        .await?;
+        return code_page(
+            &state,
             form.csrf.clone(),
             &pending,
             &staff.identifier,
@@ -366,33 +363,78 @@ pub async fn submit_code(
                     .into(),
             ),
         );
-        *r.status_mut() = StatusCode::OK;
-        return Ok(r);
     }
     if state.staff_sessions.take_pending(&token).await?.is_none() {
         return Ok(start_again(StartAgain::Expired));
     }
     state.throttle.record_success(&key).await?;
-    let session = state.staff_sessions.open(staff.id, now).await?;
-    state
-        .audit
-        .append(&NewAuditEvent {
-            at: now,
-            kind: AuditKind::StaffSignIn,
-            actor: Actor::Staff(staff.id),
-            subject: None,
-            source_address: Some(ip.to_string()),
-            details: json!({ "staff": staff.identifier, "role": staff.role.as_str() }),
-        })
+    let session = state
+        .staff_sessions
+        .open(staff.id, state.clock.now())
         .await?;
+    audit(
+        &state,
+        AuditKind::StaffSignIn,
+        Actor::Staff(staff.id),
+        ip,
+        json!({ "staff": staff.identifier, "role": staff.role.as_str() }),
+    )
+    .await?;
     let mut response = Redirect::to("/admin").into_response();
     let h = response.headers_mut();
     h.append(
         header::SET_COOKIE,
-        set_cookie(&state, STAFF_COOKIE, &session, None),
+        set_admin_cookie(&state, STAFF_COOKIE, &session, None),
     );
-    h.append(header::SET_COOKIE, clear_cookie(&state, PENDING_COOKIE));
+    h.append(
+        header::SET_COOKIE,
+        set_admin_cookie(&state, PENDING_COOKIE, "", Some(0)),
+    );
     Ok(response)
+}
+
+/// Whether the code is right: at the first sign-in it enrols the app (the secret goes to the
+/// database with the code's step), else it must be a code of the enrolled secret not used
+/// yet. `None`: the staff member was enrolled or reset since the password was typed.
+async fn check_code(
+    state: &AppState,
+    staff: &StaffMember,
+    pending: &PendingStaffSignIn,
+    code: &str,
+    ip: std::net::IpAddr,
+) -> Result<Option<bool>, AppError> {
+    let now = state.clock.now();
+    match (&pending.sealed_enrolment_secret, &staff.sealed_totp_secret) {
+        (Some(sealed), None) => {
+            let secret = crate::admin::unseal_totp_secret(&state.secret, sealed)?;
+            let Some(step) = totp::matching_step(&secret, code, now, None) else {
+                return Ok(Some(false));
+            };
+            if !state.staff.enrol_totp(staff.id, sealed, step).await? {
+                return Ok(None);
+            }
+            audit(
+                state,
+                AuditKind::StaffSecondFactorEnrolled,
+                Actor::Staff(staff.id),
+                ip,
+                json!({ "staff": staff.identifier }),
+            )
+            .await?;
+            Ok(Some(true))
+        }
+        (None, Some(sealed)) => {
+            let secret = crate::admin::unseal_totp_secret(&state.secret, sealed)?;
+            Ok(Some(
+                match totp::matching_step(&secret, code, now, staff.totp_last_step) {
+                    // recorded on the shared database: the same code on another node fails too
+                    Some(step) => state.staff.use_totp_step(staff.id, step).await?,
+                    None => false,
+                },
+            ))
+        }
+        _ => Ok(None),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,16 +446,32 @@ pub struct SignOutForm {
 /// POST /admin/deconnexion.
 pub async fn sign_out(
     State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SignOutForm>,
 ) -> Result<Response, AppError> {
     verify_csrf(&state, &headers, &form.csrf).await?;
-    if let Some(token) = cookie(&headers, STAFF_COOKIE) {
+    if let Some(token) = cookie(&headers, STAFF_COOKIE).filter(|t| t.len() <= 64)
+        && let Some(session) = state
+            .staff_sessions
+            .current(token, state.clock.now())
+            .await?
+    {
         state.staff_sessions.close(token).await?;
+        let ip = client_ip(&state, peer, &headers);
+        audit(
+            &state,
+            AuditKind::StaffSignOut,
+            Actor::Staff(session.staff_id),
+            ip,
+            json!({}),
+        )
+        .await?;
     }
     let mut response = Redirect::to("/admin/connexion?info=deconnecte").into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, clear_cookie(&state, STAFF_COOKIE));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_admin_cookie(&state, STAFF_COOKIE, "", Some(0)),
+    );
     Ok(response)
 }
