@@ -14,7 +14,7 @@ use idp::domain::account::AccountState;
 use idp::domain::totp;
 use reqwest::StatusCode;
 use support::first_connection::location;
-use support::{TestServer, browser, hidden_field, post_sign_in, text};
+use support::{TestServer, account_id, browser, hidden_field, post_sign_in, text};
 
 const COLLEGE_ADMIN: (&str, &str) = ("admin.college", "Direction-College-2026");
 const LYCEE_ADMIN: (&str, &str) = ("admin.lycee", "Direction-Lycee-2026");
@@ -80,17 +80,6 @@ async fn state_of(server: &TestServer, account: i64) -> AccountState {
         .unwrap()
         .unwrap()
         .state
-}
-
-async fn account_id(server: &TestServer, identifier: &str) -> i64 {
-    server
-        .state
-        .accounts
-        .by_identifier(identifier)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
 }
 
 /// The ids of the accounts listed by a page (its check boxes, or a confirmation's hidden

@@ -9,7 +9,7 @@ use idp::demo::{COLLEGE_UAI, DEMO_ADMIN_CLIENT_ID, DEMO_ADMIN_CLIENT_SECRET, LYC
 use idp::domain::account::AccountState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestServer, browser, post_sign_in};
+use support::{TestServer, account_id, browser, post_sign_in};
 
 /// A client of the token endpoint with client_credentials but without the scope `admin`.
 const REPORTING: &str = r#"
@@ -75,17 +75,6 @@ async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> (Sta
         .await
         .unwrap();
     (r.status(), r.json().await.unwrap())
-}
-
-async fn account_id(server: &TestServer, identifier: &str) -> i64 {
-    server
-        .state
-        .accounts
-        .by_identifier(identifier)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
 }
 
 #[tokio::test]

@@ -446,34 +446,7 @@ async fn staff_members_and_their_codes(s: &SqlStore, _url: &str) {
     assert_eq!(s.all_staff().await.unwrap().len(), 1);
 }
 
-macro_rules! admin_suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            use super::support::TestDatabase;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = TestDatabase::sqlite().await;
-                    super::$case(&db.store, &db.url).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::support::TestDatabase;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs PostgreSQL: set TEST_POSTGRES_URL and pass --ignored"]
-                async fn $case() {
-                    let db = TestDatabase::postgres().await;
-                    super::$case(&db.store, &db.url).await;
-                    db.drop_schema().await;
-                }
-            )*
-        }
-    };
-}
-
-admin_suite!(
+backend_suite!(
     a_schools_accounts_come_with_classes_and_children,
     a_regeneration_is_all_or_nothing,
     state_changes_stay_in_the_school,

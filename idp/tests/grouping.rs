@@ -552,34 +552,7 @@ async fn a_new_password_revokes_the_grants_of_the_other_sessions(s: &SqlStore, _
     );
 }
 
-macro_rules! grouping_suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            use super::support::TestDatabase;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = TestDatabase::sqlite().await;
-                    super::$case(&db.store, &db.url).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::support::TestDatabase;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs PostgreSQL: set TEST_POSTGRES_URL and pass --ignored"]
-                async fn $case() {
-                    let db = TestDatabase::postgres().await;
-                    super::$case(&db.store, &db.url).await;
-                    db.drop_schema().await;
-                }
-            )*
-        }
-    };
-}
-
-grouping_suite!(
+backend_suite!(
     a_merge_moves_everything_in_one_go,
     concurrent_merges,
     a_merge_failing_halfway_moves_nothing,

@@ -257,6 +257,18 @@ impl TestServer {
     }
 }
 
+/// The id of the account with this identifier (it must exist).
+pub async fn account_id(server: &TestServer, identifier: &str) -> i64 {
+    server
+        .state
+        .accounts
+        .by_identifier(identifier)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
 /// A browser: keeps cookies, does not follow redirects.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -369,4 +381,35 @@ pub async fn post_form(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     b.post(server.url(action)).form(&form).send().await.unwrap()
+}
+
+/// One test per case on SQLite, and the same on PostgreSQL (ignored unless run with
+/// `--ignored` and `TEST_POSTGRES_URL`). A case is an `async fn(&SqlStore, &str)` given a fresh
+/// database and its URL.
+#[macro_export]
+macro_rules! backend_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use $crate::support::TestDatabase;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = TestDatabase::sqlite().await;
+                    super::$case(&db.store, &db.url).await;
+                }
+            )*
+        }
+        mod postgres {
+            use $crate::support::TestDatabase;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL: set TEST_POSTGRES_URL and pass --ignored"]
+                async fn $case() {
+                    let db = TestDatabase::postgres().await;
+                    super::$case(&db.store, &db.url).await;
+                    db.drop_schema().await;
+                }
+            )*
+        }
+    };
 }
