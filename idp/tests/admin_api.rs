@@ -235,6 +235,23 @@ async fn an_academie_tool_administers_the_college() {
             .contains("corps JSON attendu"),
         "{e}"
     );
+    // malformed addresses and queries answer JSON too
+    let (status, e) = post(
+        &server,
+        &t,
+        &format!("{base}/accounts/abc/disable"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (status, e) = get(&server, &t, &format!("{base}/accounts?page=x")).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
     let (status, e) = get(&server, &t, &format!("{base}/accounts?profile=prof")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(e["message"].as_str().unwrap().contains("eleve"));

@@ -68,6 +68,40 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// The path's parameters, or a JSON 400 (axum's own rejection is plain text).
+pub struct ApiPath<T>(pub T);
+
+impl<T> FromRequestParts<SharedState> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|e| ApiError(AppError::BadRequest(format!("adresse incorrecte : {e}"))))
+    }
+}
+
+/// The query's parameters, or a JSON 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T> FromRequestParts<SharedState> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError(AppError::BadRequest(format!("paramètres incorrects : {e}"))))
+    }
+}
+
 fn unauthorized(error: &str, message: &str) -> Response {
     let mut r = (
         StatusCode::UNAUTHORIZED,
@@ -224,8 +258,8 @@ fn profile(text: Option<&str>) -> Result<Option<AccountKind>, ApiError> {
 async fn accounts(
     State(state): State<SharedState>,
     ApiAdministrator(admin): ApiAdministrator,
-    Path(uai): Path<String>,
-    Query(q): Query<SearchQuery>,
+    ApiPath(uai): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult {
     let school = super::school(&state, &admin, &uai).await?;
     let criteria = Criteria {
@@ -249,7 +283,7 @@ async fn accounts(
 async fn classes(
     State(state): State<SharedState>,
     ApiAdministrator(admin): ApiAdministrator,
-    Path(uai): Path<String>,
+    ApiPath(uai): ApiPath<String>,
 ) -> ApiResult {
     let school = super::school(&state, &admin, &uai).await?;
     let accounts = state.schools.school_accounts(&school.uai).await?;
@@ -284,7 +318,7 @@ async fn passwords(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiAdministrator(admin): ApiAdministrator,
-    Path(uai): Path<String>,
+    ApiPath(uai): ApiPath<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult {
@@ -355,7 +389,7 @@ async fn change(
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiAdministrator(admin): ApiAdministrator,
-    Path((uai, id, change)): Path<(String, i64, String)>,
+    ApiPath((uai, id, change)): ApiPath<(String, i64, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
     let school = super::school(&state, &admin, &uai).await?;
