@@ -23,8 +23,8 @@ use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::store::sql::SqlStore;
 use crate::store::{
-    AccountStore, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore, GroupingStore,
-    Health, KeyStore, OutboxStore, SchoolAdminStore, StaffStore,
+    AccountStore, AuditChain, AuditLog, DirectoryStore, ExternalIdentityStore, GrantStore,
+    GroupingStore, Health, KeyStore, OutboxStore, SchoolAdminStore, StaffStore,
 };
 
 /// The current time in Unix seconds; tests substitute a clock they can move.
@@ -67,6 +67,8 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub audit: Arc<dyn AuditLog>,
+    /// The audit log's hash chain (sealed by a task of every node).
+    pub audit_chain: Arc<dyn AuditChain>,
     pub database: Arc<dyn Health>,
     pub grants: Arc<dyn GrantStore>,
     pub external: Arc<dyn ExternalIdentityStore>,
@@ -173,6 +175,7 @@ impl AppState {
             accounts: store.clone(),
             directory: store.clone(),
             audit: store.clone(),
+            audit_chain: store.clone(),
             database: store,
             ephemeral: kv,
             hasher,
@@ -217,9 +220,36 @@ fn spawn_key_reload(keys: &Arc<SigningKeys>) {
     });
 }
 
+/// Events sealed at a time into the audit chain.
+const SEAL_BATCH: i64 = 1000;
+
+/// Seals the new audit events into the hash chain every second (every node runs one; they
+/// take turns on the chain's end).
+fn spawn_audit_sealer(state: &SharedState) {
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            loop {
+                match state.audit_chain.seal(SEAL_BATCH, state.clock.now()).await {
+                    Ok(n) if n as i64 == SEAL_BATCH => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot seal the audit events");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Serves the IdP on an already bound listener until the process is asked to stop.
 pub async fn serve_on(listener: TcpListener, state: SharedState) -> anyhow::Result<()> {
     state.notifier.spawn();
+    spawn_audit_sealer(&state);
     let router = crate::web::router(state);
     axum::serve(
         listener,

@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         action: StaffAction,
     },
+    /// The audit log: `verify` recomputes its hash chain and reports the first broken link.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Print the current code of a TOTP secret (base32), as an authenticator app would: for
     /// the demo's staff accounts.
     Totp { secret: String },
@@ -122,6 +127,16 @@ impl Deployment {
     async fn open(&self) -> anyhow::Result<idp::app::SharedState> {
         AppState::build(self.config()?, Arc::new(SystemClock)).await
     }
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Seal the events written since the last seal, then recompute the whole chain: exits
+    /// with an error naming the first event whose link does not hold.
+    Verify {
+        #[command(flatten)]
+        deployment: Deployment,
+    },
 }
 
 #[derive(Subcommand)]
@@ -575,6 +590,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Audit {
+            action: AuditAction::Verify { deployment },
+        } => {
+            let state = deployment.open().await?;
+            let now = idp::app::Clock::now(&SystemClock);
+            while state.audit_chain.seal(1000, now).await? == 1000 {}
+            let report = state.audit_chain.verify_chain().await?;
+            println!(
+                "{} events, {} sealed, {} waiting to be sealed",
+                report.events, report.sealed, report.waiting
+            );
+            if let Some(broken) = &report.broken {
+                anyhow::bail!(
+                    "audit chain broken at link {} (event {}): {}",
+                    broken.seq,
+                    broken.event_id,
+                    broken.reason
+                );
+            }
+            if report.outside > 0 {
+                anyhow::bail!(
+                    "{} events are neither sealed nor waiting: taken out of the sealer's list",
+                    report.outside
+                );
+            }
+            println!("audit chain intact");
+            Ok(())
+        }
         Command::Totp { secret } => {
             let bytes = idp::domain::totp::from_base32(&secret)
                 .filter(|b| !b.is_empty())

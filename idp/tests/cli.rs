@@ -201,3 +201,30 @@ fn totp_prints_the_code_of_a_secret() {
     let bad = idp().args(["totp", "pas du base32 !"]).output().unwrap();
     assert!(!bad.status.success());
 }
+
+#[test]
+fn audit_verify_seals_and_checks_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    // a few events: a staff member added, then reset
+    run(idp().args(["staff", "add", "--config"]).arg(&cfg).args([
+        "--identifier",
+        "dane",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--role",
+        "platform_admin",
+    ]));
+    run(idp()
+        .args(["staff", "reset", "--config"])
+        .arg(&cfg)
+        .args(["--identifier", "dane"]));
+    let out = run(idp().args(["audit", "verify", "--config"]).arg(&cfg));
+    assert!(
+        out.contains("2 events, 2 sealed, 0 waiting to be sealed"),
+        "{out}"
+    );
+    assert!(out.contains("audit chain intact"));
+}

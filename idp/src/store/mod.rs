@@ -571,6 +571,35 @@ pub trait AuditLog: Send + Sync {
     ) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// What a verification of the audit chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub events: i64,
+    pub sealed: i64,
+    /// Written, not sealed yet (the sealer runs every second).
+    pub waiting: i64,
+    /// Neither sealed nor waiting: taken out of the sealer's list.
+    pub outside: i64,
+    /// The first link that does not hold.
+    pub broken: Option<crate::audit::BrokenLink>,
+}
+
+impl ChainReport {
+    pub fn holds(&self) -> bool {
+        self.broken.is_none() && self.outside == 0
+    }
+}
+
+/// The audit log's hash chain: events are sealed into it after they are written.
+#[async_trait]
+pub trait AuditChain: Send + Sync {
+    /// Links up to `limit` waiting events into the chain, oldest first, in one transaction
+    /// that holds the chain's end (sealers on several nodes take turns); returns how many.
+    async fn seal(&self, limit: i64, now: i64) -> StoreResult<usize>;
+    /// Recomputes the whole chain from its start.
+    async fn verify_chain(&self) -> StoreResult<ChainReport>;
+}
+
 /// Readiness of the database.
 #[async_trait]
 pub trait Health: Send + Sync {

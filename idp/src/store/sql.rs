@@ -12,6 +12,7 @@ use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row};
 use super::*;
 
 mod admin;
+mod audit;
 mod directory;
 mod grouping;
 mod oidc;
@@ -726,11 +727,11 @@ pub(super) async fn revoke_account_grants(
 }
 
 /// Appends an audit event inside a transaction, so that it is written with the change it
-/// records or not at all.
+/// records or not at all; it waits for the sealer (`audit_unsealed`) in the same transaction.
 pub(super) async fn audit_in(tx: &mut AnyConnection, e: &NewAuditEvent) -> StoreResult<()> {
-    sqlx::query(
+    let id: i64 = sqlx::query(
         "INSERT INTO audit_events (at, event, actor, subject_account_id, source_address, details) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(e.at)
     .bind(e.kind.as_str())
@@ -738,13 +739,19 @@ pub(super) async fn audit_in(tx: &mut AnyConnection, e: &NewAuditEvent) -> Store
     .bind(e.subject)
     .bind(e.source_address.as_deref())
     .bind(e.details.to_string())
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
+    .and_then(|r| r.try_get("id"))
     .map_err(db_error)?;
+    sqlx::query("INSERT INTO audit_unsealed (event_id) VALUES ($1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
-fn audit_event_from_row(r: &AnyRow) -> StoreResult<AuditEvent> {
+pub(super) fn audit_event_from_row(r: &AnyRow) -> StoreResult<AuditEvent> {
     Ok(AuditEvent {
         id: r.try_get("id").map_err(db_error)?,
         at: r.try_get("at").map_err(db_error)?,
@@ -759,8 +766,9 @@ fn audit_event_from_row(r: &AnyRow) -> StoreResult<AuditEvent> {
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append(&self, e: &NewAuditEvent) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        audit_in(&mut conn, e).await
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        audit_in(&mut tx, e).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn for_account(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEvent>> {
