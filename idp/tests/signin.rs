@@ -471,6 +471,82 @@ async fn repeated_failures_are_throttled_whether_the_account_exists_or_not() {
 }
 
 #[tokio::test]
+async fn failures_elsewhere_never_lock_a_pupil_out_of_her_own_browser() {
+    let server = TestServer::start_with("[throttle]\nfailures_per_identifier = 3").await;
+    let hers = browser();
+    let r = sign_in(&server, &hers, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let device = set_cookie_header(&r, "idp_appareil").expect("a trusted-device cookie");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Max-Age="),
+        "{device}"
+    );
+
+    // someone else tries passwords: the identifier is locked everywhere else
+    let attacker = browser();
+    for _ in 0..3 {
+        let r = sign_in(&server, &attacker, "eleve", "lea.martin", "Devine-2026").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = sign_in(&server, &attacker, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        server
+            .state
+            .throttle
+            .identifier_limited("lea.martin")
+            .await
+            .unwrap()
+    );
+    // but not in Léa's own browser
+    let r = sign_in(&server, &hers, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "her device is trusted");
+
+    // a device failing as often as a lock allows loses the exemption
+    for _ in 0..3 {
+        let r = sign_in(&server, &hers, "eleve", "lea.martin", "Oubli-2026").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = sign_in(&server, &hers, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // the cookie is Léa's only: another identifier, or a forged value, is not trusted
+    let claire = browser();
+    let r = sign_in(
+        &server,
+        &claire,
+        "responsable",
+        "claire.martin",
+        "Parent-2026!",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = sign_in(&server, &claire, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = forged
+        .get(server.url("/login?profil=eleve"))
+        .header("cookie", "idp_browser=b1; idp_appareil=99999999999.00")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = forged
+        .post(server.url("/login"))
+        .header("cookie", "idp_browser=b1; idp_appareil=99999999999.00")
+        .form(&support::sign_in_form(&page, "lea.martin", "Cartable-2026"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn the_return_path_never_leaves_the_site() {
     let server = TestServer::start().await;
     let client = browser();

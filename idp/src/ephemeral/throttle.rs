@@ -1,7 +1,13 @@
-//! Sign-in throttling: failures are counted per identifier and per source address in a fixed
-//! window. Past the limit, attempts are refused until the window ends, whether the identifier
-//! exists or not (so the refusal reveals nothing), and never for longer than the window (so an
-//! attacker cannot keep a pupil out of school for long).
+//! Sign-in throttling: failures are counted per identifier, per source address and per trusted
+//! device in a sliding window (two fixed buckets, the older one weighted by how much of it the
+//! window still covers), in the ephemeral store, so every node sees the same counts. Past the
+//! limit, attempts are refused whether the identifier exists or not (so the refusal reveals
+//! nothing). Refused attempts are not counted, so a lock fades within two windows.
+//!
+//! An attacker could still keep an identifier locked by failing again each time the lock
+//! fades. A browser where the account signed in before carries a trusted-device cookie
+//! (`web::device`): there, the identifier's lock does not apply, only that device's own count.
+//! So a pupil is never locked out on the devices they use.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,7 +20,7 @@ use crate::keys::storage_key;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThrottleVerdict {
     Allowed,
-    /// Too many failures for this identifier; retry after the window.
+    /// Too many failures for this identifier (or on this trusted device); retry later.
     IdentifierLimited,
     /// Too many failures from this address.
     AddressLimited,
@@ -26,12 +32,19 @@ pub struct SignInThrottle {
     config: ThrottleConfig,
 }
 
-fn identifier_key(identifier: &str) -> String {
-    format!("fail-id:{}", storage_key(identifier))
+/// The failures of the sliding window that ends now: all of the current bucket, and the
+/// share of the previous one the window still covers (`elapsed` seconds into the current
+/// bucket of `window` seconds), rounded up: a bucket ending does not drop a lock at once.
+pub fn sliding_count(previous: u64, current: u64, elapsed: u64, window: u64) -> u64 {
+    let window = window.max(1);
+    let covered = window.saturating_sub(elapsed.min(window));
+    current + (previous * covered).div_ceil(window)
 }
 
-fn address_key(address: IpAddr) -> String {
-    format!("fail-ip:{address}")
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl SignInThrottle {
@@ -43,44 +56,147 @@ impl SignInThrottle {
         Duration::from_secs(self.config.window_minutes * 60)
     }
 
-    async fn count(&self, key: &str) -> EphemeralResult<u64> {
-        Ok(self
-            .kv
-            .get(key)
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+    fn window_seconds(&self) -> u64 {
+        self.config.window_minutes * 60
     }
 
+    /// The key of a counter's bucket `bucket`.
+    fn key(base: &str, bucket: u64) -> String {
+        format!("{base}:{bucket}")
+    }
+
+    async fn count(&self, base: &str) -> EphemeralResult<u64> {
+        let window = self.window_seconds();
+        let now = now_seconds();
+        let bucket = now / window.max(1);
+        let read = |bucket: u64| {
+            let key = Self::key(base, bucket);
+            async move {
+                Ok::<u64, super::EphemeralError>(
+                    self.kv
+                        .get(&key)
+                        .await?
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                )
+            }
+        };
+        let current = read(bucket).await?;
+        let previous = read(bucket.saturating_sub(1)).await?;
+        Ok(sliding_count(
+            previous,
+            current,
+            now % window.max(1),
+            window,
+        ))
+    }
+
+    async fn add(&self, base: &str) -> EphemeralResult<()> {
+        let window = self.window_seconds();
+        let bucket = now_seconds() / window.max(1);
+        // a bucket is read for two windows: as the current one, then as the previous one
+        self.kv
+            .incr(&Self::key(base, bucket), Duration::from_secs(2 * window))
+            .await?;
+        Ok(())
+    }
+
+    async fn clear(&self, base: &str) -> EphemeralResult<()> {
+        let bucket = now_seconds() / self.window_seconds().max(1);
+        self.kv.delete(&Self::key(base, bucket)).await?;
+        self.kv
+            .delete(&Self::key(base, bucket.saturating_sub(1)))
+            .await
+    }
+
+    /// Whether an attempt with this identifier from this address may go on to the password
+    /// check.
     pub async fn check(
         &self,
         identifier: &str,
         address: IpAddr,
     ) -> EphemeralResult<ThrottleVerdict> {
+        self.check_on_device(identifier, address, None).await
+    }
+
+    /// The same, from a browser that carries a trusted-device cookie for this identifier
+    /// (`device`, the cookie's value): the identifier's own lock is replaced by the device's.
+    pub async fn check_on_device(
+        &self,
+        identifier: &str,
+        address: IpAddr,
+        device: Option<&str>,
+    ) -> EphemeralResult<ThrottleVerdict> {
         if self.count(&address_key(address)).await? >= self.config.failures_per_address {
             return Ok(ThrottleVerdict::AddressLimited);
         }
-        if self.count(&identifier_key(identifier)).await? >= self.config.failures_per_identifier {
+        let failures = match device {
+            Some(device) => self.count(&device_key(device)).await?,
+            None => self.count(&identifier_key(identifier)).await?,
+        };
+        if failures >= self.config.failures_per_identifier {
             return Ok(ThrottleVerdict::IdentifierLimited);
         }
         Ok(ThrottleVerdict::Allowed)
     }
 
     pub async fn record_failure(&self, identifier: &str, address: IpAddr) -> EphemeralResult<()> {
-        let window = self.window();
-        self.kv.incr(&identifier_key(identifier), window).await?;
-        self.kv.incr(&address_key(address), window).await?;
-        Ok(())
+        self.add(&identifier_key(identifier)).await?;
+        self.add(&address_key(address)).await
     }
 
-    /// Whether sign-ins with this identifier are refused now for its failures: the account
-    /// shows as "Bloqué" to staff.
+    /// A failure on a trusted device counts for the device too, so that it loses its
+    /// exemption once it fails as often as a lock allows.
+    pub async fn record_device_failure(&self, device: &str) -> EphemeralResult<()> {
+        self.add(&device_key(device)).await
+    }
+
+    /// Whether sign-ins with this identifier are refused now for its failures (on untrusted
+    /// devices): the account shows as "Bloqué" to staff.
     pub async fn identifier_limited(&self, identifier: &str) -> EphemeralResult<bool> {
         Ok(self.count(&identifier_key(identifier)).await? >= self.config.failures_per_identifier)
     }
 
-    /// A successful sign-in clears the identifier's failures (not the address's).
+    /// A successful sign-in (or staff's unlocking) clears the identifier's failures, not the
+    /// address's.
     pub async fn record_success(&self, identifier: &str) -> EphemeralResult<()> {
-        self.kv.delete(&identifier_key(identifier)).await
+        self.clear(&identifier_key(identifier)).await
+    }
+}
+
+fn identifier_key(identifier: &str) -> String {
+    format!("fail-id:{}", storage_key(identifier))
+}
+
+fn address_key(address: IpAddr) -> String {
+    format!("fail-ip:{address}")
+}
+
+fn device_key(device: &str) -> String {
+    format!("fail-dev:{}", storage_key(device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sliding_count;
+
+    #[test]
+    fn the_window_slides_over_two_buckets() {
+        // at the start of a bucket the previous one counts whole, at its end not at all
+        assert_eq!(sliding_count(10, 0, 0, 300), 10);
+        assert_eq!(sliding_count(10, 0, 150, 300), 5);
+        assert_eq!(sliding_count(10, 0, 299, 300), 1, "rounded up");
+        assert_eq!(
+            sliding_count(3, 0, 1, 300),
+            3,
+            "just after the bucket changed"
+        );
+        assert_eq!(sliding_count(10, 0, 300, 300), 0);
+        assert_eq!(sliding_count(10, 3, 60, 300), 11);
+        assert_eq!(
+            sliding_count(0, 4, 10, 0),
+            4,
+            "a zero window does not divide by zero"
+        );
     }
 }

@@ -15,6 +15,7 @@ use crate::error::AppError;
 mod activation;
 mod admin;
 mod dev;
+pub mod device;
 mod email;
 mod home;
 pub mod http;

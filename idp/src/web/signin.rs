@@ -198,7 +198,12 @@ async fn sign_in(
             page("Saisissez votre identifiant et votre mot de passe.".into()).into_response(),
         );
     }
-    match state.throttle.check(&identifier, ip).await? {
+    let device = super::device::trusted(&state, &headers, &identifier, now);
+    match state
+        .throttle
+        .check_on_device(&identifier, ip, device)
+        .await?
+    {
         ThrottleVerdict::Allowed => {}
         ThrottleVerdict::IdentifierLimited | ThrottleVerdict::AddressLimited => {
             let message =
@@ -241,11 +246,19 @@ async fn sign_in(
                 open_session(&state, &headers, peer, account, AuthOrigin::Local, None).await?;
             let next = super::my_account::after_sign_in(&state, account, &next).await?;
             let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().append(header::SET_COOKIE, cookie);
+            let h = response.headers_mut();
+            h.append(header::SET_COOKIE, cookie);
+            h.append(
+                header::SET_COOKIE,
+                super::device::trust(&state, &identifier, now),
+            );
             return Ok(response);
         }
         SignInOutcome::WrongCredentials => {
             state.throttle.record_failure(&identifier, ip).await?;
+            if let Some(device) = device {
+                state.throttle.record_device_failure(device).await?;
+            }
             state
                 .audit
                 .append(&audit(
