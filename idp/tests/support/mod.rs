@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod first_connection;
+pub mod oidc;
+pub mod staff;
 
 use std::sync::Arc;
 

@@ -1,0 +1,578 @@
+//! The security suite (issue #10): each check is named for the attack it tries, runs against
+//! the real server over HTTP, and the suite prints a table of what was tried and what
+//! happened (`cargo test --test security -- --nocapture`). It fails if any attack gets
+//! through. The SAML attacks (XXE, entity expansion, signature wrapping, duplicate IDs) are
+//! in `saml.rs` and its interop runs for now.
+
+mod support;
+
+use reqwest::StatusCode;
+use support::oidc::{
+    ENT, ENT_SECRET, authorize_url, code_for_lea, ent_redirect, exchange, refresh, token_request,
+};
+use support::{TestServer, browser, hidden_field, post_sign_in, sign_in_form, text};
+
+const EVIL: &str = "https://evil.example/";
+
+/// One attack's outcome: what the server did, or how the attack got through.
+type Outcome = Result<String, String>;
+
+fn redirects_to(r: &reqwest::Response, prefix: &str) -> bool {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|l| l.starts_with(prefix))
+}
+
+fn expect(condition: bool, outcome: &str, failure: String) -> Outcome {
+    if condition {
+        Ok(outcome.to_owned())
+    } else {
+        Err(failure)
+    }
+}
+
+async fn open_redirect_through_redirect_uri(server: &TestServer) -> Outcome {
+    let url = authorize_url(server, &[]).replace(
+        &url::form_urlencoded::byte_serialize(ent_redirect(server).as_bytes()).collect::<String>(),
+        &url::form_urlencoded::byte_serialize(b"https://evil.example/callback").collect::<String>(),
+    );
+    let r = browser().get(url).send().await.unwrap();
+    let status = r.status();
+    expect(
+        !redirects_to(&r, "https://evil.example") && status.is_client_error(),
+        &format!("{status}, an error page, no redirect"),
+        format!("{status} {:?}", r.headers().get("location")),
+    )
+}
+
+async fn open_redirect_through_post_logout_redirect_uri(server: &TestServer) -> Outcome {
+    let r = browser()
+        .get(server.url(&format!(
+            "/oidc/logout?client_id={ENT}&post_logout_redirect_uri={EVIL}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let leaks = redirects_to(&r, EVIL);
+    let body = r.text().await.unwrap();
+    expect(
+        !leaks && !body.contains("evil.example"),
+        &format!("{status}, the address is neither followed nor carried"),
+        format!("{status}: {body}"),
+    )
+}
+
+async fn open_redirect_through_the_cas_service(server: &TestServer) -> Outcome {
+    let r = browser()
+        .get(server.url(&format!("/cas/login?service={EVIL}")))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    expect(
+        !redirects_to(&r, EVIL) && !redirects_to(&r, "/login"),
+        &format!("{status}, an unknown service is not signed in to"),
+        format!("{status} {:?}", r.headers().get("location")),
+    )
+}
+
+async fn open_redirect_through_the_sign_in_return_path(server: &TestServer) -> Outcome {
+    let b = browser();
+    let page = text(&b, server.url("/login?profil=eleve")).await;
+    let mut form = sign_in_form(&page, "lea.martin", "Cartable-2026");
+    for (k, v) in &mut form {
+        if *k == "next" {
+            *v = "//evil.example/steal".into();
+        }
+    }
+    let r = b
+        .post(server.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    expect(
+        redirects_to(&r, "/") && !redirects_to(&r, "//"),
+        "signed in, sent to / instead",
+        format!("{:?}", r.headers().get("location")),
+    )
+}
+
+async fn authorization_code_replay(server: &TestServer) -> Outcome {
+    let code = code_for_lea(server, &browser()).await;
+    let (first, _) = exchange(server, &code).await;
+    let (second, body) = exchange(server, &code).await;
+    expect(
+        first == StatusCode::OK && second == StatusCode::BAD_REQUEST,
+        "the second exchange is invalid_grant",
+        format!("{first} then {second}: {body}"),
+    )
+}
+
+async fn pkce_downgrade(server: &TestServer) -> Outcome {
+    let code = code_for_lea(server, &browser()).await;
+    let redirect = ent_redirect(server);
+    let (without, body) = token_request(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+        ],
+        Some((ENT, ENT_SECRET)),
+    )
+    .await;
+    let plain = authorize_url(server, &[])
+        .replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let r = browser().get(plain).send().await.unwrap();
+    let refused_plain = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|l| l.contains("error="))
+        || r.status().is_client_error();
+    expect(
+        without == StatusCode::BAD_REQUEST && refused_plain,
+        "no verifier: invalid_grant; method plain: refused",
+        format!("without verifier {without} {body}; plain {}", r.status()),
+    )
+}
+
+async fn refresh_token_reuse(server: &TestServer) -> Outcome {
+    let code = code_for_lea(server, &browser()).await;
+    let (_, tokens) = exchange(server, &code).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (_, rotated) = refresh(server, &first).await;
+    let next = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let (reused, _) = refresh(server, &first).await;
+    let (after, _) = refresh(server, &next).await;
+    expect(
+        reused == StatusCode::BAD_REQUEST && after == StatusCode::BAD_REQUEST,
+        "the reuse is refused and revokes the family",
+        format!("reuse {reused}, successor after reuse {after}"),
+    )
+}
+
+/// Every form, posted without its token by a browser that may use it.
+async fn csrf_on_every_form(server: &TestServer) -> Outcome {
+    let anonymous = browser();
+    text(&anonymous, server.url("/login")).await; // a browser cookie, but no token sent
+    let claire = browser();
+    post_sign_in(
+        server,
+        &claire,
+        "responsable",
+        "claire.martin",
+        "Parent-2026!",
+    )
+    .await;
+    let staff = support::staff::staff(server, ("admin.college", "Direction-College-2026")).await;
+    let forms: &[(&reqwest::Client, &str)] = &[
+        (&anonymous, "/login"),
+        (&anonymous, "/logout"),
+        (&anonymous, "/premiere-connexion/mot-de-passe"),
+        (&anonymous, "/premiere-connexion/confirmer"),
+        (&anonymous, "/confirmer-email"),
+        (&anonymous, "/identifiant-oublie"),
+        (&anonymous, "/mot-de-passe-oublie"),
+        (&anonymous, "/mot-de-passe-oublie/code"),
+        (&anonymous, "/mot-de-passe-oublie/nouveau"),
+        (&anonymous, "/inscription"),
+        (&anonymous, "/inscription/etape"),
+        (&anonymous, "/admin/connexion"),
+        (&anonymous, "/admin/connexion/code"),
+        (&claire, "/compte/mot-de-passe"),
+        (&claire, "/compte/email"),
+        (&claire, "/compte/email/renvoyer"),
+        (&claire, "/compte/portable"),
+        (&claire, "/compte/portable/code"),
+        (&claire, "/compte/portable/renvoyer"),
+        (&claire, "/compte/enfants/regrouper"),
+        (&claire, "/compte/enfants/mot-de-passe"),
+        (&claire, "/compte/nouvel-eleve"),
+        (&claire, "/compte/franceconnect"),
+        (&claire, "/oidc/consent"),
+        (&staff, "/admin/deconnexion"),
+        (&staff, "/admin/0141234A/comptes"),
+        (&staff, "/admin/0141234A/mots-de-passe"),
+    ];
+    let mut accepted = Vec::new();
+    for (b, path) in forms {
+        let r = b
+            .post(server.url(path))
+            .form(&[
+                ("csrf", "forged"),
+                ("action", "desactiver"),
+                ("compte", "1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        // refused before anything is done: 403, or 4xx for a form missing its fields
+        if !r.status().is_client_error() {
+            accepted.push(format!("{path}: {}", r.status()));
+        }
+    }
+    expect(
+        accepted.is_empty(),
+        &format!(
+            "{} forms, each refused (403, or 422 without its fields)",
+            forms.len()
+        ),
+        accepted.join(", "),
+    )
+}
+
+async fn session_fixation(server: &TestServer) -> Outcome {
+    // a browser whose cookies are written by hand: the attacker planted a session id
+    let b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let planted = "idp_session=planted-by-the-attacker";
+    let r = b
+        .get(server.url("/login?profil=eleve"))
+        .header("cookie", planted)
+        .send()
+        .await
+        .unwrap();
+    let browser_cookie = support::set_cookie_header(&r, "idp_browser")
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+        .unwrap_or_default();
+    let page = r.text().await.unwrap();
+    let r = b
+        .post(server.url("/login"))
+        .header("cookie", format!("{browser_cookie}; {planted}"))
+        .form(&sign_in_form(&page, "lea.martin", "Cartable-2026"))
+        .send()
+        .await
+        .unwrap();
+    let set = support::set_cookie_header(&r, "idp_session").unwrap_or_default();
+    expect(
+        r.status() == StatusCode::SEE_OTHER
+            && !set.is_empty()
+            && !set.contains("planted-by-the-attacker"),
+        "signed in under a new session id",
+        format!("{}: Set-Cookie {set}", r.status()),
+    )
+}
+
+async fn clickjacking(server: &TestServer) -> Outcome {
+    let claire = browser();
+    post_sign_in(
+        server,
+        &claire,
+        "responsable",
+        "claire.martin",
+        "Parent-2026!",
+    )
+    .await;
+    let mut framable = Vec::new();
+    for (b, path) in [
+        (&browser(), "/login"),
+        (&browser(), "/inscription"),
+        (&browser(), "/mot-de-passe-oublie"),
+        (&browser(), "/admin/connexion"),
+        (&claire, "/compte"),
+        (&claire, "/compte/enfants"),
+    ] {
+        let r = b.get(server.url(path)).send().await.unwrap();
+        let xfo = r
+            .headers()
+            .get("x-frame-options")
+            .and_then(|v| v.to_str().ok());
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if xfo != Some("DENY") || !csp.contains("frame-ancestors 'none'") {
+            framable.push(path);
+        }
+    }
+    expect(
+        framable.is_empty(),
+        "X-Frame-Options DENY and frame-ancestors 'none' on every page tried",
+        format!("framable: {framable:?}"),
+    )
+}
+
+async fn oversized_inputs(server: &TestServer) -> Outcome {
+    let huge = "a".repeat(3 * 1024 * 1024);
+    let long = "a".repeat(30_000);
+    let mut failures = Vec::new();
+    for path in [
+        "/login",
+        "/oidc/token",
+        "/admin/connexion",
+        "/inscription",
+        "/mot-de-passe-oublie",
+    ] {
+        let r = browser()
+            .post(server.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("password={huge}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != StatusCode::PAYLOAD_TOO_LARGE {
+            failures.push(format!("POST {path}: {}", r.status()));
+        }
+    }
+    for path in [
+        format!("/oidc/authorize?client_id={ENT}&state={long}"),
+        format!("/cas/login?service={long}"),
+        format!("/login?next=/{long}"),
+        format!("/api/admin/v1/schools/{long}/accounts"),
+    ] {
+        let r = browser().get(server.url(&path)).send().await.unwrap();
+        if r.status().is_server_error() {
+            failures.push(format!("GET {}…: {}", &path[..30], r.status()));
+        }
+    }
+    expect(
+        failures.is_empty(),
+        "3 MB bodies: 413; 30 kB parameters: answered, never a 5xx",
+        failures.join(", "),
+    )
+}
+
+/// The page of a sign-in or recovery answer without its per-request token.
+fn without_token(page: &str) -> String {
+    page.lines()
+        .filter(|l| !l.contains("name=\"csrf\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn account_enumeration_by_answer(server: &TestServer) -> Outcome {
+    let known = post_sign_in(server, &browser(), "eleve", "lea.martin", "Mauvais-2026").await;
+    let known = without_token(&known.text().await.unwrap()).replace("lea.martin", "X");
+    let unknown = post_sign_in(
+        server,
+        &browser(),
+        "eleve",
+        "personne.inconnue",
+        "Mauvais-2026",
+    )
+    .await;
+    let unknown = without_token(&unknown.text().await.unwrap()).replace("personne.inconnue", "X");
+    expect(
+        known == unknown,
+        "a wrong password and an unknown identifier get the same page",
+        "the pages differ".into(),
+    )
+}
+
+async fn account_enumeration_by_timing(server: &TestServer) -> Outcome {
+    let verifications = || {
+        server
+            .state
+            .hasher
+            .stats
+            .verifications
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = verifications();
+    post_sign_in(server, &browser(), "eleve", "lea.martin", "Mauvais-2026").await;
+    let known = verifications() - before;
+    post_sign_in(
+        server,
+        &browser(),
+        "eleve",
+        "personne.inconnue",
+        "Mauvais-2026",
+    )
+    .await;
+    let unknown = verifications() - before - known;
+    expect(
+        known == 1 && unknown == 1,
+        "one argon2 verification each (timing is compared in `idp bench`)",
+        format!("known {known}, unknown {unknown}"),
+    )
+}
+
+/// The number of results a search page says.
+fn results(page: &str) -> Option<usize> {
+    let at = page.find("résultat")?;
+    page[..at].rsplit('>').next()?.trim().parse().ok()
+}
+
+async fn sql_injection_in_search_fields(server: &TestServer) -> Outcome {
+    let staff = support::staff::staff(server, ("admin.college", "Direction-College-2026")).await;
+    let search = |typed: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(typed.as_bytes()).collect();
+        let url = server.url(&format!("/admin/0141234A/comptes?nom={q}"));
+        let staff = &staff;
+        async move {
+            let r = staff.get(url).send().await.unwrap();
+            (r.status(), results(&r.text().await.unwrap()))
+        }
+    };
+    let (_, all) = search("").await;
+    let all = all.unwrap_or(0);
+    let mut leaks = Vec::new();
+    for (typed, at_most) in [
+        ("' OR '1'='1", 0),
+        ("martin'; DROP TABLE accounts; --", 0),
+        ("\" OR 1=1 --", 0),
+        // wildcards are no letters: no name filter at all, never more than the school
+        ("%", all),
+        ("_", all),
+    ] {
+        let (status, found) = search(typed).await;
+        if status != StatusCode::OK || found.is_none_or(|n| n > at_most) {
+            leaks.push(format!("{typed}: {status} {found:?}"));
+        }
+    }
+    let count = server
+        .state
+        .accounts
+        .count(idp::domain::account::AccountKind::Eleve)
+        .await
+        .unwrap();
+    expect(
+        leaks.is_empty() && count > 0 && all > 0,
+        &format!(
+            "quotes and statements match no name, wildcards no more than the school's {all}; nothing dropped"
+        ),
+        leaks.join(", "),
+    )
+}
+
+async fn one_time_code_brute_force(server: &TestServer) -> Outcome {
+    let b = browser();
+    let r = support::staff::post_password(server, &b, "admin.lycee", "Direction-Lycee-2026").await;
+    if !redirects_to(&r, "/admin/connexion/code") {
+        return Err("no code step".into());
+    }
+    let mut tries = 0;
+    for guess in 0..20 {
+        let r = support::staff::post_code(server, &b, &format!("{:06}", 999_990 - guess)).await;
+        tries += 1;
+        if redirects_to(&r, "/admin/connexion?info=essais") {
+            break;
+        }
+    }
+    expect(
+        tries <= 6,
+        &format!("the step ends after {} wrong codes", tries - 1),
+        format!("{tries} codes tried"),
+    )
+}
+
+async fn header_injection_in_mail(server: &TestServer) -> Outcome {
+    let claire = browser();
+    post_sign_in(
+        server,
+        &claire,
+        "responsable",
+        "claire.martin",
+        "Parent-2026!",
+    )
+    .await;
+    let page = text(&claire, server.url("/compte")).await;
+    let r = claire
+        .post(server.url("/compte/email"))
+        .form(&[
+            ("csrf", hidden_field(&page, "csrf").unwrap()),
+            (
+                "email",
+                "claire@example.fr\r\nBcc: victim@evil.example".into(),
+            ),
+            ("current", "Parent-2026!".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let queued = server
+        .state
+        .outbox
+        .recent(50)
+        .await
+        .unwrap()
+        .iter()
+        .any(|m| m.message.recipient.contains("evil") || m.message.recipient.contains('\n'));
+    expect(
+        status == StatusCode::UNPROCESSABLE_ENTITY && !queued,
+        "refused as an invalid address; nothing queued",
+        format!("{status}, queued: {queued}"),
+    )
+}
+
+#[tokio::test]
+async fn attacks_are_refused() {
+    let server = TestServer::start().await;
+    let mut rows: Vec<(&str, Outcome)> = Vec::new();
+    macro_rules! attack {
+        ($name:literal, $f:ident) => {
+            rows.push(($name, $f(&server).await));
+        };
+    }
+    attack!(
+        "open redirect through redirect_uri",
+        open_redirect_through_redirect_uri
+    );
+    attack!(
+        "open redirect through post_logout_redirect_uri",
+        open_redirect_through_post_logout_redirect_uri
+    );
+    attack!(
+        "open redirect through the CAS service",
+        open_redirect_through_the_cas_service
+    );
+    attack!(
+        "open redirect through the sign-in's return path",
+        open_redirect_through_the_sign_in_return_path
+    );
+    attack!("authorization code replay", authorization_code_replay);
+    attack!("PKCE downgrade", pkce_downgrade);
+    attack!("refresh token reuse", refresh_token_reuse);
+    attack!("CSRF on every form", csrf_on_every_form);
+    attack!("session fixation", session_fixation);
+    attack!("clickjacking", clickjacking);
+    attack!("oversized inputs", oversized_inputs);
+    attack!(
+        "account enumeration by answer",
+        account_enumeration_by_answer
+    );
+    attack!(
+        "account enumeration by work done",
+        account_enumeration_by_timing
+    );
+    attack!(
+        "SQL injection in search fields",
+        sql_injection_in_search_fields
+    );
+    attack!(
+        "one-time code brute force (staff TOTP)",
+        one_time_code_brute_force
+    );
+    attack!(
+        "header injection in a mail address",
+        header_injection_in_mail
+    );
+
+    println!("\n{:<50} | {:<8} | what happened", "attack", "result");
+    println!("{}", "-".repeat(110));
+    for (name, outcome) in &rows {
+        match outcome {
+            Ok(what) => println!("{name:<50} | refused  | {what}"),
+            Err(what) => println!("{name:<50} | GOT IN   | {what}"),
+        }
+    }
+    let through: Vec<&str> = rows
+        .iter()
+        .filter(|(_, o)| o.is_err())
+        .map(|(n, _)| *n)
+        .collect();
+    println!(
+        "{} attacks tried, {} got through\n",
+        rows.len(),
+        through.len()
+    );
+    assert!(through.is_empty(), "attacks that got through: {through:?}");
+}
