@@ -494,9 +494,9 @@ fn has_letter(name: &str) -> bool {
 
 /// `0141234A`: seven digits and a check letter.
 fn is_uai(uai: &str) -> bool {
-    uai.len() == 8
-        && uai[..7].chars().all(|c| c.is_ascii_digit())
-        && uai[7..].chars().all(|c| c.is_ascii_uppercase())
+    // bytes, not a str slice: an 8-byte value may end inside a multi-byte character
+    let b = uai.as_bytes();
+    b.len() == 8 && b[..7].iter().all(u8::is_ascii_digit) && b[7].is_ascii_uppercase()
 }
 
 /// The national pupil identifier: 11 characters, digits or capitals, the last a letter.
@@ -638,5 +638,24 @@ mod tests {
         assert!(check_birth_date("2013-02-29", "2026-12-01").is_err());
         assert!(check_birth_date("14/03/2012", "2026-12-01").is_err());
         assert!(check_birth_date("2027-01-01", "2026-12-01").is_err());
+    }
+
+    #[test]
+    fn a_uai_ending_inside_a_multi_byte_character_is_refused_not_a_panic() {
+        // found by fuzz/csv_import: eight bytes whose last character is two bytes long
+        assert!(!is_uai("014999Ѧ"));
+        assert!(!is_uai("0141234é"));
+        assert!(is_uai("0141234A"));
+        let rejected = parse(
+            &files(
+                "uai,nom,academie,degre\n014999Ѧ,Collège,14,2d\n",
+                PUPILS,
+                GUARDIANS,
+                LINKS,
+            ),
+            "2026-12-01",
+        )
+        .unwrap_err();
+        assert!(rejected[0].reason.contains("UAI"), "{:?}", rejected[0]);
     }
 }
