@@ -70,9 +70,10 @@ pub struct Config {
     /// Where relying-party registrations are read from (one TOML file each).
     #[serde(default = "default_relying_parties_dir")]
     pub relying_parties_dir: PathBuf,
-    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses (`"127.0.0.1"`) or
+    /// networks (`"10.244.0.0/16"`, for an ingress controller whose pods change address).
     #[serde(default)]
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<ProxyRange>,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(default)]
@@ -407,6 +408,29 @@ fn default_redis_key_prefix() -> String {
     "idp:".to_owned()
 }
 
+/// One entry of `trusted_proxies`: an address, or a network in CIDR notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ProxyRange(ipnet::IpNet);
+
+impl ProxyRange {
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+}
+
+impl TryFrom<String> for ProxyRange {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+            .map(ProxyRange)
+            .map_err(|_| format!("{text:?} is neither an IP address nor a network like 10.0.0.0/8"))
+    }
+}
+
 impl Config {
     /// Reads a TOML file, applies `IDP_*` overrides from `env`, and checks the result.
     pub fn load(
@@ -653,6 +677,34 @@ mod tests {
 
     fn table(text: &str) -> toml::Table {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let c = Config::from_table(
+            table(
+                "issuer = 'https://x.fr'\ntrusted_proxies = ['127.0.0.1', '10.244.0.0/16', '::1']",
+            ),
+            Vec::new(),
+        )
+        .unwrap();
+        let trusted = |ip: &str| {
+            c.trusted_proxies
+                .iter()
+                .any(|r| r.contains(&ip.parse().unwrap()))
+        };
+        assert!(trusted("127.0.0.1") && trusted("10.244.3.7") && trusted("::1"));
+        assert!(!trusted("127.0.0.2") && !trusted("10.245.0.1"));
+        let e = Config::from_table(
+            table("issuer = 'https://x.fr'\ntrusted_proxies = ['ingress']"),
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("neither an IP address nor a network"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub fn clear_cookie(state: &AppState, name: &str) -> HeaderValue {
 /// trusted proxy when the peer is one.
 pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
     let peer_ip = peer.ip();
-    if !state.config.trusted_proxies.contains(&peer_ip) {
+    let trusted = |ip: &IpAddr| state.config.trusted_proxies.iter().any(|r| r.contains(ip));
+    if !trusted(&peer_ip) {
         return peer_ip;
     }
     headers
@@ -80,7 +81,7 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
         .into_iter()
         .flat_map(|v| v.rsplit(','))
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .find(|ip| !state.config.trusted_proxies.contains(ip))
+        .find(|ip| !trusted(ip))
         .unwrap_or(peer_ip)
 }
 
