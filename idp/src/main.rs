@@ -49,6 +49,12 @@ enum Command {
         #[arg(long)]
         letters: Option<PathBuf>,
     },
+    /// Put the demo's schools, accounts and staff into a deployment (a trial, or the local
+    /// topology of deploy/local): nothing is changed if they are already there.
+    SeedDemo {
+        #[command(flatten)]
+        deployment: Deployment,
+    },
     /// Measure the IdP on this machine (embedded backends) and print the figures.
     Bench {
         #[arg(long, default_value_t = 40)]
@@ -382,6 +388,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             print_demo_banner(&state.config, ports);
             serve_on(listener, state).await
+        }
+        Command::SeedDemo { deployment } => {
+            let state = deployment.open().await?;
+            match idp::demo::seed(&state).await? {
+                Some(reports) => {
+                    let accounts: usize = reports.iter().map(|r| r.accounts_created.len()).sum();
+                    println!(
+                        "demo data seeded: {accounts} accounts, staff admin.college and admin.lycee"
+                    );
+                }
+                None => println!("demo data already there: nothing changed"),
+            }
+            Ok(())
         }
         Command::Import {
             dir,
