@@ -55,6 +55,12 @@ enum Command {
         #[command(flatten)]
         deployment: Deployment,
     },
+    /// Check a configuration before deploying it: the file, the secrets it names and every
+    /// relying-party registration, without connecting to anything.
+    Check {
+        #[arg(long, env = "IDP_CONFIG")]
+        config: PathBuf,
+    },
     /// Measure the IdP on this machine (embedded backends) and print the figures.
     Bench {
         #[arg(long, default_value_t = 40)]
@@ -388,6 +394,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             print_demo_banner(&state.config, ports);
             serve_on(listener, state).await
+        }
+        Command::Check { config: path } => {
+            let config = Config::load(&path, std::env::vars())?;
+            let server_secret = idp::app::server_secret(&config)?;
+            let database = config.resolved_database_url()?;
+            let redis = config.resolved_redis_url()?;
+            let registry =
+                idp::registry::Registry::load(&config.relying_parties_dir, &server_secret)?;
+            let (oidc, saml, cas) = registry.counts();
+            // the URLs may hold passwords: only their scheme is shown
+            let scheme = |url: &str| url.split(':').next().unwrap_or("").to_owned();
+            println!("{}: configuration valid", path.display());
+            println!("  issuer          {}", config.issuer);
+            println!("  listen          {}", config.listen);
+            println!("  database        {}", scheme(&database));
+            println!(
+                "  ephemeral store {}",
+                redis
+                    .as_deref()
+                    .map_or("in-process (one node only)".into(), scheme)
+            );
+            println!(
+                "  relying parties {oidc} OpenID Connect, {saml} SAML, {cas} CAS ({})",
+                config.relying_parties_dir.display()
+            );
+            Ok(())
         }
         Command::SeedDemo { deployment } => {
             let state = deployment.open().await?;

@@ -1,5 +1,5 @@
 //! The operator's commands, run as a real process: `migrate`, `client add`, `keys rotate`,
-//! `keys list`, `staff add`, `staff reset`, `totp`, and a configuration error that names its
+//! `keys list`, `staff add`, `staff reset`, `totp`, `check`, and a configuration error that names its
 //! key.
 
 use std::process::Command;
@@ -227,4 +227,56 @@ fn audit_verify_seals_and_checks_the_chain() {
         "{out}"
     );
     assert!(out.contains("audit chain intact"));
+}
+
+#[test]
+fn check_accepts_the_deploy_registrations_and_names_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/relying-parties");
+    let secret = dir.path().join("server-secret");
+    std::fs::write(
+        &secret,
+        "c2VydmVyIHNlY3JldCBvZiB0aGUgY2hlY2sgdGVzdCAhIQ==\n",
+    )
+    .unwrap();
+    let write = |rp: &std::path::Path| {
+        let path = dir.path().join("idp.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "issuer = \"http://127.0.0.1:18080\"\nserver_secret_file = \"{}\"\n\
+                 database_url = \"postgres://idp:hunter2@db/idp\"\n\
+                 redis_url = \"redis://redis:6379/\"\nrelying_parties_dir = \"{}\"\n\
+                 trusted_proxies = [\"172.28.0.0/24\"]\n",
+                secret.display(),
+                rp.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let out = run(idp()
+        .arg("check")
+        .arg("--config")
+        .arg(write(shipped.as_ref())));
+    assert!(out.contains("configuration valid"), "{out}");
+    assert!(out.contains("1 OpenID Connect, 1 SAML, 1 CAS"), "{out}");
+    assert!(!out.contains("hunter2"), "a password in the output: {out}");
+
+    let broken = dir.path().join("rp");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(
+        broken.join("ent.toml"),
+        "protocol = \"oidc\"\nclient_id = \"ent\"\nredirect_uris = [\"http://ent.example.fr/cb\"]\n",
+    )
+    .unwrap();
+    let out = idp()
+        .arg("check")
+        .arg("--config")
+        .arg(write(&broken))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("ent.toml"), "{err}");
 }

@@ -95,6 +95,11 @@ impl Registry {
         Ok(registry)
     }
 
+    /// How many OpenID Connect clients, SAML service providers and CAS services are registered.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.oidc.len(), self.saml.len(), self.cas.len())
+    }
+
     /// Adds one registration written in TOML (files it names are relative to the current
     /// directory).
     pub fn add_toml(&mut self, text: &str, secret: &ServerSecret) -> Result<(), String> {
