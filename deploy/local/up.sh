@@ -52,10 +52,11 @@ upstreams=""
 for n in $(seq 1 "$DEPLOY_NODES"); do
   upstreams+="        server 127.0.0.1:$(node_port "$n") max_fails=1 fail_timeout=2s;"$'\n'
 done
-python3 - "$here/nginx.conf.in" "$DEPLOY_RUN/nginx.conf" "$DEPLOY_RUN" "$DEPLOY_PORT" "$upstreams" <<'PY'
+python3 - "$here/nginx.conf.in" "$DEPLOY_RUN/nginx.conf" "$DEPLOY_RUN" "$DEPLOY_PORT" "$upstreams" "$(dirname "$here")" <<'PY'
 import sys
-src, dst, run, port, ups = sys.argv[1:]
-open(dst, "w").write(open(src).read().replace("@RUN@", run).replace("@PORT@", port).replace("@UPSTREAMS@", ups.rstrip("\n")))
+src, dst, run, port, ups, deploy = sys.argv[1:]
+text = open(src).read().replace("@RUN@", run).replace("@PORT@", port)
+open(dst, "w").write(text.replace("@UPSTREAMS@", ups.rstrip("\n")).replace("@DEPLOY@", deploy))
 PY
 nginx -t -q -c "$DEPLOY_RUN/nginx.conf"
 nginx -c "$DEPLOY_RUN/nginx.conf"

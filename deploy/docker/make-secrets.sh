@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Writes the secrets compose.yaml reads (deploy/docker/secrets/, ignored by git): the server
+# secret every node shares, PostgreSQL's password and the database URL made of it.
+# Kubernetes takes the same files: see deploy/README.md.
+set -euo pipefail
+dir="$(cd "$(dirname "$0")" && pwd)/secrets"
+mkdir -p "$dir"
+umask 077
+[ -s "$dir/server-secret" ] || head -c 32 /dev/urandom | base64 >"$dir/server-secret"
+[ -s "$dir/postgres-password" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$dir/postgres-password"
+printf 'postgres://idp:%s@postgres:5432/idp\n' "$(cat "$dir/postgres-password")" >"$dir/database-url"
+echo "secrets in $dir: server-secret, postgres-password, database-url"
