@@ -380,6 +380,11 @@ pub struct ThrottleConfig {
     /// Failed sign-ins allowed from one address within the window.
     pub failures_per_address: u64,
     pub window_minutes: u64,
+    /// Failures of one identifier (or trusted device) answered at once; after them each
+    /// attempt waits `first_delay_ms`, doubling at every further failure up to `max_delay_ms`.
+    pub delay_after_failures: u64,
+    pub first_delay_ms: u64,
+    pub max_delay_ms: u64,
 }
 
 impl Default for ThrottleConfig {
@@ -388,6 +393,9 @@ impl Default for ThrottleConfig {
             failures_per_identifier: 10,
             failures_per_address: 100,
             window_minutes: 5,
+            delay_after_failures: 3,
+            first_delay_ms: 1000,
+            max_delay_ms: 8000,
         }
     }
 }
@@ -533,6 +541,12 @@ impl Config {
             || self.throttle.failures_per_address == 0
         {
             return Err(key_error("throttle", "limits and window must be positive"));
+        }
+        if self.throttle.first_delay_ms > self.throttle.max_delay_ms {
+            return Err(key_error(
+                "throttle.max_delay_ms",
+                "must be at least first_delay_ms",
+            ));
         }
         for (i, u) in self.upstream.iter().enumerate() {
             let key = |k: &str| format!("upstream[{i}].{k}");

@@ -205,6 +205,9 @@ async fn throttle_limits_identifiers_and_addresses(kv: Arc<dyn Ephemeral>) {
             failures_per_identifier: 3,
             failures_per_address: 5,
             window_minutes: 1,
+            delay_after_failures: 3,
+            first_delay_ms: 0,
+            max_delay_ms: 0,
         },
     );
     let ip: IpAddr = "192.0.2.7".parse().unwrap();

@@ -4,6 +4,7 @@
 mod support;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use support::{TestServer, browser, hidden_field, set_cookie_header};
@@ -468,6 +469,46 @@ async fn repeated_failures_are_throttled_whether_the_account_exists_or_not() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn after_a_few_failures_each_attempt_waits_longer_whether_the_account_exists_or_not() {
+    let server = TestServer::start_with(
+        "[throttle]\ndelay_after_failures = 2\nfirst_delay_ms = 300\nmax_delay_ms = 600",
+    )
+    .await;
+    for identifier in ["lea.martin", "personne.inconnue"] {
+        let client = browser();
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            let started = std::time::Instant::now();
+            let r = sign_in(&server, &client, "eleve", identifier, "Mauvais-2026").await;
+            assert_eq!(r.status(), StatusCode::OK);
+            waits.push(started.elapsed());
+        }
+        // lower bounds only: a slow machine makes them longer, never shorter
+        assert!(
+            waits[2] >= Duration::from_millis(300),
+            "{identifier}: {waits:?}"
+        );
+        assert!(
+            waits[3] >= Duration::from_millis(600),
+            "{identifier}: {waits:?}"
+        );
+        // the right password waits too: the delay comes before the password is checked
+        let started = std::time::Instant::now();
+        let r = sign_in(&server, &client, "eleve", identifier, "Cartable-2026").await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(600),
+            "{identifier}"
+        );
+        let expected = if identifier == "lea.martin" {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(r.status(), expected, "{identifier}");
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,11 @@
 //! Sign-in throttling: failures are counted per identifier, per source address and per trusted
 //! device in a sliding window (two fixed buckets, the older one weighted by how much of it the
-//! window still covers), in the ephemeral store, so every node sees the same counts. Past the
-//! limit, attempts are refused whether the identifier exists or not (so the refusal reveals
-//! nothing). Refused attempts are not counted, so a lock fades within two windows.
+//! window still covers), in the ephemeral store, so every node sees the same counts. It is
+//! progressive: after a few failures of an identifier, each attempt waits before its password
+//! is checked, twice as long at every further failure; past the limit, attempts are refused.
+//! Both happen whether the identifier exists or not (so they reveal nothing). Refused attempts
+//! are not counted, so a lock fades within two windows. Addresses get no delay, only a limit:
+//! a whole school signs in from one address at 8h50.
 //!
 //! An attacker could still keep an identifier locked by failing again each time the lock
 //! fades. A browser where the account signed in before carries a trusted-device cookie
@@ -39,6 +42,18 @@ pub fn sliding_count(previous: u64, current: u64, elapsed: u64, window: u64) -> 
     let window = window.max(1);
     let covered = window.saturating_sub(elapsed.min(window));
     current + (previous * covered).div_ceil(window)
+}
+
+/// How long an attempt waits before its password is checked, for an identifier (or trusted
+/// device) that failed `failures` times in the window: nothing for the first `after`, then
+/// `first`, doubling at every further failure, never more than `max`. A pupil who mistypes
+/// twice waits nothing; a guesser waits longer at each try until the lock.
+pub fn progressive_delay(failures: u64, after: u64, first: Duration, max: Duration) -> Duration {
+    if failures < after {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(failures - after).unwrap_or(u32::MAX).min(20);
+    first.saturating_mul(1 << doublings).min(max)
 }
 
 fn now_seconds() -> u64 {
@@ -110,7 +125,7 @@ impl SignInThrottle {
     }
 
     /// Whether an attempt with this identifier from this address may go on to the password
-    /// check.
+    /// check; when it may, after the identifier's progressive delay.
     pub async fn check(
         &self,
         identifier: &str,
@@ -136,6 +151,15 @@ impl SignInThrottle {
         };
         if failures >= self.config.failures_per_identifier {
             return Ok(ThrottleVerdict::IdentifierLimited);
+        }
+        let delay = progressive_delay(
+            failures,
+            self.config.delay_after_failures,
+            Duration::from_millis(self.config.first_delay_ms),
+            Duration::from_millis(self.config.max_delay_ms),
+        );
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         Ok(ThrottleVerdict::Allowed)
     }
@@ -178,7 +202,31 @@ fn device_key(device: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sliding_count;
+    use std::time::Duration;
+
+    use super::{progressive_delay, sliding_count};
+
+    #[test]
+    fn the_delay_starts_after_a_few_failures_and_doubles_up_to_its_maximum() {
+        let delays: Vec<u64> = (0..10)
+            .map(|failures| {
+                let d =
+                    progressive_delay(failures, 3, Duration::from_secs(1), Duration::from_secs(8));
+                d.as_secs()
+            })
+            .collect();
+        assert_eq!(delays, [0, 0, 0, 1, 2, 4, 8, 8, 8, 8]);
+        assert_eq!(
+            progressive_delay(u64::MAX, 0, Duration::from_secs(1), Duration::from_secs(8)),
+            Duration::from_secs(8),
+            "no overflow"
+        );
+        assert_eq!(
+            progressive_delay(5, 3, Duration::ZERO, Duration::from_secs(8)),
+            Duration::ZERO,
+            "no delay configured"
+        );
+    }
 
     #[test]
     fn the_window_slides_over_two_buckets() {

@@ -197,6 +197,16 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let port = ports.idp;
         let mut table = server_table(extra);
+        // the progressive delay would make every test that fails sign-ins wait seconds: it is
+        // off unless a test sets it (signin.rs tests it)
+        if let Some(throttle) = table
+            .entry("throttle")
+            .or_insert_with(|| toml::Table::new().into())
+            .as_table_mut()
+        {
+            throttle.entry("first_delay_ms").or_insert(0.into());
+            throttle.entry("max_delay_ms").or_insert(0.into());
+        }
         table
             .entry("issuer")
             .or_insert_with(|| format!("http://127.0.0.1:{port}").into());
