@@ -23,6 +23,11 @@ fn json_escaped(value: &str) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
+/// `value` as a form-encoded field value.
+fn form_escaped(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 impl Gateway {
     pub fn new(url: url::Url, config: &SmsConfig) -> anyhow::Result<Self> {
         Ok(Self {
@@ -38,13 +43,22 @@ impl Gateway {
         })
     }
 
-    /// The request body for a message: `{to}`, `{text}` and `{sender}` replaced, JSON-escaped.
+    /// The request body for a message: `{to}`, `{text}` and `{sender}` replaced, escaped for
+    /// the content type (form-encoded, or else JSON string contents).
     pub fn body(&self, message: &NewMessage) -> String {
+        let escape = if self.content_type.contains("x-www-form-urlencoded") {
+            form_escaped
+        } else {
+            json_escaped
+        };
         render(
             &self.template,
-            &message.recipient,
-            &message.body_text,
-            &self.sender,
+            [
+                ("{to}", &message.recipient),
+                ("{text}", &message.body_text),
+                ("{sender}", &self.sender),
+            ],
+            escape,
         )
     }
 
@@ -76,11 +90,26 @@ impl Gateway {
     }
 }
 
-fn render(template: &str, to: &str, text: &str, sender: &str) -> String {
-    template
-        .replace("{to}", &json_escaped(to))
-        .replace("{text}", &json_escaped(text))
-        .replace("{sender}", &json_escaped(sender))
+/// The template with its placeholders replaced in one pass, so that a value holding a
+/// placeholder (a text that says `{to}`) is written as it is, never replaced in turn.
+fn render(template: &str, values: [(&str, &str); 3], escape: fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(template.len() + 160);
+    let mut rest = template;
+    'scan: while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        for (placeholder, value) in values {
+            if let Some(after) = rest.strip_prefix(placeholder) {
+                out.push_str(&escape(value));
+                rest = after;
+                continue 'scan;
+            }
+        }
+        out.push('{');
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -91,13 +120,43 @@ mod tests {
     fn the_body_is_the_template_with_escaped_values() {
         let body = render(
             r#"{"to": "{to}", "message": "{text}", "from": "{sender}"}"#,
-            "+33612345678",
-            "Code : 123456\n« ne le donnez pas »",
-            "ECOLE",
+            [
+                ("{to}", "+33612345678"),
+                (
+                    "{text}",
+                    "Code : 123456\n« ne le donnez pas », \"{sender}\"",
+                ),
+                ("{sender}", "ECOLE"),
+            ],
+            json_escaped,
         );
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(parsed["to"], "+33612345678");
-        assert_eq!(parsed["message"], "Code : 123456\n« ne le donnez pas »");
+        assert_eq!(
+            parsed["message"], "Code : 123456\n« ne le donnez pas », \"{sender}\"",
+            "quotes escaped, a placeholder inside a value left as it is"
+        );
         assert_eq!(parsed["from"], "ECOLE");
+    }
+
+    #[test]
+    fn a_form_encoded_gateway_gets_form_encoded_values() {
+        let body = render(
+            "to={to}&text={text}&from={sender}",
+            [
+                ("{to}", "+33612345678"),
+                ("{text}", "Code : 1&to=+33699999999"),
+                ("{sender}", "ECOLE"),
+            ],
+            form_escaped,
+        );
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(fields.len(), 3, "{body}");
+        assert_eq!(
+            fields[1],
+            ("text".into(), "Code : 1&to=+33699999999".into())
+        );
     }
 }
