@@ -1,15 +1,17 @@
 //! The security suite (issue #10): each check is named for the attack it tries, runs against
 //! the real server over HTTP, and the suite prints a table of what was tried and what
 //! happened (`cargo test --test security -- --nocapture`). It fails if any attack gets
-//! through. The SAML attacks (XXE, entity expansion, signature wrapping, duplicate IDs) are
-//! in `saml.rs` and its interop runs for now.
+//! through.
 
 mod support;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use support::oidc::{
     ENT, ENT_SECRET, authorize_url, code_for_lea, ent_redirect, exchange, refresh, token_request,
 };
+use support::saml::{ServiceProvider, post_request, signed_post_request};
 use support::{TestServer, browser, hidden_field, post_sign_in, sign_in_form, text};
 
 const EVIL: &str = "https://evil.example/";
@@ -299,10 +301,114 @@ async fn clickjacking(server: &TestServer) -> Outcome {
     )
 }
 
+/// Every route the server declares, read from its source (`.route("/path", get(…).post(…))`
+/// in `idp/src`), so that a new endpoint is tried without touching this suite: its path and
+/// its methods.
+fn declared_routes() -> Vec<(String, Vec<&'static str>)> {
+    fn sources(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+        &mut files,
+    );
+    let route = regex::Regex::new(r#"\.route\(\s*"(/[^"]*)",\s*"#).unwrap();
+    let method = regex::Regex::new(r"\b(get|post|put|delete|patch)\(").unwrap();
+    let mut routes = Vec::new();
+    for file in &files {
+        for m in route.captures_iter(file) {
+            // the handlers: up to the parenthesis that closes `.route(`
+            let rest = &file[m.get(0).unwrap().end()..];
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let methods = method
+                .captures_iter(&rest[..end])
+                .map(|c| match &c[1] {
+                    "get" => "GET",
+                    "post" => "POST",
+                    "put" => "PUT",
+                    "delete" => "DELETE",
+                    _ => "PATCH",
+                })
+                .collect();
+            routes.push((m[1].to_owned(), methods));
+        }
+    }
+    routes
+}
+
 async fn oversized_inputs(server: &TestServer) -> Outcome {
     let huge = "a".repeat(3 * 1024 * 1024);
     let long = "a".repeat(30_000);
+    let segment = "a".repeat(4_000);
+    let routes = declared_routes();
+    let placeholder = regex::Regex::new(r"\{[^}]+\}").unwrap();
+    let (mut tried, mut too_large, mut with_body) = (0, 0, 0);
     let mut failures = Vec::new();
+    // a signed-in guardian and a signed-in staff member too, so that the body is reached
+    // behind the session checks
+    let guardian = browser();
+    post_sign_in(
+        server,
+        &guardian,
+        "responsable",
+        "claire.martin",
+        "Parent-2026!",
+    )
+    .await;
+    let staff = support::staff::staff(server, ("admin.college", "Direction-College-2026")).await;
+    for (path, methods) in &routes {
+        let path = placeholder.replace_all(path, segment.as_str()).into_owned();
+        for method in methods {
+            for client in [&browser(), &guardian, &staff] {
+                let url = server.url(&format!("{path}?next={long}"));
+                let request = client.request(method.parse().unwrap(), url);
+                let r = if *method == "GET" {
+                    request.send().await
+                } else {
+                    with_body += 1;
+                    request
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(format!("csrf=x&password={huge}"))
+                        .send()
+                        .await
+                };
+                tried += 1;
+                match r {
+                    Ok(r) if r.status().is_server_error() => failures.push(format!(
+                        "{method} {}…: {}",
+                        &path[..path.len().min(30)],
+                        r.status()
+                    )),
+                    Ok(r) => too_large += usize::from(r.status() == StatusCode::PAYLOAD_TOO_LARGE),
+                    Err(e) => failures.push(format!(
+                        "{method} {}…: {}",
+                        &path[..path.len().min(30)],
+                        e.to_string().chars().take(80).collect::<String>()
+                    )),
+                }
+            }
+        }
+    }
+    // where a body is read, over its limit it is refused before any work
     for path in [
         "/login",
         "/oidc/token",
@@ -318,23 +424,16 @@ async fn oversized_inputs(server: &TestServer) -> Outcome {
             .await
             .unwrap();
         if r.status() != StatusCode::PAYLOAD_TOO_LARGE {
-            failures.push(format!("POST {path}: {}", r.status()));
-        }
-    }
-    for path in [
-        format!("/oidc/authorize?client_id={ENT}&state={long}"),
-        format!("/cas/login?service={long}"),
-        format!("/login?next=/{long}"),
-        format!("/api/admin/v1/schools/{long}/accounts"),
-    ] {
-        let r = browser().get(server.url(&path)).send().await.unwrap();
-        if r.status().is_server_error() {
-            failures.push(format!("GET {}…: {}", &path[..30], r.status()));
+            failures.push(format!("POST {path}: {} instead of 413", r.status()));
         }
     }
     expect(
-        failures.is_empty(),
-        "3 MB bodies: 413; 30 kB parameters: answered, never a 5xx",
+        routes.len() > 50 && failures.is_empty(),
+        &format!(
+            "{} routes × 3 visitors, {tried} requests with 30 kB parameters ({with_body} with 3 MB bodies): \
+             never a 5xx, {too_large} answered 413",
+            routes.len()
+        ),
         failures.join(", "),
     )
 }
@@ -463,7 +562,7 @@ async fn one_time_code_brute_force(server: &TestServer) -> Outcome {
     )
 }
 
-async fn header_injection_in_mail(server: &TestServer) -> Outcome {
+async fn header_injection_in_mail_and_sms(server: &TestServer) -> Outcome {
     let claire = browser();
     post_sign_in(
         server,
@@ -487,7 +586,21 @@ async fn header_injection_in_mail(server: &TestServer) -> Outcome {
         .send()
         .await
         .unwrap();
-    let status = r.status();
+    let mail_status = r.status();
+    // a mobile number that tries to close the gateway's JSON field and add a recipient
+    let page = text(&claire, server.url("/compte")).await;
+    let r = claire
+        .post(server.url("/compte/portable"))
+        .form(&[
+            ("csrf", hidden_field(&page, "csrf").unwrap()),
+            ("portable", "0612345678\",\"to\":\"+33699999999".into()),
+            ("current", "Parent-2026!".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let sms_status = r.status();
+    let sms_refused = r.text().await.unwrap().contains("Indiquez un numéro");
     let queued = server
         .state
         .outbox
@@ -495,17 +608,209 @@ async fn header_injection_in_mail(server: &TestServer) -> Outcome {
         .await
         .unwrap()
         .iter()
-        .any(|m| m.message.recipient.contains("evil") || m.message.recipient.contains('\n'));
+        .any(|m| {
+            let to = &m.message.recipient;
+            to.contains("evil") || to.contains('\n') || to.contains('"') || to.contains("699999999")
+        });
     expect(
-        status == StatusCode::UNPROCESSABLE_ENTITY && !queued,
-        "refused as an invalid address; nothing queued",
-        format!("{status}, queued: {queued}"),
+        mail_status == StatusCode::UNPROCESSABLE_ENTITY && sms_refused && !queued,
+        "mail: refused as an invalid address; SMS: refused as an invalid number; nothing queued",
+        format!("mail {mail_status}, SMS {sms_status} (refused: {sms_refused}), queued: {queued}"),
+    )
+}
+
+async fn password_guessing() -> Outcome {
+    // a server of its own: the others run without the progressive delay
+    let server = TestServer::start_with(
+        "[throttle]\nfailures_per_identifier = 4\ndelay_after_failures = 2\nfirst_delay_ms = 200\nmax_delay_ms = 400",
+    )
+    .await;
+    let lea = browser();
+    let r = post_sign_in(&server, &lea, "eleve", "lea.martin", "Cartable-2026").await;
+    if r.status() != StatusCode::SEE_OTHER {
+        return Err(format!("Léa cannot sign in first: {}", r.status()));
+    }
+    let attacker = browser();
+    let mut waits = Vec::new();
+    for guess in ["Soleil-2026", "Cartable-2025", "Lea-2012", "Martin-2026"] {
+        let started = std::time::Instant::now();
+        post_sign_in(&server, &attacker, "eleve", "lea.martin", guess).await;
+        waits.push(started.elapsed().as_millis());
+    }
+    let locked = post_sign_in(&server, &attacker, "eleve", "lea.martin", "Cartable-2026").await;
+    let locked = locked.status() == StatusCode::TOO_MANY_REQUESTS
+        && locked.text().await.unwrap().contains("Trop de tentatives");
+    let staff = support::staff::staff(&server, ("admin.college", "Direction-College-2026")).await;
+    let search = text(
+        &staff,
+        server.url(&format!(
+            "/admin/{}/comptes?nom=martin&prenom=lea",
+            idp::demo::COLLEGE_UAI
+        )),
+    )
+    .await;
+    let shown = search.contains("Bloqué");
+    let own = post_sign_in(&server, &lea, "eleve", "lea.martin", "Cartable-2026").await;
+    expect(
+        waits[2] >= 200
+            && waits[3] >= 400
+            && locked
+            && shown
+            && own.status() == StatusCode::SEE_OTHER,
+        &format!(
+            "waits {waits:?} ms, then \"Trop de tentatives\" even for the right password; \
+             staff see \"Bloqué\"; Léa's own browser still signs in"
+        ),
+        format!(
+            "waits {waits:?}, locked {locked}, Bloqué shown {shown}, her browser {}",
+            own.status()
+        ),
+    )
+}
+
+/// The SAML endpoints that read a message, and how each carries one: signed by the SP on the
+/// Redirect binding (so that only what is inside the XML can make it refused), as is on POST.
+async fn saml_endpoints_answer(
+    server: &TestServer,
+    sp: &ServiceProvider,
+    xml: &str,
+) -> Vec<(String, StatusCode, String)> {
+    let b = browser();
+    let mut answers = Vec::new();
+    for binding in ["Redirect", "POST"] {
+        for profile in ["SSO", "SLO"] {
+            let endpoint = server.url(&format!("/idp/profile/SAML2/{binding}/{profile}"));
+            let r = if binding == "Redirect" {
+                b.get(sp.signed_redirect(&endpoint, xml))
+                    .send()
+                    .await
+                    .unwrap()
+            } else {
+                b.post(&endpoint)
+                    .form(&[("SAMLRequest", STANDARD.encode(xml))])
+                    .send()
+                    .await
+                    .unwrap()
+            };
+            let status = r.status();
+            answers.push((
+                format!("{binding}/{profile}"),
+                status,
+                r.text().await.unwrap(),
+            ));
+        }
+    }
+    answers
+}
+
+fn saml_instant(server: &TestServer) -> String {
+    chrono::DateTime::from_timestamp(server.clock_now(), 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Every endpoint answered 400 with its page, and no page shows `leak`.
+fn all_refused(answers: &[(String, StatusCode, String)], leak: &str) -> Outcome {
+    let bad: Vec<String> = answers
+        .iter()
+        .filter(|(_, status, body)| {
+            *status != StatusCode::BAD_REQUEST || !body.contains("DTD") || body.contains(leak)
+        })
+        .map(|(endpoint, status, _)| format!("{endpoint}: {status}"))
+        .collect();
+    let endpoints: Vec<&str> = answers.iter().map(|(e, _, _)| e.as_str()).collect();
+    expect(
+        bad.is_empty(),
+        &format!("400 \"contient une DTD\" on {}", endpoints.join(", ")),
+        bad.join(", "),
+    )
+}
+
+async fn saml_xxe(server: &TestServer, sp: &ServiceProvider) -> Outcome {
+    let xml = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_xxe" Version="2.0" IssueInstant="{now}"><saml:Issuer>{issuer}&xxe;</saml:Issuer></samlp:AuthnRequest>"#,
+        now = saml_instant(server),
+        issuer = sp.entity_id,
+    );
+    let answers = saml_endpoints_answer(server, sp, &xml).await;
+    all_refused(&answers, "root:")
+}
+
+async fn saml_entity_expansion(server: &TestServer, sp: &ServiceProvider) -> Outcome {
+    // "billion laughs": ten levels of ten references, 10^10 copies once expanded
+    let mut dtd = String::from(r#"<!ENTITY l0 "lol">"#);
+    for level in 1..=10 {
+        let refs = format!("&l{};", level - 1).repeat(10);
+        dtd.push_str(&format!(r#"<!ENTITY l{level} "{refs}">"#));
+    }
+    let xml = format!(
+        r#"<!DOCTYPE r [{dtd}]><samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lol" Version="2.0" IssueInstant="{now}"><saml:Issuer>{issuer}&l10;</saml:Issuer></samlp:AuthnRequest>"#,
+        now = saml_instant(server),
+        issuer = sp.entity_id,
+    );
+    let started = std::time::Instant::now();
+    let answers = saml_endpoints_answer(server, sp, &xml).await;
+    let outcome = all_refused(&answers, "lollollol")?;
+    Ok(format!(
+        "{outcome}, nothing expanded ({} ms for the four)",
+        started.elapsed().as_millis()
+    ))
+}
+
+async fn saml_signature_wrapping(server: &TestServer, sp: &ServiceProvider) -> Outcome {
+    // the signed request hidden inside a forged one that asks for another ACS
+    let signed = signed_post_request(server, sp, "_wrapped", &sp.acs);
+    let inner = signed
+        .split_once("?>")
+        .map_or(signed.as_str(), |(_, s)| s.trim_start());
+    let forged = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="{now}" AssertionConsumerServiceURL="{EVIL}acs"><saml:Issuer>{issuer}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
+        now = saml_instant(server),
+        issuer = sp.entity_id,
+    );
+    let r = post_request(server, &browser(), &forged).await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    // and the same signed request, altered after signing
+    let altered = signed_post_request(server, sp, "_altered", &sp.acs)
+        .replace(&sp.acs, "https://ent.example.fr/saml/other");
+    let altered = post_request(server, &browser(), &altered).await.status();
+    expect(
+        status == StatusCode::BAD_REQUEST
+            && body.contains("ne couvre pas la demande")
+            && !body.contains("evil.example")
+            && altered == StatusCode::BAD_REQUEST,
+        "400 \"la signature ne couvre pas la demande\"; altered after signing: 400",
+        format!("wrapped {status}, altered {altered}"),
+    )
+}
+
+async fn saml_duplicate_ids(server: &TestServer, sp: &ServiceProvider) -> Outcome {
+    // a second element carrying the signed ID, for a resolver that takes the first one
+    let signed = signed_post_request(server, sp, "_twice", &sp.acs);
+    let duplicated = signed.replacen(
+        "</saml:Issuer>",
+        r#"</saml:Issuer><samlp:Extensions><x ID="_twice"/></samlp:Extensions>"#,
+        1,
+    );
+    let r = post_request(server, &browser(), &duplicated).await;
+    // while the genuine request is accepted
+    let genuine = signed_post_request(server, sp, "_once", &sp.acs);
+    let ok = post_request(server, &browser(), &genuine).await.status();
+    expect(
+        r.status() == StatusCode::BAD_REQUEST && ok == StatusCode::SEE_OTHER,
+        "400; the same request without the duplicate: accepted",
+        format!("duplicated {}, genuine {ok}", r.status()),
     )
 }
 
 #[tokio::test]
 async fn attacks_are_refused() {
-    let server = TestServer::start().await;
+    let (sp, metadata) = ServiceProvider::new();
+    let server =
+        TestServer::start_with_clients("", &[("sp", &sp.registration()), ("sp.xml", &metadata)])
+            .await;
     let mut rows: Vec<(&str, Outcome)> = Vec::new();
     macro_rules! attack {
         ($name:literal, $f:ident) => {
@@ -547,14 +852,28 @@ async fn attacks_are_refused() {
         "SQL injection in search fields",
         sql_injection_in_search_fields
     );
+    rows.push((
+        "password guessing (delay, lock, trusted device)",
+        password_guessing().await,
+    ));
     attack!(
         "one-time code brute force (staff TOTP)",
         one_time_code_brute_force
     );
     attack!(
-        "header injection in a mail address",
-        header_injection_in_mail
+        "header injection in mail and SMS",
+        header_injection_in_mail_and_sms
     );
+    rows.push(("SAML XXE", saml_xxe(&server, &sp).await));
+    rows.push((
+        "SAML entity expansion",
+        saml_entity_expansion(&server, &sp).await,
+    ));
+    rows.push((
+        "SAML signature wrapping",
+        saml_signature_wrapping(&server, &sp).await,
+    ));
+    rows.push(("SAML duplicate IDs", saml_duplicate_ids(&server, &sp).await));
 
     println!("\n{:<50} | {:<8} | what happened", "attack", "result");
     println!("{}", "-".repeat(110));

@@ -10,6 +10,7 @@
 
 pub mod first_connection;
 pub mod oidc;
+pub mod saml;
 pub mod staff;
 
 use std::sync::Arc;
