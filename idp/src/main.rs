@@ -54,6 +54,10 @@ enum Command {
     SeedDemo {
         #[command(flatten)]
         deployment: Deployment,
+        /// Seed a deployment with an https issuer too: a trial nobody else can reach, as the
+        /// demo's passwords and staff TOTP secret are published.
+        #[arg(long)]
+        trial: bool,
     },
     /// Check a configuration before deploying it: the file, the secrets it names and every
     /// relying-party registration, without connecting to anything.
@@ -421,8 +425,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::SeedDemo { deployment } => {
-            let state = deployment.open().await?;
+        Command::SeedDemo { deployment, trial } => {
+            let config = deployment.config()?;
+            if !config.issuer_is_loopback() && !trial {
+                anyhow::bail!(
+                    "{} is not a local address: the demo's accounts have published passwords \
+                     and a published staff TOTP secret; pass --trial for a trial deployment \
+                     nobody else can reach",
+                    config.issuer
+                );
+            }
+            let state = AppState::build(config, Arc::new(SystemClock)).await?;
             match idp::demo::seed(&state).await? {
                 Some(reports) => {
                     let accounts: usize = reports.iter().map(|r| r.accounts_created.len()).sum();

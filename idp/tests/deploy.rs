@@ -32,6 +32,7 @@ const CAS_SERVICE: &str = "https://pronote.local.example/";
 /// The running topology, as deploy/local/env.sh describes it.
 struct Topology {
     port: u16,
+    nodes: usize,
     run: PathBuf,
     scripts: PathBuf,
     database: String,
@@ -44,6 +45,7 @@ impl Topology {
         let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local");
         Self {
             port: var("DEPLOY_PORT", "18080").parse().unwrap(),
+            nodes: var("DEPLOY_NODES", "3").parse().unwrap(),
             run: var("DEPLOY_RUN", "/tmp/idp-local").into(),
             database: format!(
                 "{}/{}",
@@ -409,6 +411,10 @@ async fn round(t: &Topology) -> Outcome {
         )
         .await?;
         let back = location(&r);
+        if back.starts_with("/login") {
+            // the sign-in's state vanished with Redis: sent back to sign in again
+            return Err(Outcome::Refused(303));
+        }
         let Some(code) = url::Url::parse(&back).ok().and_then(|u| {
             u.query_pairs()
                 .find(|(k, _)| k == "code")
@@ -608,7 +614,7 @@ fn audit_verifies(t: &Topology) -> String {
 }
 
 fn pids(t: &Topology) -> Vec<Option<String>> {
-    (1..=3).map(|n| t.pid(n)).collect()
+    (1..=t.nodes).map(|n| t.pid(n)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

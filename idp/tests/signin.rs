@@ -619,8 +619,12 @@ async fn secure_cookies_when_the_issuer_is_https() {
 #[tokio::test]
 async fn a_saturated_hasher_refuses_quickly_with_retry_after() {
     let server =
-        TestServer::start_with("[password]\nhashing_workers = 1\nhashing_queue_timeout_ms = 1")
-            .await;
+        // twelve sign-ins of one pupil at once: the throttle's limit is not what is tested
+        TestServer::start_with(
+            "[password]\nhashing_workers = 1\nhashing_queue_timeout_ms = 1\n\
+             [throttle]\nfailures_per_identifier = 100",
+        )
+        .await;
     let mut attempts = Vec::new();
     for _ in 0..12 {
         let client = browser();

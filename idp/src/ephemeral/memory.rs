@@ -146,6 +146,19 @@ impl Ephemeral for MemoryStore {
         }))
     }
 
+    async fn decr(&self, key: &str) -> EphemeralResult<()> {
+        self.with_live(|map, now| {
+            if let Some(Entry {
+                value: Value::Counter(n),
+                ..
+            }) = live(map, key, now)
+            {
+                *n = n.saturating_sub(1);
+            }
+        });
+        Ok(())
+    }
+
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphemeralResult<()> {
         self.with_live(|map, now| {
             let until = now + ttl;

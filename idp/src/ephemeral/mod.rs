@@ -39,6 +39,8 @@ pub trait Ephemeral: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> EphemeralResult<()>;
     /// Adds one to a counter, creating it with `window` to live; returns the new count.
     async fn incr(&self, key: &str, window: Duration) -> EphemeralResult<u64>;
+    /// Takes one from a counter that is above zero (a counted attempt that did not happen).
+    async fn decr(&self, key: &str) -> EphemeralResult<()>;
     /// Adds a member to a set, and makes the set live at least `ttl` from now.
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphemeralResult<()>;
     async fn set_remove(&self, key: &str, member: &str) -> EphemeralResult<()>;

@@ -121,6 +121,18 @@ impl Ephemeral for RedisStore {
         Ok(count)
     }
 
+    async fn decr(&self, key: &str) -> EphemeralResult<()> {
+        let mut c = self.connection.clone();
+        // never below zero, and never creating a counter that has expired
+        redis::cmd("EVAL")
+            .arg("if (tonumber(redis.call('GET', KEYS[1]) or '0') > 0) then redis.call('DECR', KEYS[1]) end return 0")
+            .arg(1)
+            .arg(self.key(key))
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphemeralResult<()> {
         let mut c = self.connection.clone();
         let key = self.key(key);

@@ -3,9 +3,14 @@
 //! window still covers), in the ephemeral store, so every node sees the same counts. It is
 //! progressive: after a few failures of an identifier, each attempt waits before its password
 //! is checked, twice as long at every further failure; past the limit, attempts are refused.
-//! Both happen whether the identifier exists or not (so they reveal nothing). Refused attempts
-//! are not counted, so a lock fades within two windows. Addresses get no delay, only a limit:
-//! a whole school signs in from one address at 8h50.
+//! Both happen whether the identifier exists or not (so they reveal nothing).
+//!
+//! An attempt counts as a failure of its identifier (or trusted device) from the moment it is
+//! let through, by an atomic increment whose result decides: guesses sent in parallel each
+//! get their own count, so they cannot all slip under the limit. A success clears the count;
+//! an attempt refused before the password check is not counted, so a lock fades within two
+//! windows. Addresses are counted when an attempt fails, and get no delay, only a limit: a
+//! whole school signs in from one address at 8h50.
 //!
 //! An attacker could still keep an identifier locked by failing again each time the lock
 //! fades. A browser where the account signed in before carries a trusted-device cookie
@@ -106,14 +111,28 @@ impl SignInThrottle {
         ))
     }
 
-    async fn add(&self, base: &str) -> EphemeralResult<()> {
+    /// Adds one to a counter; returns its sliding count with that one included.
+    async fn add(&self, base: &str) -> EphemeralResult<u64> {
         let window = self.window_seconds();
-        let bucket = now_seconds() / window.max(1);
+        let now = now_seconds();
+        let bucket = now / window.max(1);
         // a bucket is read for two windows: as the current one, then as the previous one
-        self.kv
+        let current = self
+            .kv
             .incr(&Self::key(base, bucket), Duration::from_secs(2 * window))
             .await?;
-        Ok(())
+        let previous = self
+            .kv
+            .get(&Self::key(base, bucket.saturating_sub(1)))
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(sliding_count(
+            previous,
+            current,
+            now % window.max(1),
+            window,
+        ))
     }
 
     async fn clear(&self, base: &str) -> EphemeralResult<()> {
@@ -125,7 +144,7 @@ impl SignInThrottle {
     }
 
     /// Whether an attempt with this identifier from this address may go on to the password
-    /// check; when it may, after the identifier's progressive delay.
+    /// check; when it may, it is counted, and goes on after the identifier's progressive delay.
     pub async fn check(
         &self,
         identifier: &str,
@@ -145,15 +164,21 @@ impl SignInThrottle {
         if self.count(&address_key(address)).await? >= self.config.failures_per_address {
             return Ok(ThrottleVerdict::AddressLimited);
         }
-        let failures = match device {
-            Some(device) => self.count(&device_key(device)).await?,
-            None => self.count(&identifier_key(identifier)).await?,
+        let key = match device {
+            Some(device) => device_key(device),
+            None => identifier_key(identifier),
         };
-        if failures >= self.config.failures_per_identifier {
+        let limit = self.config.failures_per_identifier;
+        if self.count(&key).await? >= limit {
+            return Ok(ThrottleVerdict::IdentifierLimited);
+        }
+        // counted now: of guesses sent together, those past the limit are refused here
+        let with_this_one = self.add(&key).await?;
+        if with_this_one > limit {
             return Ok(ThrottleVerdict::IdentifierLimited);
         }
         let delay = progressive_delay(
-            failures,
+            with_this_one - 1,
             self.config.delay_after_failures,
             Duration::from_millis(self.config.first_delay_ms),
             Duration::from_millis(self.config.max_delay_ms),
@@ -164,15 +189,10 @@ impl SignInThrottle {
         Ok(ThrottleVerdict::Allowed)
     }
 
-    pub async fn record_failure(&self, identifier: &str, address: IpAddr) -> EphemeralResult<()> {
-        self.add(&identifier_key(identifier)).await?;
-        self.add(&address_key(address)).await
-    }
-
-    /// A failure on a trusted device counts for the device too, so that it loses its
-    /// exemption once it fails as often as a lock allows.
-    pub async fn record_device_failure(&self, device: &str) -> EphemeralResult<()> {
-        self.add(&device_key(device)).await
+    /// An attempt let through failed: it was counted for its identifier (or device) when it
+    /// began; the address's count is added.
+    pub async fn record_failure(&self, address: IpAddr) -> EphemeralResult<()> {
+        self.add(&address_key(address)).await.map(drop)
     }
 
     /// Whether sign-ins with this identifier are refused now for its failures (on untrusted
@@ -185,6 +205,22 @@ impl SignInThrottle {
     /// address's.
     pub async fn record_success(&self, identifier: &str) -> EphemeralResult<()> {
         self.clear(&identifier_key(identifier)).await
+    }
+
+    /// An attempt let through that could not be checked (the hashing queue was full: the
+    /// person is told to try again in a few seconds) is not held against the identifier.
+    pub async fn release(&self, identifier: &str, device: Option<&str>) -> EphemeralResult<()> {
+        let key = match device {
+            Some(device) => device_key(device),
+            None => identifier_key(identifier),
+        };
+        let bucket = now_seconds() / self.window_seconds().max(1);
+        self.kv.decr(&Self::key(&key, bucket)).await
+    }
+
+    /// A successful sign-in on a trusted device clears the device's count.
+    pub async fn record_device_success(&self, device: &str) -> EphemeralResult<()> {
+        self.clear(&device_key(device)).await
     }
 }
 

@@ -223,7 +223,14 @@ async fn sign_in(
     } else {
         form.password.as_str()
     };
-    let check = check_secret(&state, account.as_ref(), password).await?;
+    let check = match check_secret(&state, account.as_ref(), password).await {
+        Err(AppError::Busy) => {
+            // "réessayez dans quelques secondes": the retry must not count twice
+            state.throttle.release(&identifier, device).await?;
+            return Err(AppError::Busy);
+        }
+        other => other?,
+    };
     let outcome = decide_sign_in(account.as_ref(), check, profile, now);
 
     let audit = |kind: AuditKind, actor: Actor, reason: &str| NewAuditEvent {
@@ -240,7 +247,11 @@ async fn sign_in(
             let Some(account) = account.as_ref() else {
                 return Err(AppError::Internal("success without account".into()));
             };
-            state.throttle.record_success(&identifier).await?;
+            // on her trusted device, only the device's count: the lock others ran into stays
+            match device {
+                Some(device) => state.throttle.record_device_success(device).await?,
+                None => state.throttle.record_success(&identifier).await?,
+            }
             let peer = SocketAddr::new(ip, peer.port());
             let cookie =
                 open_session(&state, &headers, peer, account, AuthOrigin::Local, None).await?;
@@ -255,10 +266,7 @@ async fn sign_in(
             return Ok(response);
         }
         SignInOutcome::WrongCredentials => {
-            state.throttle.record_failure(&identifier, ip).await?;
-            if let Some(device) = device {
-                state.throttle.record_device_failure(device).await?;
-            }
+            state.throttle.record_failure(ip).await?;
             state
                 .audit
                 .append(&audit(

@@ -172,7 +172,7 @@ pub async fn submit(
         .verify(if oversized { "" } else { &form.password }, stored)
         .await?;
     let Some(staff) = staff.filter(|s| matched && s.active) else {
-        state.throttle.record_failure(&key, ip).await?;
+        state.throttle.record_failure(ip).await?;
         audit(
             &state,
             AuditKind::StaffSignInFailed,
@@ -344,7 +344,7 @@ pub async fn submit_code(
         return Ok(start_again(StartAgain::EnrolledMeanwhile));
     };
     if !accepted {
-        state.throttle.record_failure(&key, ip).await?;
+        state.throttle.record_failure(ip).await?;
         audit(
             &state,
             AuditKind::StaffSignInFailed,

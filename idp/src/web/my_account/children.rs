@@ -188,7 +188,7 @@ pub async fn merge(
     };
     if let Some(refusal) = refusal {
         if refusal == crate::domain::merge::MergeRefusal::WrongCredentials {
-            state.throttle.record_failure(&identifier, ip).await?;
+            state.throttle.record_failure(ip).await?;
         }
         state
             .audit

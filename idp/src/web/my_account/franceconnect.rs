@@ -141,10 +141,7 @@ pub async fn submit(
         .verify(&password, account.password_hash.as_deref())
         .await?
     {
-        state
-            .throttle
-            .record_failure(&account.identifier, ip)
-            .await?;
+        state.throttle.record_failure(ip).await?;
         return page(
             &state,
             &headers,
@@ -153,5 +150,6 @@ pub async fn submit(
         )
         .await;
     }
+    state.throttle.record_success(&account.identifier).await?;
     crate::protocol::upstream::begin(&state, &headers, &provider, Some("/"), Some(account.id)).await
 }

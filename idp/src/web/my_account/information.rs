@@ -247,7 +247,6 @@ pub async fn change_password(
         );
         return page(&state, &headers, &holder, None, problems).await;
     }
-    state.throttle.record_success(&account.identifier).await?;
     let ended = state
         .sessions
         .end_all_but(account.id, &holder.session_id)
@@ -291,12 +290,10 @@ async fn holder_proven(
     }
     let typed: String = typed.chars().take(256).collect();
     if state.hasher.verify(&typed, Some(hash)).await? {
+        state.throttle.record_success(&account.identifier).await?;
         return Ok(None);
     }
-    state
-        .throttle
-        .record_failure(&account.identifier, ip)
-        .await?;
+    state.throttle.record_failure(ip).await?;
     Ok(Some(wrong.to_owned()))
 }
 
