@@ -32,9 +32,10 @@ K8S_VERSION = "1.31.0"
 results = []
 
 
-def check(name, ok, detail=""):
-    results.append(ok)
-    print(f"  {'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
+def check(name, ok, detail="", only_on_failure=False):
+    results.append(bool(ok))
+    shown = detail if detail and not (ok and only_on_failure) else ""
+    print(f"  {'ok  ' if ok else 'FAIL'} {name}{': ' + shown if shown else ''}")
 
 
 def local_config_keys():
@@ -64,7 +65,13 @@ def idp_check(label, toml_text):
                              capture_output=True, text=True, env=env)
         lines = out.stdout.strip().splitlines()
         detail = lines[-1].strip() if out.returncode == 0 else out.stderr.strip()
-        check(f"idp check accepts the {label} configuration", out.returncode == 0, detail)
+        # every registration of deploy/relying-parties loaded, not a missing directory
+        protocols = [tomllib.loads(f.read_text())["protocol"]
+                     for f in (DEPLOY / "relying-parties").glob("*.toml")]
+        expected = (f"{protocols.count('oidc')} OpenID Connect, {protocols.count('saml')} SAML, "
+                    f"{protocols.count('cas')} CAS")
+        check(f"idp check accepts the {label} configuration and its {len(protocols)} registrations",
+              out.returncode == 0 and expected in detail, detail)
 
 
 def main():
@@ -93,11 +100,12 @@ def main():
         except Exception as e:  # noqa: BLE001 - the message is what we print
             bad.append(f"{name} {d['kind']}/{d['metadata']['name']}: {str(e).splitlines()[0]}")
     check(f"{len(k8s_docs)} Kubernetes objects valid against the {K8S_VERSION} schemas",
-          not bad, "; ".join(bad))
+          not bad, "; ".join(bad), only_on_failure=True)
     kustomization = yaml.safe_load((DEPLOY / "k8s/kustomization.yaml").read_text())
     listed = set(kustomization["resources"])
     files = {f.name for f in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
-    check("kustomization.yaml lists every manifest", listed == files, f"{sorted(files ^ listed)}")
+    check("kustomization.yaml lists every manifest", listed == files,
+          f"differs by {sorted(files ^ listed)}", only_on_failure=True)
 
     # 2. the IdP accepts both configurations
     idp_check("compose", docker_toml_text)
@@ -110,7 +118,8 @@ def main():
     local_keys = keys(local_config_keys())
     for label, cfg in (("compose", docker_cfg), ("Kubernetes", k8s_cfg)):
         check(f"the {label} configuration sets the keys of deploy/local's",
-              keys(cfg) == local_keys, f"differs by {sorted(keys(cfg) ^ local_keys)}")
+              keys(cfg) == local_keys, f"differs by {sorted(keys(cfg) ^ local_keys)}",
+              only_on_failure=True)
     for key in ("redis_key_prefix", "database_max_connections", "log_format", "listen",
                 "relying_parties_dir", "server_secret_file", "database_url_file"):
         check(f"compose and Kubernetes agree on {key}", docker_cfg.get(key) == k8s_cfg.get(key),
@@ -175,16 +184,34 @@ def main():
     check("the secret files the configuration names are given",
           sorted(node_defs[0]["secrets"]) == needed == k8s_items, f"{needed}")
     made = re.findall(r'"\$dir/([a-z-]+)"', (DEPLOY / "docker/make-secrets.sh").read_text())
-    postgres_env = by_kind[("StatefulSet", "postgres")]["spec"]["template"]["spec"]["containers"][0]["env"]
-    k8s_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in postgres_env if "valueFrom" in e}
+    postgres_pod = by_kind[("StatefulSet", "postgres")]["spec"]["template"]["spec"]
+    k8s_keys = {i["key"] for v in postgres_pod["volumes"] if "secret" in v
+                for i in v["secret"]["items"]}
     check("make-secrets.sh writes every secret compose and Kubernetes read",
           set(compose["secrets"]) | set(k8s_items) | k8s_keys <= set(made), f"{sorted(set(made))}")
+    uid = int(re.search(r"^USER (\d+)", dockerfile, re.M).group(1))
+    pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
+    mode = volumes["secrets"]["secret"].get("defaultMode", 0o644)
+    check("the image's user reads the Kubernetes secrets (fsGroup, group-readable)",
+          pod_security.get("runAsUser") == uid and pod_security.get("fsGroup") == uid
+          and mode & 0o040, f"uid {uid}, fsGroup {pod_security.get('fsGroup')}, mode {mode:o}")
+    secrets_script = (DEPLOY / "docker/make-secrets.sh").read_text()
+    check("the compose secrets are readable by the containers' users (make-secrets.sh)",
+          re.search(r'^chmod 644 "\$dir"/\*', secrets_script, re.M) is not None)
+    nginx_address = compose["services"]["nginx"]["networks"]["idp"]["ipv4_address"]
+    check("compose believes X-Forwarded-For from nginx alone",
+          docker_cfg["trusted_proxies"] == [nginx_address], f"{docker_cfg['trusted_proxies']}")
+    policies = [d for _, d in k8s_docs if d["kind"] == "NetworkPolicy"]
+    guarded = {p["spec"]["podSelector"]["matchLabels"]["app"] for p in policies}
+    check("NetworkPolicies guard the nodes, PostgreSQL and Redis",
+          {"idp", "postgres", "redis"} <= guarded, f"{sorted(guarded)}")
     images = {compose["services"]["idp-1"]["image"], container["image"]}
     check("one image for compose and Kubernetes", len(images) == 1, f"{images}")
 
     # 5. the image's libraries
     runtime = dockerfile.split("\nFROM debian", 1)[1]
-    apt = re.search(r"--no-install-recommends\s*\\\n\s*([^\n&]+)", runtime).group(1).split()
+    apt = re.search(r"--no-install-recommends\s*\\\n\s*([^\n&]+)", runtime).group(1)
+    apt = apt.rstrip(" \\").split()
     closure = subprocess.run(
         ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
          "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *apt],

@@ -12,6 +12,8 @@ case $action in
   start)
     if alive; then echo "node $n already runs (pid $(cat "$pidfile"))"; exit 0; fi
     mkdir -p "$DEPLOY_RUN/node$n"
+    # only the configuration file and these two: a stray IDP_* variable would be read as a key
+    for v in $(compgen -e | grep '^IDP_' || true); do unset "$v"; done
     IDP_LISTEN="127.0.0.1:$port" IDP_DATA_DIR="$DEPLOY_RUN/node$n" \
       nohup "$DEPLOY_BIN" serve --config "$DEPLOY_RUN/idp.toml" \
       >>"$DEPLOY_RUN/node$n.log" 2>&1 &
@@ -29,6 +31,8 @@ case $action in
       pid=$(cat "$pidfile")
       if [ "$action" = kill ]; then kill -KILL "$pid"; else kill -TERM "$pid"; fi
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      # still there after 5 s: it would hold the port
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" && sleep 0.2
       echo "node $n ${action/stop/stopp}ed (pid $pid)"
     fi
     rm -f "$pidfile" ;;

@@ -22,8 +22,8 @@ mkdir -p "$DEPLOY_RUN/nginx-body" "$DEPLOY_RUN/nginx-proxy"
 # a fresh database, and no state left in Redis under this deployment's prefix
 psql -q "$DEPLOY_PG/postgres" -c "DROP DATABASE IF EXISTS $DEPLOY_DB WITH (FORCE)" \
   -c "CREATE DATABASE $DEPLOY_DB"
-redis_host=$(echo "$DEPLOY_REDIS" | sed -E 's#redis://([^:/]+).*#\1#')
-redis-cli -h "$redis_host" --scan --pattern "${DEPLOY_REDIS_PREFIX}*" | xargs -r redis-cli -h "$redis_host" del >/dev/null
+redis-cli -u "$DEPLOY_REDIS" --scan --pattern "${DEPLOY_REDIS_PREFIX}*" |
+  xargs -r redis-cli -u "$DEPLOY_REDIS" del >/dev/null
 
 # one server secret for every node
 head -c 32 /dev/urandom | base64 >"$DEPLOY_RUN/server-secret"
