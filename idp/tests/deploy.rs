@@ -10,7 +10,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -248,24 +247,7 @@ async fn oidc_flow(t: &Topology, before_post: impl AsyncFnOnce(usize)) -> Trace 
 }
 
 async fn idp_cert(t: &Topology) -> CertificateDer {
-    let xml = reqwest::get(t.url("/idp/metadata"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let entity = samael::metadata::EntityDescriptor::from_str(&xml).unwrap();
-    let cert = entity.idp_sso_descriptors.unwrap()[0].key_descriptors[0]
-        .key_info
-        .x509_data
-        .as_ref()
-        .unwrap()
-        .certificates[0]
-        .clone();
-    STANDARD
-        .decode(cert.split_whitespace().collect::<String>())
-        .unwrap()
-        .into()
+    support::saml::idp_cert_at(&t.url("/idp/metadata")).await
 }
 
 async fn saml_flow(t: &Topology) -> Trace {
@@ -613,6 +595,47 @@ fn audit_verifies(t: &Topology) -> String {
     text
 }
 
+/// `service` (`redis`, `postgres`) stopped 4 s while six browsers sign in: no round broken,
+/// some answered 503, and a round begun after it answered again completes, within `recovery`.
+async fn outage(
+    t: &Arc<Topology>,
+    (name, service): (&str, &str),
+    recovery: Duration,
+    say: &mut impl FnMut(&str, String),
+) -> Load {
+    let t2 = t.clone();
+    let (stop, start) = (format!("stop-{service}"), format!("start-{service}"));
+    let (load, back) = under_load(
+        t,
+        6,
+        async move || {
+            t2.script("services.sh", &[&stop]);
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            t2.script("services.sh", &[&start]);
+        },
+        recovery,
+    )
+    .await;
+    let label = if service == "redis" {
+        format!("{name} stopped 4 s under load (6 browsers)")
+    } else {
+        format!("{name} stopped 4 s under load")
+    };
+    say(&label, load.summary());
+    let broken = load.broken();
+    assert!(broken.is_empty(), "during the {name} outage: {broken:?}");
+    assert!(
+        load.count(|o| matches!(o, Outcome::Unavailable)) > 0,
+        "the {name} outage was seen"
+    );
+    let back = back.unwrap_or_else(|| panic!("sign-ins came back after {name} restarted"));
+    say(
+        "  … service back by itself",
+        format!("a round begun {back:.1} s after {name} answered completed"),
+    );
+    load
+}
+
 fn pids(t: &Topology) -> Vec<Option<String>> {
     (1..=t.nodes).map(|n| t.pid(n)).collect()
 }
@@ -661,62 +684,17 @@ async fn flows_cross_nodes_and_survive_a_node_redis_and_postgres_going_down() {
     t.script("node.sh", &["start", &killed.to_string()]);
     say(&format!("node {killed} restarted"), "ready again".into());
 
-    // 3. Redis stopped for 4 s under load
+    // 3. Redis, then 4. PostgreSQL, stopped for 4 s under load
     let nodes_before = pids(&t);
     let signed_in_before = sign_ins_recorded(&t).await;
-    let t2 = t.clone();
-    let (redis, redis_back) = under_load(
+    let redis = outage(&t, ("Redis", "redis"), Duration::from_secs(30), &mut say).await;
+    let pg = outage(
         &t,
-        6,
-        async move || {
-            t2.script("services.sh", &["stop-redis"]);
-            tokio::time::sleep(Duration::from_secs(4)).await;
-            t2.script("services.sh", &["start-redis"]);
-        },
-        Duration::from_secs(30),
-    )
-    .await;
-    say("Redis stopped 4 s under load (6 browsers)", redis.summary());
-    let broken = redis.broken();
-    assert!(broken.is_empty(), "during the Redis outage: {broken:?}");
-    assert!(
-        redis.count(|o| matches!(o, Outcome::Unavailable)) > 0,
-        "the outage was seen"
-    );
-    let back = redis_back.expect("sign-ins came back after Redis restarted");
-    say(
-        "  … service back by itself",
-        format!("a round begun {back:.1} s after Redis answered completed"),
-    );
-
-    // 4. PostgreSQL stopped for 4 s under load
-    let t2 = t.clone();
-    let (pg, pg_back) = under_load(
-        &t,
-        6,
-        async move || {
-            t2.script("services.sh", &["stop-postgres"]);
-            tokio::time::sleep(Duration::from_secs(4)).await;
-            t2.script("services.sh", &["start-postgres"]);
-        },
+        ("PostgreSQL", "postgres"),
         Duration::from_secs(40),
+        &mut say,
     )
     .await;
-    say("PostgreSQL stopped 4 s under load", pg.summary());
-    let broken = pg.broken();
-    assert!(
-        broken.is_empty(),
-        "during the PostgreSQL outage: {broken:?}"
-    );
-    assert!(
-        pg.count(|o| matches!(o, Outcome::Unavailable)) > 0,
-        "the outage was seen"
-    );
-    let back = pg_back.expect("sign-ins came back after PostgreSQL restarted");
-    say(
-        "  … service back by itself",
-        format!("a round begun {back:.1} s after PostgreSQL answered completed"),
-    );
     assert_eq!(pids(&t), nodes_before, "no node was restarted");
     say(
         "nodes restarted during the outages",

@@ -56,25 +56,7 @@ async fn sso(
 }
 
 async fn idp_cert(server: &TestServer) -> CertificateDer {
-    let xml = reqwest::get(server.url("/idp/metadata"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let entity = samael::metadata::EntityDescriptor::from_str(&xml).unwrap();
-    let idp = &entity.idp_sso_descriptors.unwrap()[0];
-    let cert = idp.key_descriptors[0]
-        .key_info
-        .x509_data
-        .as_ref()
-        .unwrap()
-        .certificates[0]
-        .clone();
-    STANDARD
-        .decode(cert.split_whitespace().collect::<String>())
-        .unwrap()
-        .into()
+    support::saml::idp_cert_at(&server.url("/idp/metadata")).await
 }
 
 async fn start() -> (TestServer, ServiceProvider) {

@@ -4,11 +4,30 @@
 
 #![allow(dead_code)]
 
+use std::str::FromStr;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use samael::crypto::{Crypto, CryptoProvider};
 
 use super::TestServer;
+
+/// The IdP's signing certificate, as the metadata at `url` publishes it.
+pub async fn idp_cert_at(url: &str) -> samael::crypto::CertificateDer {
+    let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let entity = samael::metadata::EntityDescriptor::from_str(&xml).unwrap();
+    let cert = entity.idp_sso_descriptors.unwrap()[0].key_descriptors[0]
+        .key_info
+        .x509_data
+        .as_ref()
+        .unwrap()
+        .certificates[0]
+        .clone();
+    STANDARD
+        .decode(cert.split_whitespace().collect::<String>())
+        .unwrap()
+        .into()
+}
 
 /// A service provider that signs its requests, with its metadata.
 pub struct ServiceProvider {
