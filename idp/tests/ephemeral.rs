@@ -198,62 +198,56 @@ async fn csrf_tokens_belong_to_one_browser(kv: Arc<dyn Ephemeral>) {
     assert!(!csrf.verify("browser-c", &token).await.unwrap());
 }
 
-async fn throttle_limits_identifiers_and_addresses(kv: Arc<dyn Ephemeral>) {
-    let throttle = SignInThrottle::new(
+fn small_throttle(kv: Arc<dyn Ephemeral>, per_address: u64) -> SignInThrottle {
+    SignInThrottle::new(
         kv,
         ThrottleConfig {
             failures_per_identifier: 3,
-            failures_per_address: 5,
+            failures_per_address: per_address,
             window_minutes: 1,
             delay_after_failures: 3,
             first_delay_ms: 0,
             max_delay_ms: 0,
         },
-    );
+    )
+}
+
+/// Whether an attempt was let through.
+async fn allowed(throttle: &SignInThrottle, identifier: &str, ip: IpAddr) -> bool {
+    throttle
+        .check(identifier, ip)
+        .await
+        .unwrap()
+        .attempt()
+        .is_some()
+}
+
+async fn throttle_limits_identifiers_and_addresses(kv: Arc<dyn Ephemeral>) {
+    let throttle = small_throttle(kv, 5);
     let ip: IpAddr = "192.0.2.7".parse().unwrap();
     let other_ip: IpAddr = "192.0.2.8".parse().unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            throttle.check("lea.martin", ip).await.unwrap(),
-            ThrottleVerdict::Allowed
-        );
+        assert!(allowed(&throttle, "lea.martin", ip).await);
         throttle.record_failure(ip).await.unwrap();
     }
     assert_eq!(
         throttle.check("lea.martin", other_ip).await.unwrap(),
         ThrottleVerdict::IdentifierLimited
     );
-    assert_eq!(
-        throttle.check("hugo.martin", ip).await.unwrap(),
-        ThrottleVerdict::Allowed
-    );
+    assert!(allowed(&throttle, "hugo.martin", ip).await);
     throttle.record_failure(ip).await.unwrap();
     throttle.record_failure(ip).await.unwrap();
     assert_eq!(
         throttle.check("c", ip).await.unwrap(),
         ThrottleVerdict::AddressLimited
     );
-    assert_eq!(
-        throttle.check("c", other_ip).await.unwrap(),
-        ThrottleVerdict::Allowed
-    );
+    assert!(allowed(&throttle, "c", other_ip).await);
     throttle.record_success("lea.martin").await.unwrap();
-    assert_eq!(
-        throttle.check("lea.martin", other_ip).await.unwrap(),
-        ThrottleVerdict::Allowed
-    );
+    assert!(allowed(&throttle, "lea.martin", other_ip).await);
 }
 
 async fn guesses_sent_together_cannot_all_slip_under_the_limit(kv: Arc<dyn Ephemeral>) {
-    let config = ThrottleConfig {
-        failures_per_identifier: 3,
-        failures_per_address: 1000,
-        window_minutes: 1,
-        delay_after_failures: 3,
-        first_delay_ms: 0,
-        max_delay_ms: 0,
-    };
-    let throttle = SignInThrottle::new(kv, config);
+    let throttle = small_throttle(kv, 1000);
     let ip: IpAddr = "192.0.2.9".parse().unwrap();
     let mut attempts = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -261,29 +255,56 @@ async fn guesses_sent_together_cannot_all_slip_under_the_limit(kv: Arc<dyn Ephem
         attempts.spawn(async move { throttle.check("lea.martin", ip).await.unwrap() });
     }
     let verdicts = attempts.join_all().await;
-    let allowed = verdicts
+    let through: Vec<_> = verdicts
         .iter()
-        .filter(|v| **v == ThrottleVerdict::Allowed)
-        .count();
-    assert_eq!(allowed, 3, "{verdicts:?}");
-
-    // an attempt the hashing queue refused is released: it does not count
-    let other = "hugo.martin";
-    for _ in 0..3 {
-        assert_eq!(
-            throttle.check(other, ip).await.unwrap(),
-            ThrottleVerdict::Allowed
-        );
+        .filter_map(|v| v.clone().attempt())
+        .collect();
+    assert_eq!(through.len(), 3, "{verdicts:?}");
+    // the seventeen refused were not counted: once the three are taken back, it is open
+    for attempt in &through {
+        throttle.release(attempt).await.unwrap();
     }
-    throttle.release(other, None).await.unwrap();
-    assert_eq!(
-        throttle.check(other, ip).await.unwrap(),
-        ThrottleVerdict::Allowed
-    );
-    assert_eq!(
-        throttle.check(other, ip).await.unwrap(),
-        ThrottleVerdict::IdentifierLimited
-    );
+    assert!(allowed(&throttle, "lea.martin", ip).await);
+
+    // an attempt that was not a guess (a full hashing queue) is released: it does not count
+    let other = "hugo.martin";
+    let mut last = None;
+    for _ in 0..3 {
+        last = throttle.check(other, ip).await.unwrap().attempt();
+        assert!(last.is_some());
+    }
+    throttle.release(&last.unwrap()).await.unwrap();
+    assert!(allowed(&throttle, other, ip).await);
+    assert!(!allowed(&throttle, other, ip).await);
+}
+
+async fn staff_unlocking_reaches_the_trusted_devices(kv: Arc<dyn Ephemeral>) {
+    let throttle = small_throttle(kv, 1000);
+    let ip: IpAddr = "192.0.2.10".parse().unwrap();
+    // three failures on her own tablet: locked there, and "Bloqué"
+    for _ in 0..3 {
+        let verdict = throttle
+            .check_on_device("lea.martin", ip, Some("tablet"))
+            .await
+            .unwrap();
+        assert!(verdict.attempt().is_some());
+    }
+    let on_tablet = throttle
+        .check_on_device("lea.martin", ip, Some("tablet"))
+        .await
+        .unwrap();
+    assert_eq!(on_tablet, ThrottleVerdict::IdentifierLimited);
+    assert!(throttle.identifier_limited("lea.martin").await.unwrap());
+    // elsewhere she is not locked by her tablet's failures
+    assert!(allowed(&throttle, "lea.martin", ip).await);
+    // staff unlock (as a success on an untrusted browser does): the tablet is open again
+    throttle.record_success("lea.martin").await.unwrap();
+    assert!(!throttle.identifier_limited("lea.martin").await.unwrap());
+    let on_tablet = throttle
+        .check_on_device("lea.martin", ip, Some("tablet"))
+        .await
+        .unwrap();
+    assert!(on_tablet.attempt().is_some());
 }
 
 macro_rules! ephemeral_suite {
@@ -321,4 +342,5 @@ ephemeral_suite!(
     csrf_tokens_belong_to_one_browser,
     throttle_limits_identifiers_and_addresses,
     guesses_sent_together_cannot_all_slip_under_the_limit,
+    staff_unlocking_reaches_the_trusted_devices,
 );

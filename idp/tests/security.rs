@@ -74,7 +74,7 @@ async fn open_redirect_through_the_cas_service(server: &TestServer) -> Outcome {
         .unwrap();
     let status = r.status();
     expect(
-        !redirects_to(&r, EVIL) && !redirects_to(&r, "/login"),
+        status.is_client_error() && !redirects_to(&r, EVIL) && !redirects_to(&r, "/login"),
         &format!("{status}, an unknown service is not signed in to"),
         format!("{status} {:?}", r.headers().get("location")),
     )
@@ -212,8 +212,9 @@ async fn csrf_on_every_form(server: &TestServer) -> Outcome {
             .send()
             .await
             .unwrap();
-        // refused before anything is done: 403, or 4xx for a form missing its fields
-        if !r.status().is_client_error() {
+        // refused before anything is done: 403, or 422 for a form missing its fields (a 404
+        // or 405 would mean the form is not where this list says)
+        if !matches!(r.status().as_u16(), 403 | 422) {
             accepted.push(format!("{path}: {}", r.status()));
         }
     }
@@ -556,7 +557,7 @@ async fn one_time_code_brute_force(server: &TestServer) -> Outcome {
         }
     }
     expect(
-        tries <= 6,
+        (2..=6).contains(&tries),
         &format!("the step ends after {} wrong codes", tries - 1),
         format!("{tries} codes tried"),
     )
@@ -787,21 +788,29 @@ async fn saml_signature_wrapping(server: &TestServer, sp: &ServiceProvider) -> O
 }
 
 async fn saml_duplicate_ids(server: &TestServer, sp: &ServiceProvider) -> Outcome {
-    // a second element carrying the signed ID, for a resolver that takes the first one
+    // a forged request carrying the same ID as the genuine signed one it holds, untouched:
+    // a verifier that finds the signature's "#_twice" and then reads the outer request
+    // would send the assertion to the attacker's ACS
     let signed = signed_post_request(server, sp, "_twice", &sp.acs);
-    let duplicated = signed.replacen(
-        "</saml:Issuer>",
-        r#"</saml:Issuer><samlp:Extensions><x ID="_twice"/></samlp:Extensions>"#,
-        1,
+    let inner = signed
+        .split_once("?>")
+        .map_or(signed.as_str(), |(_, s)| s.trim_start());
+    let forged = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_twice" Version="2.0" IssueInstant="{now}" AssertionConsumerServiceURL="{EVIL}acs"><saml:Issuer>{issuer}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
+        now = saml_instant(server),
+        issuer = sp.entity_id,
     );
-    let r = post_request(server, &browser(), &duplicated).await;
-    // while the genuine request is accepted
-    let genuine = signed_post_request(server, sp, "_once", &sp.acs);
-    let ok = post_request(server, &browser(), &genuine).await.status();
+    let r = post_request(server, &browser(), &forged).await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    // while the genuine request alone is accepted
+    let ok = post_request(server, &browser(), &signed).await.status();
     expect(
-        r.status() == StatusCode::BAD_REQUEST && ok == StatusCode::SEE_OTHER,
-        "400; the same request without the duplicate: accepted",
-        format!("duplicated {}, genuine {ok}", r.status()),
+        status == StatusCode::BAD_REQUEST
+            && !body.contains("evil.example")
+            && ok == StatusCode::SEE_OTHER,
+        "400, the attacker's ACS never used; the genuine request alone: accepted",
+        format!("duplicated {status}, genuine {ok}"),
     )
 }
 

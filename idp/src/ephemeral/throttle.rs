@@ -25,13 +25,33 @@ use super::{Ephemeral, EphemeralResult};
 use crate::config::ThrottleConfig;
 use crate::keys::storage_key;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ThrottleVerdict {
-    Allowed,
+    /// Let through, and counted: see [`Attempt`].
+    Allowed(Attempt),
     /// Too many failures for this identifier (or on this trusted device); retry later.
     IdentifierLimited,
     /// Too many failures from this address.
     AddressLimited,
+}
+
+impl ThrottleVerdict {
+    /// The attempt, when it was let through.
+    pub fn attempt(self) -> Option<Attempt> {
+        match self {
+            Self::Allowed(attempt) => Some(attempt),
+            _ => None,
+        }
+    }
+}
+
+/// An attempt let through. It was counted as a failure in one counter (the identifier's or
+/// the trusted device's, in the bucket of the moment), which a success clears; an attempt
+/// that turns out not to be a guess (the right password with the wrong profile, a full
+/// hashing queue) is released from that very counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    counter: String,
 }
 
 #[derive(Clone)]
@@ -111,15 +131,17 @@ impl SignInThrottle {
         ))
     }
 
-    /// Adds one to a counter; returns its sliding count with that one included.
-    async fn add(&self, base: &str) -> EphemeralResult<u64> {
+    /// Adds one to a counter; returns the bucket's key and the sliding count with that one
+    /// included.
+    async fn add(&self, base: &str) -> EphemeralResult<(String, u64)> {
         let window = self.window_seconds();
         let now = now_seconds();
         let bucket = now / window.max(1);
         // a bucket is read for two windows: as the current one, then as the previous one
+        let counter = Self::key(base, bucket);
         let current = self
             .kv
-            .incr(&Self::key(base, bucket), Duration::from_secs(2 * window))
+            .incr(&counter, Duration::from_secs(2 * window))
             .await?;
         let previous = self
             .kv
@@ -127,12 +149,8 @@ impl SignInThrottle {
             .await?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        Ok(sliding_count(
-            previous,
-            current,
-            now % window.max(1),
-            window,
-        ))
+        let count = sliding_count(previous, current, now % window.max(1), window);
+        Ok((counter, count))
     }
 
     async fn clear(&self, base: &str) -> EphemeralResult<()> {
@@ -172,10 +190,18 @@ impl SignInThrottle {
         if self.count(&key).await? >= limit {
             return Ok(ThrottleVerdict::IdentifierLimited);
         }
-        // counted now: of guesses sent together, those past the limit are refused here
-        let with_this_one = self.add(&key).await?;
+        // counted now: of guesses sent together, those past the limit are refused here (and
+        // released: a refused attempt is not counted)
+        let (counter, with_this_one) = self.add(&key).await?;
+        let attempt = Attempt { counter };
         if with_this_one > limit {
+            self.release(&attempt).await?;
             return Ok(ThrottleVerdict::IdentifierLimited);
+        }
+        if device.is_some() {
+            // so that staff's unlocking, and "Bloqué", reach her devices too
+            let ttl = Duration::from_secs(2 * self.window_seconds());
+            self.kv.set_add(&devices_key(identifier), &key, ttl).await?;
         }
         let delay = progressive_delay(
             with_this_one - 1,
@@ -186,41 +212,53 @@ impl SignInThrottle {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        Ok(ThrottleVerdict::Allowed)
+        Ok(ThrottleVerdict::Allowed(attempt))
     }
 
     /// An attempt let through failed: it was counted for its identifier (or device) when it
     /// began; the address's count is added.
+    /// (Addresses are not counted in advance: a school's sign-ins at 8h50 come from one
+    /// address, so parallel guesses from it may overshoot its limit by those in flight, which
+    /// the hashing queue bounds.)
     pub async fn record_failure(&self, address: IpAddr) -> EphemeralResult<()> {
         self.add(&address_key(address)).await.map(drop)
     }
 
-    /// Whether sign-ins with this identifier are refused now for its failures (on untrusted
-    /// devices): the account shows as "Bloqué" to staff.
+    /// Whether sign-ins with this identifier are refused now for its failures, on untrusted
+    /// browsers or on one of its trusted devices: the account shows as "Bloqué" to staff.
     pub async fn identifier_limited(&self, identifier: &str) -> EphemeralResult<bool> {
-        Ok(self.count(&identifier_key(identifier)).await? >= self.config.failures_per_identifier)
+        let limit = self.config.failures_per_identifier;
+        if self.count(&identifier_key(identifier)).await? >= limit {
+            return Ok(true);
+        }
+        for device in self.kv.set_members(&devices_key(identifier)).await? {
+            if self.count(&device).await? >= limit {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// A successful sign-in (or staff's unlocking) clears the identifier's failures, not the
-    /// address's.
+    /// A successful sign-in on an untrusted browser, or staff's unlocking, clears the
+    /// identifier's failures and its devices', not the address's.
     pub async fn record_success(&self, identifier: &str) -> EphemeralResult<()> {
-        self.clear(&identifier_key(identifier)).await
+        self.clear(&identifier_key(identifier)).await?;
+        let devices = devices_key(identifier);
+        for device in self.kv.set_members(&devices).await? {
+            self.clear(&device).await?;
+        }
+        self.kv.delete(&devices).await
     }
 
-    /// An attempt let through that could not be checked (the hashing queue was full: the
-    /// person is told to try again in a few seconds) is not held against the identifier.
-    pub async fn release(&self, identifier: &str, device: Option<&str>) -> EphemeralResult<()> {
-        let key = match device {
-            Some(device) => device_key(device),
-            None => identifier_key(identifier),
-        };
-        let bucket = now_seconds() / self.window_seconds().max(1);
-        self.kv.decr(&Self::key(&key, bucket)).await
-    }
-
-    /// A successful sign-in on a trusted device clears the device's count.
+    /// A successful sign-in on a trusted device clears only that device's count: the lock
+    /// others ran into elsewhere stays.
     pub async fn record_device_success(&self, device: &str) -> EphemeralResult<()> {
         self.clear(&device_key(device)).await
+    }
+
+    /// Takes back an attempt that was not a guess (module documentation).
+    pub async fn release(&self, attempt: &Attempt) -> EphemeralResult<()> {
+        self.kv.decr(&attempt.counter).await
     }
 }
 
@@ -234,6 +272,11 @@ fn address_key(address: IpAddr) -> String {
 
 fn device_key(device: &str) -> String {
     format!("fail-dev:{}", storage_key(device))
+}
+
+/// The device counters an identifier was counted in.
+fn devices_key(identifier: &str) -> String {
+    format!("fail-devs:{}", storage_key(identifier))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::account::{Account, AccountKind, SecretCheck, SignInOutcome, decide_sign_in};
 use crate::domain::identifier::normalize_typed;
 use crate::domain::session::{AuthOrigin, SsoSession, UpstreamLogin};
-use crate::ephemeral::throttle::ThrottleVerdict;
+use crate::ephemeral::throttle::Attempt;
 use crate::error::AppError;
 use crate::protocol::logout::AfterLogout;
 
@@ -136,13 +136,32 @@ pub struct SignInForm {
 /// Checks the typed secret with exactly one argon2 verification whatever the account, so that
 /// an unknown identifier, an activated account and one with only a temporary password all
 /// take the same time.
+/// A password checked for an attempt the throttle let through: when the hashing queue is full
+/// ("réessayez dans quelques secondes"), the attempt is released first, so that the retry does
+/// not count twice.
+pub(crate) async fn verify_for(
+    state: &AppState,
+    attempt: &Attempt,
+    password: &str,
+    hash: Option<&str>,
+) -> Result<bool, AppError> {
+    match state.hasher.verify(password, hash).await {
+        Err(crate::hashing::HashingError::Busy) => {
+            state.throttle.release(attempt).await?;
+            Err(AppError::Busy)
+        }
+        other => Ok(other?),
+    }
+}
+
 pub(crate) async fn check_secret(
     state: &AppState,
+    attempt: &Attempt,
     account: Option<&Account>,
     password: &str,
 ) -> Result<SecretCheck, AppError> {
     let stored = account.and_then(|a| a.password_hash.as_deref());
-    let password_matched = state.hasher.verify(password, stored).await?;
+    let password_matched = verify_for(state, attempt, password, stored).await?;
     if password_matched {
         return Ok(SecretCheck::Password);
     }
@@ -199,18 +218,16 @@ async fn sign_in(
         );
     }
     let device = super::device::trusted(&state, &headers, &identifier, now);
-    match state
+    let Some(attempt) = state
         .throttle
         .check_on_device(&identifier, ip, device)
         .await?
-    {
-        ThrottleVerdict::Allowed => {}
-        ThrottleVerdict::IdentifierLimited | ThrottleVerdict::AddressLimited => {
-            let message =
-                "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
-            return Ok((StatusCode::TOO_MANY_REQUESTS, page(message.into())).into_response());
-        }
-    }
+        .attempt()
+    else {
+        let message =
+            "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
+        return Ok((StatusCode::TOO_MANY_REQUESTS, page(message.into())).into_response());
+    };
 
     let oversized = identifier.len() > MAX_IDENTIFIER_LEN || form.password.len() > MAX_PASSWORD_LEN;
     let account = if oversized {
@@ -223,14 +240,7 @@ async fn sign_in(
     } else {
         form.password.as_str()
     };
-    let check = match check_secret(&state, account.as_ref(), password).await {
-        Err(AppError::Busy) => {
-            // "réessayez dans quelques secondes": the retry must not count twice
-            state.throttle.release(&identifier, device).await?;
-            return Err(AppError::Busy);
-        }
-        other => other?,
-    };
+    let check = check_secret(&state, &attempt, account.as_ref(), password).await?;
     let outcome = decide_sign_in(account.as_ref(), check, profile, now);
 
     let audit = |kind: AuditKind, actor: Actor, reason: &str| NewAuditEvent {
@@ -278,6 +288,8 @@ async fn sign_in(
             return Ok(page(WRONG_CREDENTIALS.into()).into_response());
         }
         SignInOutcome::WrongProfile(kind) => {
+            // the right password: not a guess
+            state.throttle.release(&attempt).await?;
             return Ok(page(format!(
                 "Ce compte est un compte « {} ». Choisissez ce profil pour vous connecter.",
                 kind.label_fr()

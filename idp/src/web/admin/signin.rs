@@ -22,7 +22,6 @@ use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::identifier::normalize_typed;
 use crate::domain::totp;
 use crate::ephemeral::staff::PendingStaffSignIn;
-use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
 use crate::store::StaffMember;
 use crate::web::http::{client_ip, cookie, set_admin_cookie, verify_csrf, with_csrf};
@@ -154,12 +153,12 @@ pub async fn submit(
         ));
     }
     let key = throttle_key(&identifier);
-    if state.throttle.check(&key, ip).await? != ThrottleVerdict::Allowed {
+    let Some(attempt) = state.throttle.check(&key, ip).await?.attempt() else {
         return Ok(again(
             StatusCode::TOO_MANY_REQUESTS,
             "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.",
         ));
-    }
+    };
     let oversized = identifier.len() > 64 || form.password.len() > 256;
     let staff = if oversized {
         None
@@ -167,10 +166,8 @@ pub async fn submit(
         state.staff.staff_by_identifier(&identifier).await?
     };
     let stored = staff.as_ref().and_then(|s| s.password_hash.as_deref());
-    let matched = state
-        .hasher
-        .verify(if oversized { "" } else { &form.password }, stored)
-        .await?;
+    let typed = if oversized { "" } else { &form.password };
+    let matched = crate::web::signin::verify_for(&state, &attempt, typed, stored).await?;
     let Some(staff) = staff.filter(|s| matched && s.active) else {
         state.throttle.record_failure(ip).await?;
         audit(
@@ -333,8 +330,8 @@ pub async fn submit_code(
     let key = throttle_key(&staff.identifier);
     // the sign-in throttle counts wrong codes too: five a step, then the password again,
     // and the identifier's limit over all steps
-    if state.throttle.check(&key, ip).await? != ThrottleVerdict::Allowed
-        || !state.staff_sessions.use_try(&token).await?
+    if !state.staff_sessions.use_try(&token).await?
+        || state.throttle.check(&key, ip).await?.attempt().is_none()
     {
         state.staff_sessions.take_pending(&token).await?;
         return Ok(start_again(StartAgain::TooManyCodes));

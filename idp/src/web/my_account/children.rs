@@ -20,7 +20,6 @@ use crate::domain::account::{AccountKind, AccountState};
 use crate::domain::identifier::normalize_typed;
 use crate::domain::identity::french_long_date;
 use crate::domain::merge::decide_merge;
-use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
 use crate::store::{ChildSummary, GuardianRank, Merge, MergeResult};
 use crate::web::MessagePage;
@@ -161,18 +160,15 @@ pub async fn merge(
         return page(&state, &headers, &holder, None, error).await;
     }
     let ip = client_ip(&state, peer, &headers);
-    if !matches!(
-        state.throttle.check(&identifier, ip).await?,
-        ThrottleVerdict::Allowed
-    ) {
+    let Some(attempt) = state.throttle.check(&identifier, ip).await?.attempt() else {
         let error = refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Trop d'essais : réessayez dans quelques minutes.",
         );
         return page(&state, &headers, &holder, None, error).await;
-    }
+    };
     let other = state.accounts.by_identifier(&identifier).await?;
-    let check = check_secret(&state, other.as_ref(), &password).await?;
+    let check = check_secret(&state, &attempt, other.as_ref(), &password).await?;
     let now = state.clock.now();
     let audit = |kind, details| NewAuditEvent {
         at: now,
@@ -189,6 +185,9 @@ pub async fn merge(
     if let Some(refusal) = refusal {
         if refusal == crate::domain::merge::MergeRefusal::WrongCredentials {
             state.throttle.record_failure(ip).await?;
+        } else {
+            // the other account's right password (a child's, a closed account…): not a guess
+            state.throttle.release(&attempt).await?;
         }
         state
             .audit
@@ -230,6 +229,7 @@ pub async fn merge(
             Ok(Redirect::to("/compte/enfants?regroupe=1").into_response())
         }
         MergeResult::Stale => {
+            state.throttle.release(&attempt).await?;
             let error = refuse(
                 StatusCode::CONFLICT,
                 "Ce compte vient d'être regroupé ou fermé. Actualisez la page pour voir vos enfants.",

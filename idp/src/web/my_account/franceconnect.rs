@@ -14,7 +14,6 @@ use serde::Deserialize;
 use crate::app::SharedState;
 use crate::domain::account::{Account, AccountKind};
 use crate::domain::session::AuthOrigin;
-use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
 use crate::web::http::{client_ip, csrf_token, verify_csrf};
 
@@ -128,19 +127,20 @@ pub async fn submit(
         Err(away) => return Ok(away),
     };
     let ip = client_ip(&state, peer, &headers);
-    if !matches!(
-        state.throttle.check(&account.identifier, ip).await?,
-        ThrottleVerdict::Allowed
-    ) {
+    let device =
+        crate::web::device::trusted(&state, &headers, &account.identifier, state.clock.now());
+    let Some(attempt) = state
+        .throttle
+        .check_on_device(&account.identifier, ip, device)
+        .await?
+        .attempt()
+    else {
         let wait = "Trop d'essais : réessayez dans quelques minutes.".to_owned();
         return page(&state, &headers, (&provider, label), Some(wait)).await;
-    }
+    };
     let password = form.password.chars().take(256).collect::<String>();
-    if !state
-        .hasher
-        .verify(&password, account.password_hash.as_deref())
-        .await?
-    {
+    let hash = account.password_hash.as_deref();
+    if !crate::web::signin::verify_for(&state, &attempt, &password, hash).await? {
         state.throttle.record_failure(ip).await?;
         return page(
             &state,
@@ -150,6 +150,9 @@ pub async fn submit(
         )
         .await;
     }
-    state.throttle.record_success(&account.identifier).await?;
+    match device {
+        Some(device) => state.throttle.record_device_success(device).await?,
+        None => state.throttle.record_success(&account.identifier).await?,
+    }
     crate::protocol::upstream::begin(&state, &headers, &provider, Some("/"), Some(account.id)).await
 }

@@ -18,7 +18,6 @@ use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::contact::{is_email, normalize_mobile};
 use crate::domain::password_policy::PasswordOwner;
-use crate::ephemeral::throttle::ThrottleVerdict;
 use crate::error::AppError;
 use crate::keys::{one_time_code, random_token, storage_key};
 use crate::notify::messages::{email_confirmation, sms};
@@ -200,7 +199,9 @@ pub async fn change_password(
     };
     let ip = client_ip(&state, peer, &headers);
     let wrong = "Votre mot de passe actuel est incorrect.";
-    if let Some(refusal) = holder_proven(&state, &holder, ip, field("current"), wrong).await? {
+    if let Some(refusal) =
+        holder_proven(&state, &headers, &holder, ip, field("current"), wrong).await?
+    {
         return page(&state, &headers, &holder, None, refuse(&refusal)).await;
     }
     let current = field("current");
@@ -271,6 +272,7 @@ pub async fn change_password(
 /// wrong password).
 async fn holder_proven(
     state: &AppState,
+    headers: &HeaderMap,
     holder: &Holder,
     ip: std::net::IpAddr,
     typed: &str,
@@ -280,17 +282,25 @@ async fn holder_proven(
     let Some(hash) = account.password_hash.as_deref() else {
         return Ok(None);
     };
-    if !matches!(
-        state.throttle.check(&account.identifier, ip).await?,
-        ThrottleVerdict::Allowed
-    ) {
+    // held to her trusted device's count there, as at sign-in
+    let device =
+        crate::web::device::trusted(state, headers, &account.identifier, state.clock.now());
+    let Some(attempt) = state
+        .throttle
+        .check_on_device(&account.identifier, ip, device)
+        .await?
+        .attempt()
+    else {
         return Ok(Some(
             "Trop d'essais : réessayez dans quelques minutes.".into(),
         ));
-    }
+    };
     let typed: String = typed.chars().take(256).collect();
-    if state.hasher.verify(&typed, Some(hash)).await? {
-        state.throttle.record_success(&account.identifier).await?;
+    if crate::web::signin::verify_for(state, &attempt, &typed, Some(hash)).await? {
+        match device {
+            Some(device) => state.throttle.record_device_success(device).await?,
+            None => state.throttle.record_success(&account.identifier).await?,
+        }
         return Ok(None);
     }
     state.throttle.record_failure(ip).await?;
@@ -381,8 +391,15 @@ pub async fn change_email(
         return Ok(Redirect::to("/compte?fait=deja").into_response());
     }
     let ip = client_ip(&state, peer, &headers);
-    if let Some(refusal) =
-        holder_proven(&state, &holder, ip, field("current"), WRONG_FOR_CONTACT).await?
+    if let Some(refusal) = holder_proven(
+        &state,
+        &headers,
+        &holder,
+        ip,
+        field("current"),
+        WRONG_FOR_CONTACT,
+    )
+    .await?
     {
         return page(&state, &headers, &holder, None, refuse(refusal)).await;
     }
@@ -500,8 +517,15 @@ pub async fn change_mobile(
         return page(&state, &headers, &holder, None, problems).await;
     }
     let ip = client_ip(&state, peer, &headers);
-    if let Some(refusal) =
-        holder_proven(&state, &holder, ip, field("current"), WRONG_FOR_CONTACT).await?
+    if let Some(refusal) = holder_proven(
+        &state,
+        &headers,
+        &holder,
+        ip,
+        field("current"),
+        WRONG_FOR_CONTACT,
+    )
+    .await?
     {
         return page(&state, &headers, &holder, None, refuse(refusal)).await;
     }
