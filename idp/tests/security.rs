@@ -759,17 +759,28 @@ async fn saml_entity_expansion(server: &TestServer, sp: &ServiceProvider) -> Out
     ))
 }
 
+/// A forged AuthnRequest with the ID `outer_id` asking for the attacker's ACS, holding the
+/// genuine `signed` request, untouched, in its Extensions.
+fn forged_around(
+    server: &TestServer,
+    sp: &ServiceProvider,
+    outer_id: &str,
+    signed: &str,
+) -> String {
+    let inner = signed
+        .split_once("?>")
+        .map_or(signed, |(_, s)| s.trim_start());
+    format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{outer_id}" Version="2.0" IssueInstant="{now}" AssertionConsumerServiceURL="{EVIL}acs"><saml:Issuer>{issuer}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
+        now = saml_instant(server),
+        issuer = sp.entity_id,
+    )
+}
+
 async fn saml_signature_wrapping(server: &TestServer, sp: &ServiceProvider) -> Outcome {
     // the signed request hidden inside a forged one that asks for another ACS
     let signed = signed_post_request(server, sp, "_wrapped", &sp.acs);
-    let inner = signed
-        .split_once("?>")
-        .map_or(signed.as_str(), |(_, s)| s.trim_start());
-    let forged = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="{now}" AssertionConsumerServiceURL="{EVIL}acs"><saml:Issuer>{issuer}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
-        now = saml_instant(server),
-        issuer = sp.entity_id,
-    );
+    let forged = forged_around(server, sp, "_evil", &signed);
     let r = post_request(server, &browser(), &forged).await;
     let status = r.status();
     let body = r.text().await.unwrap();
@@ -792,14 +803,7 @@ async fn saml_duplicate_ids(server: &TestServer, sp: &ServiceProvider) -> Outcom
     // a verifier that finds the signature's "#_twice" and then reads the outer request
     // would send the assertion to the attacker's ACS
     let signed = signed_post_request(server, sp, "_twice", &sp.acs);
-    let inner = signed
-        .split_once("?>")
-        .map_or(signed.as_str(), |(_, s)| s.trim_start());
-    let forged = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_twice" Version="2.0" IssueInstant="{now}" AssertionConsumerServiceURL="{EVIL}acs"><saml:Issuer>{issuer}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
-        now = saml_instant(server),
-        issuer = sp.entity_id,
-    );
+    let forged = forged_around(server, sp, "_twice", &signed);
     let r = post_request(server, &browser(), &forged).await;
     let status = r.status();
     let body = r.text().await.unwrap();

@@ -105,24 +105,24 @@ impl SignInThrottle {
         format!("{base}:{bucket}")
     }
 
+    /// What one bucket holds (nothing: 0).
+    async fn bucket_value(&self, key: &str) -> EphemeralResult<u64> {
+        Ok(self
+            .kv
+            .get(key)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
     async fn count(&self, base: &str) -> EphemeralResult<u64> {
         let window = self.window_seconds();
         let now = now_seconds();
         let bucket = now / window.max(1);
-        let read = |bucket: u64| {
-            let key = Self::key(base, bucket);
-            async move {
-                Ok::<u64, super::EphemeralError>(
-                    self.kv
-                        .get(&key)
-                        .await?
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0),
-                )
-            }
-        };
-        let current = read(bucket).await?;
-        let previous = read(bucket.saturating_sub(1)).await?;
+        let current = self.bucket_value(&Self::key(base, bucket)).await?;
+        let previous = self
+            .bucket_value(&Self::key(base, bucket.saturating_sub(1)))
+            .await?;
         Ok(sliding_count(
             previous,
             current,
@@ -144,11 +144,8 @@ impl SignInThrottle {
             .incr(&counter, Duration::from_secs(2 * window))
             .await?;
         let previous = self
-            .kv
-            .get(&Self::key(base, bucket.saturating_sub(1)))
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .bucket_value(&Self::key(base, bucket.saturating_sub(1)))
+            .await?;
         let count = sliding_count(previous, current, now % window.max(1), window);
         Ok((counter, count))
     }
@@ -250,10 +247,18 @@ impl SignInThrottle {
         self.kv.delete(&devices).await
     }
 
-    /// A successful sign-in on a trusted device clears only that device's count: the lock
-    /// others ran into elsewhere stays.
-    pub async fn record_device_success(&self, device: &str) -> EphemeralResult<()> {
-        self.clear(&device_key(device)).await
+    /// A password proven on the browser the attempt came from: on her trusted device
+    /// (`device`) only that device's count is cleared, as the lock others ran into elsewhere
+    /// stays; elsewhere, as [`Self::record_success`].
+    pub async fn record_success_on(
+        &self,
+        identifier: &str,
+        device: Option<&str>,
+    ) -> EphemeralResult<()> {
+        match device {
+            Some(device) => self.clear(&device_key(device)).await,
+            None => self.record_success(identifier).await,
+        }
     }
 
     /// Takes back an attempt that was not a guess (module documentation).

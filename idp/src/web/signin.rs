@@ -257,11 +257,10 @@ async fn sign_in(
             let Some(account) = account.as_ref() else {
                 return Err(AppError::Internal("success without account".into()));
             };
-            // on her trusted device, only the device's count: the lock others ran into stays
-            match device {
-                Some(device) => state.throttle.record_device_success(device).await?,
-                None => state.throttle.record_success(&identifier).await?,
-            }
+            state
+                .throttle
+                .record_success_on(&identifier, device)
+                .await?;
             let peer = SocketAddr::new(ip, peer.port());
             let cookie =
                 open_session(&state, &headers, peer, account, AuthOrigin::Local, None).await?;

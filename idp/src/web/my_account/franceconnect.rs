@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::{PasswordCheck, TOO_MANY_TRIES, confirm_password};
 use crate::app::SharedState;
 use crate::domain::account::{Account, AccountKind};
 use crate::domain::session::AuthOrigin;
@@ -127,32 +128,13 @@ pub async fn submit(
         Err(away) => return Ok(away),
     };
     let ip = client_ip(&state, peer, &headers);
-    let device =
-        crate::web::device::trusted(&state, &headers, &account.identifier, state.clock.now());
-    let Some(attempt) = state
-        .throttle
-        .check_on_device(&account.identifier, ip, device)
-        .await?
-        .attempt()
-    else {
-        let wait = "Trop d'essais : réessayez dans quelques minutes.".to_owned();
-        return page(&state, &headers, (&provider, label), Some(wait)).await;
+    let refusal = match confirm_password(&state, &headers, &account, ip, &form.password).await? {
+        PasswordCheck::Confirmed => None,
+        PasswordCheck::Wrong => Some("Mot de passe incorrect."),
+        PasswordCheck::TooManyTries => Some(TOO_MANY_TRIES),
     };
-    let password = form.password.chars().take(256).collect::<String>();
-    let hash = account.password_hash.as_deref();
-    if !crate::web::signin::verify_for(&state, &attempt, &password, hash).await? {
-        state.throttle.record_failure(ip).await?;
-        return page(
-            &state,
-            &headers,
-            (&provider, label),
-            Some("Mot de passe incorrect.".into()),
-        )
-        .await;
-    }
-    match device {
-        Some(device) => state.throttle.record_device_success(device).await?,
-        None => state.throttle.record_success(&account.identifier).await?,
+    if let Some(refusal) = refusal {
+        return page(&state, &headers, (&provider, label), Some(refusal.into())).await;
     }
     crate::protocol::upstream::begin(&state, &headers, &provider, Some("/"), Some(account.id)).await
 }

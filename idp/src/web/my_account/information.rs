@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Guardian, Holder, SignedIn, Tabs};
+use super::{Guardian, Holder, PasswordCheck, SignedIn, TOO_MANY_TRIES, Tabs, confirm_password};
 use crate::app::{AppState, SharedState};
 use crate::audit::{Actor, AuditKind, NewAuditEvent};
 use crate::domain::contact::{is_email, normalize_mobile};
@@ -278,33 +278,16 @@ async fn holder_proven(
     typed: &str,
     wrong: &str,
 ) -> Result<Option<String>, AppError> {
-    let account = &holder.account;
-    let Some(hash) = account.password_hash.as_deref() else {
-        return Ok(None);
-    };
-    // held to her trusted device's count there, as at sign-in
-    let device =
-        crate::web::device::trusted(state, headers, &account.identifier, state.clock.now());
-    let Some(attempt) = state
-        .throttle
-        .check_on_device(&account.identifier, ip, device)
-        .await?
-        .attempt()
-    else {
-        return Ok(Some(
-            "Trop d'essais : réessayez dans quelques minutes.".into(),
-        ));
-    };
-    let typed: String = typed.chars().take(256).collect();
-    if crate::web::signin::verify_for(state, &attempt, &typed, Some(hash)).await? {
-        match device {
-            Some(device) => state.throttle.record_device_success(device).await?,
-            None => state.throttle.record_success(&account.identifier).await?,
-        }
+    if holder.account.password_hash.is_none() {
         return Ok(None);
     }
-    state.throttle.record_failure(ip).await?;
-    Ok(Some(wrong.to_owned()))
+    Ok(
+        match confirm_password(state, headers, &holder.account, ip, typed).await? {
+            PasswordCheck::Confirmed => None,
+            PasswordCheck::Wrong => Some(wrong.to_owned()),
+            PasswordCheck::TooManyTries => Some(TOO_MANY_TRIES.to_owned()),
+        },
+    )
 }
 
 /// What a change of e-mail or mobile answers to a wrong current password.

@@ -23,6 +23,44 @@ mod regroup;
 
 pub use regroup::after_sign_in;
 
+/// A signed-in person's password typed again (to change her password or contacts, to link
+/// FranceConnect), throttled like a sign-in and held to her trusted device's count there.
+enum PasswordCheck {
+    Confirmed,
+    Wrong,
+    TooManyTries,
+}
+
+const TOO_MANY_TRIES: &str = "Trop d'essais : réessayez dans quelques minutes.";
+
+async fn confirm_password(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: &Account,
+    ip: std::net::IpAddr,
+    typed: &str,
+) -> Result<PasswordCheck, AppError> {
+    let identifier = &account.identifier;
+    let device = super::device::trusted(state, headers, identifier, state.clock.now());
+    let Some(attempt) = state
+        .throttle
+        .check_on_device(identifier, ip, device)
+        .await?
+        .attempt()
+    else {
+        return Ok(PasswordCheck::TooManyTries);
+    };
+    let typed: String = typed.chars().take(256).collect();
+    let hash = account.password_hash.as_deref();
+    if super::signin::verify_for(state, &attempt, &typed, hash).await? {
+        state.throttle.record_success_on(identifier, device).await?;
+        Ok(PasswordCheck::Confirmed)
+    } else {
+        state.throttle.record_failure(ip).await?;
+        Ok(PasswordCheck::Wrong)
+    }
+}
+
 /// The routes of "Mon compte".
 pub fn routes() -> Router<SharedState> {
     Router::new()
