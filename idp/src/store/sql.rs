@@ -92,6 +92,18 @@ impl SqlStore {
         Ok(store)
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so that it waits its turn under the busy timeout; a deferred transaction that
+    /// read first and then wrote after another connection committed would fail at once with
+    /// "database is locked", whatever the timeout.
+    pub(super) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool.begin_with(statement).await.map_err(db_error)
+    }
+
     /// Folds the last names of guardian records imported before they were kept folded (the
     /// folding is Unicode-aware, which SQL cannot do on both backends).
     async fn fill_match_names(&self) -> StoreResult<()> {
@@ -102,7 +114,7 @@ impl SqlStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         for row in &rows {
             let id: i64 = row.try_get("id").map_err(db_error)?;
             let last: String = row.try_get("last_name").map_err(db_error)?;
@@ -288,7 +300,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn activate(&self, a: &Activation<'_>) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $1, temporary_secret_hash = NULL, \
                  temporary_expires_at = NULL, activated_at = $2, updated_at = $2 \
@@ -338,7 +350,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_password(&self, account_id: i64, hash: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $1, temporary_secret_hash = NULL, \
                  temporary_expires_at = NULL, activated_at = COALESCE(activated_at, $2), \
@@ -424,7 +436,7 @@ impl AccountStore for SqlStore {
             ));
         }
         // dropped without commit on any error: nothing is written
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let provision = AccountProvision::New {
             preferred: None,
             credential: ProvisionedCredential::Password {
@@ -514,7 +526,7 @@ impl AccountStore for SqlStore {
         kept_session: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $1, updated_at = $2 \
              WHERE id = $3 AND password_hash = $4 AND state = 'active'",
@@ -542,7 +554,7 @@ impl AccountStore for SqlStore {
         email: &PendingEmail<'_>,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE accounts SET pending_email = $1, pending_email_token_hash = $2, \
                  pending_email_expires_at = $3, updated_at = $4 \
@@ -571,7 +583,7 @@ impl AccountStore for SqlStore {
         mobile: &PendingMobile<'_>,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE accounts SET pending_mobile = $1, pending_mobile_code_hash = $2, \
                  pending_mobile_expires_at = $3, pending_mobile_tries = $4, updated_at = $5 \
@@ -653,7 +665,7 @@ impl AccountStore for SqlStore {
         expires_at: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // a lock stays: lifting one is for staff
         let sql = temporary_password_update("", "state = 'active'");
         let done = sqlx::query(AssertSqlSafe(sql))
@@ -766,7 +778,7 @@ pub(super) fn audit_event_from_row(r: &AnyRow) -> StoreResult<AuditEvent> {
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append(&self, e: &NewAuditEvent) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         audit_in(&mut tx, e).await?;
         tx.commit().await.map_err(db_error)
     }

@@ -98,7 +98,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn add_staff(&self, s: &NewStaff<'_>) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         for uai in s.schools {
             let known = sqlx::query("SELECT uai FROM schools WHERE uai = $1")
                 .bind(uai)
@@ -323,7 +323,7 @@ impl SchoolAdminStore for SqlStore {
         expires_at: i64,
     ) -> StoreResult<()> {
         // dropped without commit on any error: nothing is written
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // the staff give the stuck a way in: a lock ends with the new password
         let sql = super::temporary_password_update(
             "locked_until = NULL",
@@ -398,7 +398,7 @@ impl SchoolAdminStore for SqlStore {
             in_school(3)
         );
         // dropped without commit on any error: nothing is written
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let mut changed = Vec::new();
         for account_id in account_ids {
             let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))

@@ -35,7 +35,7 @@ async fn count(tx: &mut sqlx::AnyConnection, sql: &'static str) -> StoreResult<i
 #[async_trait]
 impl AuditChain for SqlStore {
     async fn seal(&self, limit: i64, now: i64) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // a write first: PostgreSQL locks the chain's end, SQLite takes its write lock; a
         // sealer on another node waits here, then sees what this one sealed
         let mut prev: String = sqlx::query(
@@ -98,7 +98,7 @@ impl AuditChain for SqlStore {
 
     async fn verify_chain(&self) -> StoreResult<ChainReport> {
         // one snapshot for the counts and the links, while sealers go on
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         if self.backend() == super::Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .execute(&mut *tx)

@@ -863,7 +863,7 @@ impl DirectoryStore for SqlStore {
         now: i64,
         leaving_grace: i64,
     ) -> StoreResult<ProvisionReport> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // On error the transaction is dropped, which rolls it back.
         let report = Self::provision_in(&mut tx, snapshot, now, leaving_grace).await?;
         tx.commit().await.map_err(db_error)?;

@@ -23,7 +23,7 @@ impl GroupingStore for SqlStore {
             ));
         }
         // dropped without commit on any error or refusal: nothing is written
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // A write first, so that SQLite takes the write lock at once (a concurrent merge
         // waits, then sees the accounts as this one left them), and PostgreSQL locks both
         // rows: the second of two merges of the same accounts finds one of them closed.
@@ -182,7 +182,7 @@ impl GroupingStore for SqlStore {
         source_address: Option<&str>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // the account first, as a merge does: a merge at the same moment either ran before
         // (this finds the account closed) or waits for this one (and then moves the record)
         let open = sqlx::query(

@@ -51,7 +51,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn add_initial_signing_keys(&self, keys: &[StoredSigningKey]) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // Serializes first starts: only one node's keys are kept.
         let claimed = sqlx::query(
             "INSERT INTO settings (name, value) VALUES ('signing_keys_initialised', '1') \
@@ -71,7 +71,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn rotate_signing_keys(&self, keys: &[StoredSigningKey], now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(now)
             .execute(&mut *tx)
@@ -176,7 +176,7 @@ impl GrantStore for SqlStore {
         g: &Grant,
         refresh: Option<NewRefreshToken<'_>>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO oidc_grants (id, client_id, account_id, scope, auth_time, origin, \
                  session_id, created_at, expires_at, revoked_at) \
@@ -232,7 +232,7 @@ impl GrantStore for SqlStore {
         successor: NewRefreshToken<'_>,
         now: i64,
     ) -> StoreResult<RefreshUse> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(
             "SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
         )

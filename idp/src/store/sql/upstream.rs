@@ -114,7 +114,7 @@ impl ExternalIdentityStore for SqlStore {
             return Err(StoreError::Invalid("no guardian record to link".into()));
         }
         // dropped without commit on any error: nothing is written
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         // one identity per account and provider, one account per identity
         let taken = sqlx::query(
             "SELECT 1 AS n FROM external_identities \
@@ -234,7 +234,7 @@ impl ExternalIdentityStore for SqlStore {
         account_id: i64,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(
             "SELECT 1 AS n FROM external_identities \
              WHERE provider = $1 AND (subject = $2 OR account_id = $3)",
