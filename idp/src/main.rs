@@ -65,16 +65,39 @@ enum Command {
         #[arg(long, env = "IDP_CONFIG")]
         config: PathBuf,
     },
-    /// Measure the IdP on this machine (embedded backends) and print the figures.
+    /// Measure the IdP on this machine and print the figures (docs/benchmarks.md): starts
+    /// `idp serve` (embedded backends unless --postgres/--redis) and drives it over HTTP.
     Bench {
+        /// How long each throughput case runs, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Connections of the load generator.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// How long the sign-in storm lasts, in seconds.
+        #[arg(long, default_value_t = 20.0)]
+        storm_seconds: f64,
+        /// Refreshes and SAML SSO per second (each) that go on during the storm.
+        #[arg(long, default_value_t = 200.0)]
+        storm_background: f64,
+        /// Failed sign-ins per case for their timing.
         #[arg(long, default_value_t = 40)]
         rounds: usize,
-        /// Instead, measure `idp import` of one school with this many pupils…
+        /// Pupils of the imported school (0: no import).
+        #[arg(long, default_value_t = 100_000)]
+        import_pupils: usize,
+        /// Guardians of the imported school (default: 1.5 per pupil).
         #[arg(long)]
-        import_pupils: Option<usize>,
-        /// …and this many guardians (default: 1.5 per pupil).
-        #[arg(long, requires = "import_pupils")]
         import_guardians: Option<usize>,
+        /// Also write the figures to this file, as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// PostgreSQL instead of SQLite: an empty database (the benchmark writes into it).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Redis instead of the in-process store.
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Signing keys: `rotate` adds new keys and retires the current ones.
     Keys {
@@ -473,11 +496,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench {
-            rounds: _,
-            import_pupils: Some(pupils),
+            seconds,
+            connections,
+            storm_seconds,
+            storm_background,
+            rounds,
+            import_pupils,
             import_guardians,
-        } => idp::bench::import(pupils, import_guardians.unwrap_or(pupils * 3 / 2)).await,
-        Command::Bench { rounds, .. } => idp::bench::run(rounds).await,
+            json,
+            postgres,
+            redis,
+        } => {
+            anyhow::ensure!(
+                seconds > 0.0 && storm_seconds > 0.0 && connections > 0,
+                "--seconds, --storm-seconds and --connections must be positive"
+            );
+            idp::bench::run(idp::bench::Options {
+                seconds,
+                connections,
+                storm_seconds,
+                storm_background_per_s: storm_background,
+                rounds,
+                import_pupils,
+                import_guardians: import_guardians.unwrap_or(import_pupils * 3 / 2),
+                json,
+                backends: idp::bench::Backends { postgres, redis },
+            })
+            .await
+            .map(|_| ())
+        }
         Command::Keys { action } => match action {
             KeysAction::Rotate { config } => {
                 let state = open_state(&config).await?;

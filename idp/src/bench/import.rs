@@ -1,15 +1,19 @@
-//! `idp bench --import-pupils N --import-guardians M`: writes one school's export of that
-//! size, imports it into a fresh embedded database and prints how long each step took: the
-//! first import (every account new), the same files again (nothing changes), and a re-import
-//! with 1 % of pupils changing class.
+//! The import part of `idp bench` (`--import-pupils N --import-guardians M`): writes one
+//! school's export of that size, imports it and prints how long each step took: the first
+//! import (every account new), the same files again (nothing changes), and a re-import with
+//! 1 % of pupils changing class.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use super::server::Backends;
 use crate::config::Config;
 use crate::demo::{FIRST_NAMES, LAST_NAMES, PARENT_FIRST_NAMES};
 use crate::import::{ImportReport, Importer};
+
+/// The benchmark's school.
+const BENCH_UAI: &str = "0149990B";
 
 /// Writes an export with `pupils` pupils in classes of 28 and `guardians` guardians (one or
 /// two per pupil); `shift` moves every hundredth pupil to the next class.
@@ -17,7 +21,7 @@ fn write_export(dir: &Path, pupils: usize, guardians: usize, shift: bool) -> any
     std::fs::create_dir_all(dir)?;
     std::fs::write(
         dir.join("etablissement.csv"),
-        "uai,nom,academie,degre\n0149990B,Cité scolaire du banc d'essai,14,2d\n",
+        format!("uai,nom,academie,degre\n{BENCH_UAI},Cité scolaire du banc d'essai,14,2d\n"),
     )?;
     let mut eleves = String::from("id_source,ine,nom,prenom,date_naissance,classe,niveau\n");
     let mut responsables = String::from("id_source,civilite,nom,prenom,email,mobile\n");
@@ -69,6 +73,18 @@ fn write_export(dir: &Path, pupils: usize, guardians: usize, shift: bool) -> any
     Ok(())
 }
 
+/// What the import figures are.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportFigures {
+    pub pupils: usize,
+    pub guardians: usize,
+    /// Records (pupils, guardians, links) per second of the first import, every account new.
+    pub import_per_s: f64,
+    pub first_import_s: f64,
+    pub same_files_again_s: f64,
+    pub one_percent_change_class_s: f64,
+}
+
 fn line(label: &str, seconds: f64, records: usize, report: &ImportReport) {
     println!(
         "  {label:<34} {seconds:>8.2} s  {:>9.0} records/s  created {:>6}  updated {:>5}  accounts {:>6}",
@@ -79,20 +95,30 @@ fn line(label: &str, seconds: f64, records: usize, report: &ImportReport) {
     );
 }
 
-pub async fn run(pupils: usize, guardians: usize) -> anyhow::Result<()> {
+/// Imports one school of `pupils` pupils and `guardians` guardians three times (new, the same
+/// again, 1 % moving class) into the backends' database, or a fresh SQLite file.
+pub async fn run(
+    pupils: usize,
+    guardians: usize,
+    backends: &Backends,
+) -> anyhow::Result<ImportFigures> {
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("export");
-    let mut table = toml::Table::new();
-    table.insert("issuer".into(), "http://127.0.0.1:8080".into());
-    table.insert(
-        "data_dir".into(),
-        dir.path().join("data").display().to_string().into(),
+    // the import touches the database alone
+    let database_only = Backends {
+        postgres: backends.postgres.clone(),
+        redis: None,
+    };
+    let table = super::server::config_table(dir.path(), 8080, &database_only);
+    let importer = Importer::open(Config::from_table(table, std::iter::empty())?).await?;
+    anyhow::ensure!(
+        importer.directory.school(BENCH_UAI).await?.is_none(),
+        "the database already holds the benchmark's school {BENCH_UAI}: run the benchmark on an empty database"
     );
-    let importer = Importer::open(Config::from_table(table, std::env::vars())?).await?;
-    println!("idp bench — import of one school: {pupils} pupils, {guardians} guardians (SQLite)");
-    if cfg!(debug_assertions) {
-        println!("  (debug build: use `cargo run --release -- bench …` for real figures)");
-    }
+    println!(
+        "import of one school: {pupils} pupils, {guardians} guardians ({})",
+        database_only.label()
+    );
     write_export(&export, pupils, guardians, false)?;
     let records = pupils + 2 * guardians;
     let now = crate::app::Clock::now(&crate::app::SystemClock);
@@ -100,12 +126,8 @@ pub async fn run(pupils: usize, guardians: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let first = importer.import_dir(&export, None, now).await?;
     anyhow::ensure!(first.rejected == 0, "{}", first.to_text());
-    line(
-        "first import (all new)",
-        started.elapsed().as_secs_f64(),
-        records,
-        &first,
-    );
+    let first_s = started.elapsed().as_secs_f64();
+    line("first import (all new)", first_s, records, &first);
 
     let started = Instant::now();
     let again = importer.import_dir(&export, None, now + 60).await?;
@@ -113,21 +135,20 @@ pub async fn run(pupils: usize, guardians: usize) -> anyhow::Result<()> {
         again.created == 0 && again.updated == 0,
         "not idempotent: {again:?}"
     );
-    line(
-        "same files again",
-        started.elapsed().as_secs_f64(),
-        records,
-        &again,
-    );
+    let again_s = started.elapsed().as_secs_f64();
+    line("same files again", again_s, records, &again);
 
     write_export(&export, pupils, guardians, true)?;
     let started = Instant::now();
     let shifted = importer.import_dir(&export, None, now + 120).await?;
-    line(
-        "1 % of pupils change class",
-        started.elapsed().as_secs_f64(),
-        records,
-        &shifted,
-    );
-    Ok(())
+    let shifted_s = started.elapsed().as_secs_f64();
+    line("1 % of pupils change class", shifted_s, records, &shifted);
+    Ok(ImportFigures {
+        pupils,
+        guardians,
+        import_per_s: records as f64 / first_s,
+        first_import_s: first_s,
+        same_files_again_s: again_s,
+        one_percent_change_class_s: shifted_s,
+    })
 }
