@@ -3,6 +3,7 @@
 //! through sqlx's `Any` driver. Only the migrations differ (`migrations/sqlite`,
 //! `migrations/postgres`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +49,34 @@ impl Backend {
 pub struct SqlStore {
     pub(super) pool: AnyPool,
     backend: Backend,
+    /// SQLite's write lock, taken here first (see [`SqlStore::write_turn`]); `None` for
+    /// PostgreSQL, whose writers do not exclude each other.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction, holding this process's turn to write until it ends.
+pub(super) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 pub(super) fn db_error(e: sqlx::Error) -> StoreError {
@@ -86,22 +115,41 @@ impl SqlStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        let store = Self { pool, backend };
+        let writer = (backend == Backend::Sqlite).then(Arc::default);
+        let store = Self {
+            pool,
+            backend,
+            writer,
+        };
         store.migrate().await?;
         store.fill_match_names().await?;
         Ok(store)
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`), so that it waits its turn under the busy timeout; a deferred transaction that
-    /// read first and then wrote after another connection committed would fail at once with
-    /// "database is locked", whatever the timeout.
-    pub(super) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+    /// This process's turn to write. SQLite lets one connection write at a time, and one that
+    /// finds the lock taken sleeps and polls (1, 2, 5 … 100 ms under the busy timeout): under
+    /// load, writers would sleep more than they work. So the writers of this process queue
+    /// here, in order, and SQLite's busy timeout is left for other processes (`idp import`
+    /// beside the server). PostgreSQL needs no turn.
+    pub(super) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.writer {
+            Some(writer) => Some(writer.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// Begins a transaction that will write, in this process's turn. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that read first and then
+    /// wrote after another process committed would fail with "database is locked", whatever
+    /// the busy timeout.
+    pub(super) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let turn = self.write_turn().await;
         let statement = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        self.pool.begin_with(statement).await.map_err(db_error)
+        let tx = self.pool.begin_with(statement).await.map_err(db_error)?;
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// Folds the last names of guardian records imported before they were kept folded (the
@@ -488,6 +536,7 @@ impl AccountStore for SqlStore {
         token_hash: &str,
         now: i64,
     ) -> StoreResult<Option<(i64, String)>> {
+        let _turn = self.write_turn().await;
         let row = sqlx::query(
             "UPDATE accounts SET email = pending_email, email_confirmed = 1, pending_email = NULL, \
                  pending_email_token_hash = NULL, pending_email_expires_at = NULL, updated_at = $1 \
@@ -614,6 +663,7 @@ impl AccountStore for SqlStore {
         now: i64,
     ) -> StoreResult<MobileConfirmation> {
         // the try is used first, in one statement: two codes typed at once use two tries
+        let _turn = self.write_turn().await;
         let row = sqlx::query(
             "UPDATE accounts SET pending_mobile_tries = pending_mobile_tries - 1 \
              WHERE id = $1 AND state = 'active' AND pending_mobile IS NOT NULL \
@@ -637,6 +687,7 @@ impl AccountStore for SqlStore {
         if !right {
             return Ok(MobileConfirmation::Wrong { tries_left });
         }
+        // still in this process's turn to write, taken above
         let confirmed = sqlx::query(
             "UPDATE accounts SET mobile = pending_mobile, pending_mobile = NULL, \
                  pending_mobile_code_hash = NULL, pending_mobile_expires_at = NULL, \

@@ -138,6 +138,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn enrol_totp(&self, staff_id: i64, sealed_secret: &str, step: i64) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE staff SET totp_secret = $1, totp_last_step = $2 \
              WHERE id = $3 AND totp_secret IS NULL",
@@ -152,6 +153,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn use_totp_step(&self, staff_id: i64, step: i64) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE staff SET totp_last_step = $1 \
              WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
@@ -165,6 +167,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn reset_staff(&self, identifier: &str, password_hash: &str) -> StoreResult<Option<i64>> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE staff SET password_hash = $1, totp_secret = NULL, totp_last_step = NULL \
              WHERE identifier = $2 RETURNING id",
@@ -179,6 +182,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn set_staff_active(&self, identifier: &str, active: bool) -> StoreResult<Option<i64>> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE staff SET state = $1 WHERE identifier = $2 RETURNING id")
             .bind(if active { "active" } else { "disabled" })
             .bind(identifier)

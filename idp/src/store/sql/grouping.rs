@@ -252,6 +252,7 @@ impl GroupingStore for SqlStore {
         guardian_id: i64,
         now: i64,
     ) -> StoreResult<Option<i64>> {
+        let _turn = self.write_turn().await;
         let row = sqlx::query(
             "UPDATE regroup_proposals SET tries_left = tries_left - 1, \
                  declined_at = CASE WHEN tries_left <= 1 THEN $1 ELSE declined_at END \
@@ -274,6 +275,7 @@ impl GroupingStore for SqlStore {
         guardian_id: i64,
         now: i64,
     ) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE regroup_proposals SET declined_at = $1 \
              WHERE guardian_id = $2 AND account_id = $3 AND declined_at IS NULL",

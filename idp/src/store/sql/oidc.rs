@@ -92,6 +92,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn setting_or_insert(&self, name: &str, value_if_absent: &str) -> StoreResult<String> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -212,6 +213,7 @@ impl GrantStore for SqlStore {
     }
 
     async fn revoke_session_grants(&self, session_id: &str, now: i64) -> StoreResult<u64> {
+        let _turn = self.write_turn().await;
         Ok(sqlx::query(
             "UPDATE oidc_grants SET revoked_at = $1 \
              WHERE session_id = $2 AND revoked_at IS NULL \
@@ -320,6 +322,7 @@ impl GrantStore for SqlStore {
         scope: &str,
         now: i64,
     ) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, \

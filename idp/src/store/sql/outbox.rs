@@ -78,6 +78,7 @@ impl OutboxStore for SqlStore {
         for row in due {
             let id: i64 = row.try_get("id").map_err(db_error)?;
             let seen: i64 = row.try_get("next_attempt_at").map_err(db_error)?;
+            let _turn = self.write_turn().await;
             let won = sqlx::query(
                 "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1 \
                  WHERE id = $2 AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL",
@@ -104,6 +105,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn mark_sent(&self, id: i64, now: i64) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
             .bind(now)
             .bind(id)
@@ -124,6 +126,7 @@ impl OutboxStore for SqlStore {
             Some(at) => (at, None),
             None => (now, Some(now)),
         };
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE outbox SET next_attempt_at = $1, failed_at = $2, last_error = $3 \
              WHERE id = $4 AND sent_at IS NULL",
