@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
-};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordConfig;
@@ -34,8 +32,36 @@ pub struct HashingStats {
     pub refused: AtomicU64,
 }
 
-/// Work for a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for a hashing thread, given the thread's own argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Checks `password` against a PHC string, filling `memory` (grown when the stored hash asks
+/// for more) instead of allocating 19 MB for each verification.
+fn verify_in(memory: &mut Vec<Block>, password: &[u8], stored: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        hash.version.map(Version::try_from).transpose(),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    argon2
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut memory[..blocks])
+        .is_ok()
+        && crate::keys::constant_time_eq(&out, expected.as_bytes())
+}
 
 /// The bounded argon2id service shared by every request.
 #[derive(Clone)]
@@ -86,6 +112,8 @@ impl PasswordHasher {
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
                     lower_priority();
+                    // allocated at the first verification, then reused
+                    let mut memory = Vec::new();
                     loop {
                         // the lock is held while waiting for one job, not while hashing
                         let job = match queue.lock() {
@@ -93,7 +121,7 @@ impl PasswordHasher {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            Ok(job) => job(&mut memory),
                             // every sender is gone: the hasher was dropped
                             Err(_) => return,
                         }
@@ -126,7 +154,7 @@ impl PasswordHasher {
         let password = password.to_owned();
         let argon2 = self.argon2.clone();
         self.stats.hashes.fetch_add(1, Ordering::Relaxed);
-        self.run(move || {
+        self.run(move |_| {
             argon2
                 .hash_password(password.as_bytes())
                 .map(|h| h.to_string())
@@ -141,23 +169,21 @@ impl PasswordHasher {
         let real = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let password = password.to_owned();
-        let argon2 = self.argon2.clone();
         self.stats.verifications.fetch_add(1, Ordering::Relaxed);
         let matched = self
-            .run(move || match PasswordHash::new(&stored) {
-                Ok(hash) => argon2.verify_password(password.as_bytes(), &hash).is_ok(),
-                Err(_) => false,
-            })
+            .run(move |memory| verify_in(memory, password.as_bytes(), &stored))
             .await?;
         Ok(real && matched)
     }
 
-    /// Whether a caller arriving now would wait longer than the queue timeout: those ahead of
-    /// it, shared among the workers, each take about as long as the last hashes did.
+    /// Whether a caller arriving now would risk waiting past the queue timeout: those ahead of
+    /// it, shared among the workers, each take about as long as the last hashes did, and the
+    /// estimate is allowed to be wrong by half (hashes slow down when the cores are taken by
+    /// other work) so that a refusal comes at once, not after the whole timeout.
     fn queue_is_full(&self, ahead: usize) -> bool {
         let per_hash = Duration::from_micros(self.hash_micros.load(Ordering::Relaxed));
         let rounds = (ahead / self.workers) as u32 + 1;
-        per_hash.saturating_mul(rounds) > self.queue_timeout
+        per_hash.saturating_mul(rounds) > self.queue_timeout / 2
     }
 
     fn refuse<T>(&self) -> Result<T, HashingError> {
@@ -167,7 +193,7 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let permit = match self.slots.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -190,9 +216,9 @@ impl PasswordHasher {
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let hash_micros = self.hash_micros.clone();
-        let job: Job = Box::new(move || {
+        let job: Job = Box::new(move |memory| {
             let started = Instant::now();
-            let out = work();
+            let out = work(memory);
             let took = started.elapsed().as_micros() as u64;
             // a moving average over about eight hashes
             let before = hash_micros.load(Ordering::Relaxed);
@@ -232,6 +258,22 @@ mod tests {
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(h.verify("Cartable-2026", Some(&stored)).await.unwrap());
         assert!(!h.verify("Cartable-2025", Some(&stored)).await.unwrap());
+    }
+
+    #[test]
+    fn verification_in_reused_memory_agrees_with_argon2() {
+        use argon2::PasswordVerifier as _;
+        let mut memory = Vec::new();
+        // a hash made with other parameters than ours, then ours: the memory grows, is reused
+        for params in [Params::new(8_192, 3, 1, None), Params::new(19_456, 2, 1, None)] {
+            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.unwrap());
+            let stored = argon2.hash_password(b"Cartable-2026").unwrap().to_string();
+            assert!(argon2.verify_password(b"Cartable-2026", stored.as_str()).is_ok());
+            assert!(verify_in(&mut memory, b"Cartable-2026", &stored));
+            assert!(!verify_in(&mut memory, b"Cartable-2025", &stored));
+        }
+        assert_eq!(memory.len(), 19_456);
+        assert!(!verify_in(&mut memory, b"x", "not a PHC string"));
     }
 
     #[tokio::test]

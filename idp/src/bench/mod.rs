@@ -255,6 +255,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .await
     };
     let ratio = signin.per_s / bound;
+    let (rss_after_signins, _) = server.rss_mb()?;
+    println!("{:<30} {rss_after_signins:>10.1}", "  rss_mb after sign-ins");
     print_figure("password_signin", &signin);
     println!(
         "{:<30} {ratio:>10.3}  goal ≥ 0.9 {}",
@@ -267,6 +269,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let mut cases = BTreeMap::new();
     let mut record = |name: &str, f: Figure| {
         print_figure(name, &f);
+        if let Ok((now, _)) = server.rss_mb() {
+            println!("{:<30} {now:>10.1}", "  rss_mb after it");
+        }
         cases.insert(name.to_owned(), f);
     };
 
