@@ -265,10 +265,17 @@ mod tests {
         use argon2::PasswordVerifier as _;
         let mut memory = Vec::new();
         // a hash made with other parameters than ours, then ours: the memory grows, is reused
-        for params in [Params::new(8_192, 3, 1, None), Params::new(19_456, 2, 1, None)] {
+        for params in [
+            Params::new(8_192, 3, 1, None),
+            Params::new(19_456, 2, 1, None),
+        ] {
             let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.unwrap());
             let stored = argon2.hash_password(b"Cartable-2026").unwrap().to_string();
-            assert!(argon2.verify_password(b"Cartable-2026", stored.as_str()).is_ok());
+            assert!(
+                argon2
+                    .verify_password(b"Cartable-2026", stored.as_str())
+                    .is_ok()
+            );
             assert!(verify_in(&mut memory, b"Cartable-2026", &stored));
             assert!(!verify_in(&mut memory, b"Cartable-2025", &stored));
         }

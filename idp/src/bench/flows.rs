@@ -45,7 +45,8 @@ impl Cookies {
             };
             self.0.retain(|(n, _)| n != name);
             if !value.is_empty() {
-                self.0.push((name.trim().to_owned(), value.trim().to_owned()));
+                self.0
+                    .push((name.trim().to_owned(), value.trim().to_owned()));
             }
         }
     }
@@ -177,7 +178,11 @@ async fn follow(
 ) -> anyhow::Result<Response> {
     let mut url = url;
     for _ in 0..5 {
-        let r = client.get(&url).header(COOKIE, cookies.header()).send().await?;
+        let r = client
+            .get(&url)
+            .header(COOKIE, cookies.header())
+            .send()
+            .await?;
         if !r.status().is_redirection() {
             return Ok(r);
         }
@@ -282,7 +287,10 @@ pub async fn client_credentials(client: &Client, base: &str) -> anyhow::Result<S
     let r = client
         .post(format!("{base}/oidc/token"))
         .basic_auth(SERVICE_CLIENT_ID, Some(SERVICE_CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", "educonnect")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "educonnect"),
+        ])
         .send()
         .await?;
     let status = r.status();
@@ -327,7 +335,12 @@ pub async fn get_ok(client: &Client, url: &str) -> anyhow::Result<()> {
 
 /// A SAML AuthnRequest (HTTP-Redirect binding, unsigned as the SP's metadata allows) answered
 /// for a browser with a session: the page that posts the signed response to the ACS.
-pub async fn saml_sso(client: &Client, base: &str, cookies: &Cookies, n: u64) -> anyhow::Result<()> {
+pub async fn saml_sso(
+    client: &Client,
+    base: &str,
+    cookies: &Cookies,
+    n: u64,
+) -> anyhow::Result<()> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
     let sso = format!("{base}/idp/profile/SAML2/Redirect/SSO");
     let xml = format!(

@@ -223,7 +223,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 
     // the same argon2id parameters as the IdP's, measured before it starts
     let defaults = Config::from_table(
-        server::config_table(std::path::Path::new("/nonexistent"), 1, &Backends::default()),
+        server::config_table(
+            std::path::Path::new("/nonexistent"),
+            1,
+            &Backends::default(),
+        ),
         std::iter::empty(),
     )?;
     let hasher = PasswordHasher::new(&defaults.password)?;
@@ -256,7 +260,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     };
     let ratio = signin.per_s / bound;
     let (rss_after_signins, _) = server.rss_mb()?;
-    println!("{:<30} {rss_after_signins:>10.1}", "  rss_mb after sign-ins");
+    println!(
+        "{:<30} {rss_after_signins:>10.1}",
+        "  rss_mb after sign-ins"
+    );
     print_figure("password_signin", &signin);
     println!(
         "{:<30} {ratio:>10.3}  goal ≥ 0.9 {}",
@@ -691,7 +698,10 @@ fn print_summary(r: &Report) {
         s.refresh.p99_ms < 100.0 && s.saml_sso.p99_ms < 100.0,
     );
     goal(
-        format!("storm: refusals answered < 50 ms (p99 {:.1} ms)", s.refused_p99_ms),
+        format!(
+            "storm: refusals answered < 50 ms (p99 {:.1} ms)",
+            s.refused_p99_ms
+        ),
         s.refused_p99_ms < 50.0,
     );
     goal(

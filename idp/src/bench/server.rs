@@ -109,7 +109,10 @@ pub fn config_table(dir: &Path, port: u16, backends: &Backends) -> toml::Table {
     let mut table = toml::Table::new();
     table.insert("issuer".into(), format!("http://127.0.0.1:{port}").into());
     table.insert("listen".into(), format!("127.0.0.1:{port}").into());
-    table.insert("data_dir".into(), dir.join("data").display().to_string().into());
+    table.insert(
+        "data_dir".into(),
+        dir.join("data").display().to_string().into(),
+    );
     table.insert(
         "relying_parties_dir".into(),
         dir.join("relying-parties").display().to_string().into(),
