@@ -165,11 +165,18 @@ impl Server {
         }
         let log = dir.path().join("idp.log");
         let out = std::fs::File::create(&log)?;
-        let child = tokio::process::Command::new(std::env::current_exe()?)
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        // the generated file is the whole configuration: no IDP_* override from this shell
+        // (an unknown one, such as CI's IDP_BIN, would stop the start)
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("IDP_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&config_file)
-            .env_remove("IDP_CONFIG")
             .env("IDP_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -194,7 +201,9 @@ impl Server {
                 return Ok(server);
             }
             if let Some(status) = server.child.try_wait()? {
-                anyhow::bail!("the IdP stopped ({status}): see {}", server.log.display());
+                // the log goes with the temporary directory: show it now
+                let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+                anyhow::bail!("the IdP stopped ({status}):\n{}", log.trim_end());
             }
             anyhow::ensure!(Instant::now() < deadline, "the IdP did not start in 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
