@@ -102,6 +102,78 @@ async fn open_redirect_through_the_sign_in_return_path(server: &TestServer) -> O
     )
 }
 
+async fn open_redirect_through_saml_acs_and_relay_state(
+    server: &TestServer,
+    sp: &ServiceProvider,
+) -> Outcome {
+    let b = browser();
+    let evil_acs = format!("{EVIL}acs");
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    // an AuthnRequest, signed by the SP, naming an ACS outside its metadata
+    let acs = b
+        .get(sp.redirect_url(server, "_evil_acs", &evil_acs, false))
+        .send()
+        .await
+        .unwrap();
+    let acs = (acs.status(), acs.headers().get("location").is_some());
+    // an IdP-initiated sign-in asking for the attacker's ACS ("shire")
+    let shire = b
+        .get(server.url(&format!(
+            "/idp/profile/SAML2/Unsolicited/SSO?providerId={}&shire={}&target={}",
+            enc(&sp.entity_id),
+            enc(&evil_acs),
+            enc(EVIL)
+        )))
+        .send()
+        .await
+        .unwrap();
+    let shire = (shire.status(), shire.headers().get("location").is_some());
+    // a RelayState naming the attacker's site, for a signed-in pupil: never followed, only
+    // handed back to the registered ACS
+    post_sign_in(server, &b, "eleve", "lea.martin", "Cartable-2026").await;
+    let xml = sp.authn_request(server, "_evil_relay", &sp.acs, "");
+    let mut r = b
+        .get(sp.signed_redirect_as(
+            &server.url("/idp/profile/SAML2/Redirect/SSO"),
+            "SAMLRequest",
+            &xml,
+            Some(EVIL),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut followed_to_evil = false;
+    for _ in 0..3 {
+        if r.status() != StatusCode::SEE_OTHER {
+            break;
+        }
+        let next = r.headers()["location"].to_str().unwrap().to_owned();
+        followed_to_evil |= !next.starts_with('/');
+        if followed_to_evil {
+            break;
+        }
+        r = b.get(server.url(&next)).send().await.unwrap();
+    }
+    let relay_status = r.status();
+    let page = r.text().await.unwrap();
+    let posted_to_acs = page.contains(&format!(r#"action="{}""#, sp.acs));
+    let relay = hidden_field(&page, "RelayState");
+    expect(
+        acs == (StatusCode::BAD_REQUEST, false)
+            && shire == (StatusCode::BAD_REQUEST, false)
+            && !followed_to_evil
+            && relay_status == StatusCode::OK
+            && posted_to_acs
+            && relay.as_deref() == Some(EVIL),
+        "unregistered ACS: 400 (signed request and IdP-initiated); RelayState: never followed, \
+         posted back to the registered ACS only",
+        format!(
+            "ACS {acs:?}, shire {shire:?}, RelayState: {relay_status}, followed {followed_to_evil}, \
+             to the ACS {posted_to_acs}, carried {relay:?}"
+        ),
+    )
+}
+
 async fn authorization_code_replay(server: &TestServer) -> Outcome {
     let code = code_for_lea(server, &browser()).await;
     let (first, _) = exchange(server, &code).await;
@@ -199,7 +271,38 @@ async fn csrf_on_every_form(server: &TestServer) -> Outcome {
         (&staff, "/admin/deconnexion"),
         (&staff, "/admin/0141234A/comptes"),
         (&staff, "/admin/0141234A/mots-de-passe"),
+        (&anonymous, "/rattacher-des-eleves/dates"),
     ];
+    // every POST route the server declares is in that list, or is not a browser's form (a
+    // protocol endpoint, authenticated otherwise): a new form missing here fails the suite
+    let not_forms = [
+        "/oidc/",
+        "/idp/profile/SAML2/",
+        "/cas/",
+        "/api/admin/v1/",
+        "/dev/",
+    ];
+    let placeholder = regex::Regex::new(r"\{[^}]+\}").unwrap();
+    let unlisted: Vec<String> = declared_routes()
+        .into_iter()
+        .filter(|(path, methods)| {
+            let shape = regex::Regex::new(&format!(
+                "^{}$",
+                placeholder.replace_all(
+                    &regex::escape(path).replace(r"\{", "{").replace(r"\}", "}"),
+                    "[^/]+"
+                )
+            ))
+            .unwrap();
+            methods.contains(&"POST")
+                && !not_forms.iter().any(|p| path.starts_with(p))
+                && !forms.iter().any(|(_, form)| shape.is_match(form))
+        })
+        .map(|(path, _)| path)
+        .collect();
+    if !unlisted.is_empty() {
+        return Err(format!("forms not tried: {}", unlisted.join(", ")));
+    }
     let mut accepted = Vec::new();
     for (b, path) in forms {
         let r = b
@@ -321,11 +424,25 @@ fn declared_routes() -> Vec<(String, Vec<&'static str>)> {
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
         &mut files,
     );
-    let route = regex::Regex::new(r#"\.route\(\s*"(/[^"]*)",\s*"#).unwrap();
+    // a path is written out, or taken from the file's `PATHS` list (the admin API's)
+    let route = regex::Regex::new(r#"\.route\(\s*(?:"(/[^"]*)"|PATHS\[(\d+)\]),\s*"#).unwrap();
+    let list = regex::Regex::new(r"(?s)const PATHS: &\[&str\] = &\[(.*?)\];").unwrap();
+    let literal = regex::Regex::new(r#""(/[^"]*)""#).unwrap();
     let method = regex::Regex::new(r"\b(get|post|put|delete|patch)\(").unwrap();
     let mut routes = Vec::new();
     for file in &files {
+        let paths: Vec<&str> = list.captures(file).map_or(Vec::new(), |c| {
+            literal
+                .captures_iter(c.get(1).unwrap().as_str())
+                .map(|l| l.get(1).unwrap().as_str())
+                .collect()
+        });
         for m in route.captures_iter(file) {
+            let path = match (m.get(1), m.get(2)) {
+                (Some(path), _) => path.as_str(),
+                (None, Some(index)) => paths[index.as_str().parse::<usize>().unwrap()],
+                (None, None) => unreachable!("the expression takes one or the other"),
+            };
             // the handlers: up to the parenthesis that closes `.route(`
             let rest = &file[m.get(0).unwrap().end()..];
             let mut depth = 1;
@@ -350,10 +467,38 @@ fn declared_routes() -> Vec<(String, Vec<&'static str>)> {
                     _ => "PATCH",
                 })
                 .collect();
-            routes.push((m[1].to_owned(), methods));
+            routes.push((path.to_owned(), methods));
         }
     }
     routes
+}
+
+/// A client sending the demo académie tool's admin API token with every request.
+async fn api_client(server: &TestServer) -> reqwest::Client {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/oidc/token"))
+        .basic_auth(
+            idp::demo::DEMO_ADMIN_CLIENT_ID,
+            Some(idp::demo::DEMO_ADMIN_CLIENT_SECRET),
+        )
+        .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 async fn oversized_inputs(server: &TestServer) -> Outcome {
@@ -376,10 +521,12 @@ async fn oversized_inputs(server: &TestServer) -> Outcome {
     )
     .await;
     let staff = support::staff::staff(server, ("admin.college", "Direction-College-2026")).await;
+    // and the académie's tool with its admin API token
+    let tool = api_client(server).await;
     for (path, methods) in &routes {
         let path = placeholder.replace_all(path, segment.as_str()).into_owned();
         for method in methods {
-            for client in [&browser(), &guardian, &staff] {
+            for client in [&browser(), &guardian, &staff, &tool] {
                 let url = server.url(&format!("{path}?next={long}"));
                 let request = client.request(method.parse().unwrap(), url);
                 let r = if *method == "GET" {
@@ -429,9 +576,11 @@ async fn oversized_inputs(server: &TestServer) -> Outcome {
         }
     }
     expect(
-        routes.len() > 50 && failures.is_empty(),
+        routes.len() > 50
+            && routes.iter().any(|(p, _)| p.starts_with("/api/admin/v1/"))
+            && failures.is_empty(),
         &format!(
-            "{} routes × 3 visitors, {tried} requests with 30 kB parameters ({with_body} with 3 MB bodies): \
+            "{} routes × 4 visitors, {tried} requests with 30 kB parameters ({with_body} with 3 MB bodies): \
              never a 5xx, {too_large} answered 413",
             routes.len()
         ),
@@ -846,6 +995,10 @@ async fn attacks_are_refused() {
         "open redirect through the sign-in's return path",
         open_redirect_through_the_sign_in_return_path
     );
+    rows.push((
+        "open redirect through the SAML ACS and RelayState",
+        open_redirect_through_saml_acs_and_relay_state(&server, &sp).await,
+    ));
     attack!("authorization code replay", authorization_code_replay);
     attack!("PKCE downgrade", pkce_downgrade);
     attack!("refresh token reuse", refresh_token_reuse);

@@ -512,6 +512,29 @@ async fn after_a_few_failures_each_attempt_waits_longer_whether_the_account_exis
 }
 
 #[tokio::test]
+async fn guessers_locking_the_school_address_never_lock_pupils_out_of_their_own_browsers() {
+    let server = TestServer::start_with("[throttle]\nfailures_per_address = 3").await;
+    let hers = browser();
+    let r = sign_in(&server, &hers, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // a classmate, from the same address, guesses other pupils' passwords
+    let guesser = browser();
+    for identifier in ["hugo.bernard", "emma.petit", "nolan.roux"] {
+        let r = sign_in(&server, &guesser, "eleve", identifier, "Devine-2026").await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = sign_in(&server, &guesser, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is locked for browsers without a trusted device"
+    );
+    // Léa's own browser is held to its own count only
+    let r = sign_in(&server, &hers, "eleve", "lea.martin", "Cartable-2026").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "her device is trusted");
+}
+
+#[tokio::test]
 async fn failures_elsewhere_never_lock_a_pupil_out_of_her_own_browser() {
     let server = TestServer::start_with("[throttle]\nfailures_per_identifier = 3").await;
     let hers = browser();

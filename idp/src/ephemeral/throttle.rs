@@ -14,8 +14,9 @@
 //!
 //! An attacker could still keep an identifier locked by failing again each time the lock
 //! fades. A browser where the account signed in before carries a trusted-device cookie
-//! (`web::device`): there, the identifier's lock does not apply, only that device's own count.
-//! So a pupil is never locked out on the devices they use.
+//! (`web::device`): there, neither the identifier's lock nor the address's applies, only that
+//! device's own count. So a pupil is never locked out on the devices they use, even when
+//! someone at the same school keeps the school's address or her identifier locked.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -176,7 +177,11 @@ impl SignInThrottle {
         address: IpAddr,
         device: Option<&str>,
     ) -> EphemeralResult<ThrottleVerdict> {
-        if self.count(&address_key(address)).await? >= self.config.failures_per_address {
+        // a trusted device is held to its own count alone: one pupil guessing from the
+        // school's address must not lock everyone's phones out with it
+        if device.is_none()
+            && self.count(&address_key(address)).await? >= self.config.failures_per_address
+        {
             return Ok(ThrottleVerdict::AddressLimited);
         }
         let key = match device {

@@ -136,15 +136,20 @@ impl ServiceProvider {
         acs: &str,
         attrs: &str,
     ) -> String {
+        let xml = self.authn_request(server, id, acs, attrs);
+        self.signed_redirect(&server.url("/idp/profile/SAML2/Redirect/SSO"), &xml)
+    }
+
+    /// An AuthnRequest for the Redirect binding, `attrs` added to its element.
+    pub fn authn_request(&self, server: &TestServer, id: &str, acs: &str, attrs: &str) -> String {
         let now = chrono::DateTime::from_timestamp(server.clock_now(), 0)
             .unwrap()
             .format("%Y-%m-%dT%H:%M:%SZ");
-        let xml = format!(
+        format!(
             r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" {attrs}><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>"#,
             dest = server.url("/idp/profile/SAML2/Redirect/SSO"),
             issuer = self.entity_id,
-        );
-        self.signed_redirect(&server.url("/idp/profile/SAML2/Redirect/SSO"), &xml)
+        )
     }
 }
 
