@@ -93,11 +93,15 @@ async fn sets_add_remove_and_expire(kv: Arc<dyn Ephemeral>) {
     let mut m = kv.set_members("s").await.unwrap();
     m.sort();
     assert_eq!(m, vec!["a", "b"]);
+    assert!(kv.set_contains("s", "a").await.unwrap());
     kv.set_remove("s", "a").await.unwrap();
     assert_eq!(kv.set_members("s").await.unwrap(), vec!["b"]);
+    assert!(!kv.set_contains("s", "a").await.unwrap());
+    assert!(!kv.set_contains("nothing", "a").await.unwrap());
     kv.set_add("t", "x", SHORT).await.unwrap();
     wait_past(SHORT).await;
     assert!(kv.set_members("t").await.unwrap().is_empty());
+    assert!(!kv.set_contains("t", "x").await.unwrap());
     assert!(kv.set_members("none").await.unwrap().is_empty());
 }
 

@@ -210,6 +210,16 @@ impl Ephemeral for MemoryStore {
         }))
     }
 
+    async fn set_contains(&self, key: &str, member: &str) -> EphemeralResult<bool> {
+        Ok(self.with_live(|map, now| match live(map, key, now) {
+            Some(Entry {
+                value: Value::Set(set),
+                ..
+            }) => set.contains(member),
+            _ => false,
+        }))
+    }
+
     async fn ping(&self) -> EphemeralResult<()> {
         Ok(())
     }

@@ -45,6 +45,8 @@ pub trait Ephemeral: Send + Sync + 'static {
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> EphemeralResult<()>;
     async fn set_remove(&self, key: &str, member: &str) -> EphemeralResult<()>;
     async fn set_members(&self, key: &str) -> EphemeralResult<Vec<String>>;
+    /// Whether `member` is in the set, without reading the set.
+    async fn set_contains(&self, key: &str, member: &str) -> EphemeralResult<bool>;
     /// Checks that the store answers (readiness).
     async fn ping(&self) -> EphemeralResult<()>;
 }

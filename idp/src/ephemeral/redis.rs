@@ -168,6 +168,13 @@ impl Ephemeral for RedisStore {
         c.smembers(self.key(key)).await.map_err(unavailable)
     }
 
+    async fn set_contains(&self, key: &str, member: &str) -> EphemeralResult<bool> {
+        let mut c = self.connection.clone();
+        c.sismember(self.key(key), member)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn ping(&self) -> EphemeralResult<()> {
         let mut c = self.connection.clone();
         redis::cmd("PING")

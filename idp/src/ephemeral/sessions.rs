@@ -139,6 +139,20 @@ impl SessionStore {
             .collect())
     }
 
+    /// Whether the session `sid` signed in to this relying party and has not ended: one
+    /// member looked up, however many services the session used.
+    pub async fn has_participant(
+        &self,
+        sid: &str,
+        participant: &Participant,
+    ) -> EphemeralResult<bool> {
+        let member = serde_json::to_string(participant).map_err(|e| EphemeralError::Corrupt {
+            key: participants_key(sid),
+            message: e.to_string(),
+        })?;
+        self.kv.set_contains(&participants_key(sid), &member).await
+    }
+
     /// Ends one session; returns it, with the relying parties it signed in to, if it existed.
     pub async fn end(&self, id: &str) -> EphemeralResult<Option<(SsoSession, Vec<Participant>)>> {
         let hashed = storage_key(id);

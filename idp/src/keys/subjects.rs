@@ -67,6 +67,14 @@ impl SubjectSalt {
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
+    /// The transient NameID of an SSO session at one SP: the same for every assertion of the
+    /// session there (so its logout names one session), another at every SP and in every
+    /// session, and computed rather than looked up.
+    pub fn saml_transient(&self, sid: &str, sp_entity_id: &str) -> String {
+        let id = self.derive(&[b"saml-transient", sid.as_bytes(), sp_entity_id.as_bytes()]);
+        format!("_{id}")
+    }
+
     /// The SAML SessionIndex of an SSO session at one SP: different at every SP, so that two
     /// SPs cannot link their users through it.
     pub fn session_index(&self, sid: &str, sp_entity_id: &str) -> String {
@@ -96,5 +104,16 @@ mod tests {
         );
         // length-prefixed: sector "ab" + id is not sector "a" + something
         assert_eq!(salt.public(7).len(), 43);
+    }
+
+    #[test]
+    fn transient_name_ids_hold_for_one_session_at_one_sp() {
+        let salt = SubjectSalt::new(vec![1; 32]);
+        let at_ent = salt.saml_transient("sid-1", "https://ent.example.fr");
+        assert_eq!(at_ent, salt.saml_transient("sid-1", "https://ent.example.fr"));
+        assert_ne!(at_ent, salt.saml_transient("sid-2", "https://ent.example.fr"));
+        assert_ne!(at_ent, salt.saml_transient("sid-1", "https://pronote.example.fr"));
+        assert_ne!(at_ent, salt.session_index("sid-1", "https://ent.example.fr"));
+        assert!(at_ent.starts_with('_'), "an XML ID-like value");
     }
 }

@@ -476,6 +476,7 @@ async fn grant_proxy(
         auth_time: validated.auth_time,
         proxies,
         origin_ticket: ticket.to_owned(),
+        origin_service: validated.service.clone(),
         issued_at: state.clock.now(),
     };
     let json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -537,10 +538,15 @@ async fn proxy_ticket(
     };
     // the PGT lives only as long as its SSO session: gone once the session was logged out
     let origin = state.registry.cas_service(&record.registration);
-    let live =
-        state.sessions.participants(&record.sid).await?.iter().any(
-            |p| matches!(p, Participant::Cas { ticket, .. } if *ticket == record.origin_ticket),
-        );
+    let origin_participant = Participant::Cas {
+        registration: record.registration.clone(),
+        service: record.origin_service.clone(),
+        ticket: record.origin_ticket.clone(),
+    };
+    let live = state
+        .sessions
+        .has_participant(&record.sid, &origin_participant)
+        .await?;
     if !live || origin.is_none() {
         state.ephemeral.delete(&pgt_key(pgt)).await?;
         return Ok(Err(refuse(

@@ -54,6 +54,10 @@ pub struct ProxyGrantingTicket {
     /// The ticket whose validation made it: while that ticket is among the session's
     /// services, the session has not been logged out.
     pub origin_ticket: String,
+    /// The service that ticket was for (with `registration` and `origin_ticket`, the session's
+    /// participant looked up; a ticket from before this field: not found, so refused).
+    #[serde(default)]
+    pub origin_service: String,
     pub issued_at: i64,
 }
 
@@ -494,6 +498,7 @@ mod tests {
             auth_time: 0,
             proxies: vec![],
             origin_ticket: "ST-1".into(),
+            origin_service: "https://ent.example.fr/".into(),
             issued_at: 100,
         };
         assert!(!pgt.is_expired(100 + PGT_TTL));

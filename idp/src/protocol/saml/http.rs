@@ -331,18 +331,7 @@ async fn resume(
     let (name_id, format) = match sp.name_id_format {
         // one transient NameID per SP and session: the SP's logout then names one session
         NameIdFormat::Transient => (
-            state
-                .sessions
-                .participants(&session.sid)
-                .await?
-                .into_iter()
-                .find_map(|p| match p {
-                    Participant::Saml {
-                        entity_id, name_id, ..
-                    } if entity_id == sp.entity_id => Some(name_id),
-                    _ => None,
-                })
-                .unwrap_or_else(|| format!("_{}", hex::encode(random_token(16)))),
+            state.subjects.saml_transient(&session.sid, &sp.entity_id),
             NAMEID_TRANSIENT,
         ),
         NameIdFormat::Persistent => (
