@@ -82,6 +82,8 @@ pub struct AppState {
     /// Upstream providers (FranceConnect) people may sign in with.
     pub upstream: Arc<crate::protocol::upstream::UpstreamProviders>,
     pub keys: Arc<SigningKeys>,
+    /// Access tokens whose signature this node checked (`protocol::oidc::verified`).
+    pub verified_tokens: Arc<crate::protocol::oidc::verified::VerifiedTokens>,
     pub subjects: SubjectSalt,
     pub saml: Arc<crate::protocol::saml::SamlIdentity>,
     /// Outgoing HTTP (back-channel logout).
@@ -165,6 +167,7 @@ impl AppState {
             upstream: Arc::new(upstream),
             registry: Arc::new(registry),
             keys,
+            verified_tokens: Arc::default(),
             subjects: SubjectSalt::new(salt.into_bytes()),
             saml: Arc::new(saml),
             http,

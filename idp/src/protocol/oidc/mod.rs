@@ -7,6 +7,7 @@ pub mod client_auth;
 mod http;
 pub mod logout;
 pub mod token;
+pub mod verified;
 
 pub use http::{current_session, return_url, routes, verify_access_token};
 

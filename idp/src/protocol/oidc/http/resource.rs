@@ -8,29 +8,20 @@ pub async fn verify_access_token(
     state: &AppState,
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, AppError> {
-    let Ok(header) = jsonwebtoken::decode_header(token) else {
-        return Ok(None);
-    };
-    if header.typ.as_deref() != Some("at+jwt") {
-        return Ok(None);
-    }
-    let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.set_issuer(&[&state.issuer]);
-    validation.validate_aud = false;
-    validation.validate_exp = false; // checked against our clock below
-    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    let Ok(claims) = state.keys.current().verify::<AccessTokenClaims>(
-        token,
-        &validation,
-        state.clock.now(),
-        RETIRED_KEY_KEEP,
-    ) else {
-        return Ok(None);
-    };
     let now = state.clock.now();
-    if claims.exp <= now {
-        return Ok(None);
-    }
+    let claims = match state.verified_tokens.get(token, now) {
+        Some(claims) => claims,
+        None => {
+            let Some(claims) = verify_signature(state, token) else {
+                return Ok(None);
+            };
+            if claims.exp <= now {
+                return Ok(None);
+            }
+            state.verified_tokens.insert(token, &claims, now);
+            claims
+        }
+    };
     if state
         .ephemeral
         .get(&format!("oidc-revoked:{}", claims.jti))
@@ -50,6 +41,24 @@ pub async fn verify_access_token(
         }
     }
     Ok(Some(claims))
+}
+
+/// The claims of an access token signed by one of our keys for this issuer.
+fn verify_signature(state: &AppState, token: &str) -> Option<AccessTokenClaims> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_issuer(&[&state.issuer]);
+    validation.validate_aud = false;
+    validation.validate_exp = false; // checked against our clock by the caller
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    state
+        .keys
+        .current()
+        .verify::<AccessTokenClaims>(token, &validation, state.clock.now(), RETIRED_KEY_KEEP)
+        .ok()
 }
 
 pub(super) fn invalid_token() -> Response {
