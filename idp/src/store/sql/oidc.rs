@@ -234,26 +234,33 @@ impl GrantStore for SqlStore {
         successor: NewRefreshToken<'_>,
         now: i64,
     ) -> StoreResult<RefreshUse> {
-        let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query(
-            "SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?
+        // read first, outside the write turn (readers do not wait for the writer): the token
+        // and its grant in one statement; then the turn is held for two statements only
+        let grant_columns: Vec<String> = GRANT_COLUMNS
+            .split(',')
+            .map(|c| format!("g.{}", c.trim()))
+            .collect();
+        let sql = format!(
+            "SELECT t.expires_at AS token_expires_at, t.used_at, {} \
+             FROM refresh_tokens t JOIN oidc_grants g ON g.id = t.grant_id \
+             WHERE t.token_hash = $1",
+            grant_columns.join(", ")
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
         else {
             return Ok(RefreshUse::Invalid);
         };
-        let grant_id: String = row.try_get("grant_id").map_err(db_error)?;
-        let expires_at: i64 = row.try_get("expires_at").map_err(db_error)?;
+        let grant = grant_from_row(&row)?;
+        let expires_at: i64 = row.try_get("token_expires_at").map_err(db_error)?;
         let used_at: Option<i64> = row.try_get("used_at").map_err(db_error)?;
-        let Some(grant) = grant_in(&mut tx, &grant_id).await? else {
-            return Ok(RefreshUse::Invalid);
-        };
         if grant.client_id != client_id {
             return Ok(RefreshUse::Invalid);
         }
+        let mut tx = self.begin_write().await?;
         // A spent token presented again, or lost to a concurrent use: revoke the family.
         let spent_now = used_at.is_none()
             && sqlx::query(
@@ -275,8 +282,26 @@ impl GrantStore for SqlStore {
             tx.commit().await.map_err(db_error)?;
             return Ok(RefreshUse::Invalid);
         }
-        insert_refresh(&mut tx, &grant.id, successor, now).await?;
+        // the successor only while the grant is still unrevoked, as of this transaction (it
+        // may have been revoked since the read above)
+        let inserted = sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS \
+                 (SELECT 1 FROM oidc_grants WHERE id = $5 AND revoked_at IS NULL)",
+        )
+        .bind(successor.hash)
+        .bind(&grant.id)
+        .bind(now)
+        .bind(successor.expires_at)
+        .bind(&grant.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
         tx.commit().await.map_err(db_error)?;
+        if inserted == 0 {
+            return Ok(RefreshUse::Invalid);
+        }
         Ok(RefreshUse::Fresh(grant))
     }
 
