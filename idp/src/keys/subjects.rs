@@ -110,10 +110,22 @@ mod tests {
     fn transient_name_ids_hold_for_one_session_at_one_sp() {
         let salt = SubjectSalt::new(vec![1; 32]);
         let at_ent = salt.saml_transient("sid-1", "https://ent.example.fr");
-        assert_eq!(at_ent, salt.saml_transient("sid-1", "https://ent.example.fr"));
-        assert_ne!(at_ent, salt.saml_transient("sid-2", "https://ent.example.fr"));
-        assert_ne!(at_ent, salt.saml_transient("sid-1", "https://pronote.example.fr"));
-        assert_ne!(at_ent, salt.session_index("sid-1", "https://ent.example.fr"));
+        assert_eq!(
+            at_ent,
+            salt.saml_transient("sid-1", "https://ent.example.fr")
+        );
+        assert_ne!(
+            at_ent,
+            salt.saml_transient("sid-2", "https://ent.example.fr")
+        );
+        assert_ne!(
+            at_ent,
+            salt.saml_transient("sid-1", "https://pronote.example.fr")
+        );
+        assert_ne!(
+            at_ent,
+            salt.session_index("sid-1", "https://ent.example.fr")
+        );
         assert!(at_ent.starts_with('_'), "an XML ID-like value");
     }
 }
