@@ -84,6 +84,8 @@ pub struct AppState {
     pub keys: Arc<SigningKeys>,
     /// Access tokens whose signature this node checked (`protocol::oidc::verified`).
     pub verified_tokens: Arc<crate::protocol::oidc::verified::VerifiedTokens>,
+    /// This node's counters (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub subjects: SubjectSalt,
     pub saml: Arc<crate::protocol::saml::SamlIdentity>,
     /// Outgoing HTTP (back-channel logout).
@@ -168,6 +170,7 @@ impl AppState {
             registry: Arc::new(registry),
             keys,
             verified_tokens: Arc::default(),
+            metrics: Arc::default(),
             subjects: SubjectSalt::new(salt.into_bytes()),
             saml: Arc::new(saml),
             http,

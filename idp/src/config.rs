@@ -76,6 +76,11 @@ pub struct Config {
     pub trusted_proxies: Vec<ProxyRange>,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>` (say from
+    /// `IDP_METRICS_TOKEN`); without it, /metrics is open: keep it off the public side of the
+    /// reverse proxy.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
     #[serde(default)]
     pub session: SessionConfig,
     #[serde(default)]

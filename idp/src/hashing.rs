@@ -30,6 +30,8 @@ pub struct HashingStats {
     pub verifications: AtomicU64,
     pub hashes: AtomicU64,
     pub refused: AtomicU64,
+    /// How long callers waited for a hashing slot (refused ones included).
+    pub wait: crate::metrics::Histogram,
 }
 
 /// Work for a hashing thread, given the thread's own argon2 memory.
@@ -195,8 +197,12 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
+        let arrived = Instant::now();
         let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
+            Ok(permit) => {
+                self.stats.wait.observe(Duration::ZERO);
+                permit
+            }
             Err(_) => {
                 let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
                 let waited = if self.queue_is_full(ahead) {
@@ -208,6 +214,7 @@ impl PasswordHasher {
                         .and_then(Result::ok)
                 };
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
+                self.stats.wait.observe(arrived.elapsed());
                 match waited {
                     Some(permit) => permit,
                     None => return self.refuse(),
@@ -233,9 +240,18 @@ impl PasswordHasher {
             .map_err(|_| HashingError::Internal("a hashing thread panicked".into()))
     }
 
-    /// Sign-ins currently waiting for a slot or hashing.
+    /// Slots free now (of `workers()`).
     pub fn available_slots(&self) -> usize {
         self.slots.available_permits()
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Callers waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod hashing;
 pub mod import;
 pub mod keys;
+pub mod metrics;
 pub mod notify;
 pub mod protocol;
 pub mod registry;

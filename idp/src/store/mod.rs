@@ -777,6 +777,16 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The latest messages, newest first (the development outbox page).
     async fn recent(&self, limit: i64) -> StoreResult<Vec<OutboxMessage>>;
+    /// What is still to be sent (neither sent nor given up), for metrics.
+    async fn backlog(&self) -> StoreResult<OutboxBacklog>;
+}
+
+/// Messages still to be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxBacklog {
+    pub waiting: i64,
+    /// When the oldest of them was queued.
+    pub oldest_created_at: Option<i64>,
 }
 
 /// A staff member as stored (school administration).

@@ -2,6 +2,7 @@
 //! request ids, tracing).
 
 use axum::Router;
+use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::get;
 use tower::ServiceBuilder;
@@ -90,12 +91,33 @@ pub fn logout_destinations(
         .unwrap_or_default()
 }
 
+/// The span of one request: its id (as `x-request-id` carries it, set here when the proxy did
+/// not), its method and its route pattern. Never the path or the query asked for: they carry
+/// codes, tickets and identifiers, which must not reach the logs.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    tracing::info_span!("request", id, method = %request.method(), route)
+}
+
 pub fn router(state: SharedState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let headers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::count_answers,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -160,6 +182,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/static/style.css", get(ops::stylesheet))
         .route("/static/saml-post.js", get(ops::saml_post_script))
         .route("/static/logout.js", get(ops::logout_script))

@@ -23,6 +23,7 @@ use crate::domain::identifier::normalize_typed;
 use crate::domain::session::{AuthOrigin, SsoSession, UpstreamLogin};
 use crate::ephemeral::throttle::Attempt;
 use crate::error::AppError;
+use crate::metrics::SignInResult;
 use crate::protocol::logout::AfterLogout;
 
 /// Longest identifier and password read from the form; longer input is a wrong credential.
@@ -224,6 +225,7 @@ async fn sign_in(
         .await?
         .attempt()
     else {
+        state.metrics.sign_in(SignInResult::Throttled);
         let message =
             "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
         return Ok((StatusCode::TOO_MANY_REQUESTS, page(message.into())).into_response());
@@ -240,8 +242,23 @@ async fn sign_in(
     } else {
         form.password.as_str()
     };
-    let check = check_secret(&state, &attempt, account.as_ref(), password).await?;
+    let check = match check_secret(&state, &attempt, account.as_ref(), password).await {
+        Err(AppError::Busy) => {
+            state.metrics.sign_in(SignInResult::Busy);
+            return Err(AppError::Busy);
+        }
+        check => check?,
+    };
     let outcome = decide_sign_in(account.as_ref(), check, profile, now);
+    state.metrics.sign_in(match outcome {
+        SignInOutcome::Success => SignInResult::Success,
+        SignInOutcome::WrongCredentials => SignInResult::WrongCredentials,
+        SignInOutcome::WrongProfile(_) => SignInResult::WrongProfile,
+        SignInOutcome::ActivationRequired => SignInResult::ActivationRequired,
+        SignInOutcome::TemporaryExpired => SignInResult::TemporaryExpired,
+        SignInOutcome::Disabled => SignInResult::Disabled,
+        SignInOutcome::Locked { .. } => SignInResult::Locked,
+    });
 
     let audit = |kind: AuditKind, actor: Actor, reason: &str| NewAuditEvent {
         at: now,

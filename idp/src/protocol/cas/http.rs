@@ -235,6 +235,9 @@ async fn issue(
         proxies: Vec::new(),
     };
     store_ticket(state, &ticket, &record).await?;
+    state
+        .metrics
+        .issued(crate::metrics::Issued::CasServiceTicket);
     // remembered so that a later logout tells the service (its session is named by the ticket)
     state
         .sessions
@@ -484,6 +487,9 @@ async fn grant_proxy(
         .ephemeral
         .put(&pgt_key(&pgt), &json, Duration::from_secs(PGT_TTL as u64))
         .await?;
+    state
+        .metrics
+        .issued(crate::metrics::Issued::CasProxyGrantingTicket);
     Ok(Some(iou))
 }
 
@@ -572,6 +578,7 @@ async fn proxy_ticket(
         proxies: record.proxies.clone(),
     };
     store_ticket(state, &ticket, &issued).await?;
+    state.metrics.issued(crate::metrics::Issued::CasProxyTicket);
     // the target is now a service of the session too: told at logout
     state
         .sessions

@@ -359,6 +359,7 @@ async fn resume(
     };
     let xml = response::signed_response(&content, &state.saml.cert, state.saml.key_der())
         .map_err(AppError::Internal)?;
+    state.metrics.issued(crate::metrics::Issued::SamlAssertion);
     state
         .audit
         .append(&NewAuditEvent {

@@ -58,6 +58,21 @@ fn message_from_row(r: &AnyRow) -> StoreResult<OutboxMessage> {
 
 #[async_trait]
 impl OutboxStore for SqlStore {
+    async fn backlog(&self) -> StoreResult<OutboxBacklog> {
+        // the partial index `outbox_due` holds exactly these rows
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox \
+             WHERE sent_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(OutboxBacklog {
+            waiting: row.try_get("waiting").map_err(db_error)?,
+            oldest_created_at: row.try_get("oldest").map_err(db_error)?,
+        })
+    }
+
     async fn enqueue(&self, message: &NewMessage, now: i64) -> StoreResult<i64> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         enqueue_in(&mut conn, message, now).await

@@ -187,6 +187,9 @@ pub(super) async fn proceed(
                 return Ok(error_page(FLOW_EXPIRED));
             }
             let code = random_token(32);
+            state
+                .metrics
+                .issued(crate::metrics::Issued::AuthorizationCode);
             let record = CodeRecord {
                 client_id: client.client_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),

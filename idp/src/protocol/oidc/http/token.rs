@@ -176,6 +176,11 @@ pub(super) fn issue(
     let id_token = keys
         .sign(client.id_token_alg, "JWT", &id)
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    state.metrics.issued(crate::metrics::Issued::AccessToken);
+    state.metrics.issued(crate::metrics::Issued::IdToken);
+    if refresh_token.is_some() {
+        state.metrics.issued(crate::metrics::Issued::RefreshToken);
+    }
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -417,6 +422,7 @@ pub(super) async fn token(
                 .current()
                 .sign(crate::keys::signing::SigningAlg::ES256, "at+jwt", &claims)
                 .map_err(|e| AppError::Internal(e.to_string()))?;
+            state.metrics.issued(crate::metrics::Issued::AccessToken);
             Ok(json_no_store(&TokenResponse {
                 access_token,
                 token_type: "Bearer",
