@@ -123,6 +123,9 @@ enum Command {
     /// Print the current code of a TOTP secret (base32), as an authenticator app would: for
     /// the demo's staff accounts.
     Totp { secret: String },
+    /// Print the configuration reference (docs/configuration.md), generated from the
+    /// configuration type: every key, its type, default, environment variable and meaning.
+    ConfigReference,
     /// Bring the database schema up to date, then exit.
     Migrate {
         #[arg(long, env = "IDP_CONFIG")]
@@ -435,6 +438,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             print_demo_banner(&state.config, ports);
             serve_on(listener, state).await
+        }
+        Command::ConfigReference => {
+            print!("{}", idp::config::reference::markdown());
+            Ok(())
         }
         Command::Check { config: path } => {
             let config = Config::load(&path, std::env::vars())?;

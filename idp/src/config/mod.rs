@@ -8,8 +8,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use url::Url;
+
+pub mod reference;
 
 /// Environment variables that start with `IDP_` but are not configuration keys.
 const NOT_CONFIG_KEYS: &[&str] = &["IDP_CONFIG", "IDP_LOG"];
@@ -34,10 +37,11 @@ fn key_error(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Public base URL of the IdP; also the OpenID Connect issuer.
+    #[schemars(with = "String")]
     pub issuer: Url,
     /// Address the HTTP server binds to.
     #[serde(default = "default_listen")]
@@ -49,6 +53,7 @@ pub struct Config {
     #[serde(default)]
     pub database_url: Option<String>,
     #[serde(default)]
+    /// A file holding `database_url` (a mounted secret); not with `database_url`.
     pub database_url_file: Option<PathBuf>,
     /// Largest number of pooled database connections.
     #[serde(default = "default_database_max_connections")]
@@ -57,6 +62,7 @@ pub struct Config {
     #[serde(default)]
     pub redis_url: Option<String>,
     #[serde(default)]
+    /// A file holding `redis_url`; not with `redis_url`.
     pub redis_url_file: Option<PathBuf>,
     /// Prefix of every Redis key, so that several deployments may share one Redis.
     #[serde(default = "default_redis_key_prefix")]
@@ -66,6 +72,7 @@ pub struct Config {
     #[serde(default)]
     pub server_secret: Option<String>,
     #[serde(default)]
+    /// A file holding `server_secret`; not with `server_secret`.
     pub server_secret_file: Option<PathBuf>,
     /// Where relying-party registrations are read from (one TOML file each).
     #[serde(default = "default_relying_parties_dir")]
@@ -73,7 +80,10 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` is believed: addresses (`"127.0.0.1"`) or
     /// networks (`"10.244.0.0/16"`, for an ingress controller whose pods change address).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<ProxyRange>,
+    /// `text` for people, `json` for one JSON object a line (log collectors); the filter is
+    /// `IDP_LOG` (default `info,sqlx=warn,tower_http=info`).
     #[serde(default)]
     pub log_format: LogFormat,
     /// When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>` (say from
@@ -97,7 +107,7 @@ pub struct Config {
 }
 
 /// One upstream OpenID Connect provider (`[[upstream]]`), FranceConnect v2 by default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Short name, in URLs and in the stored external identities (`franceconnect`).
@@ -106,17 +116,24 @@ pub struct UpstreamConfig {
     #[serde(default = "default_upstream_label")]
     pub label: String,
     /// The provider's issuer; discovery is at `<issuer>/.well-known/openid-configuration`.
+    #[schemars(with = "String")]
     pub issuer: Url,
+    /// The client id this IdP was given at the provider.
     pub client_id: String,
+    /// The client secret, inline; give exactly one of `client_secret`, `client_secret_env`,
+    /// `client_secret_file`.
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// The name of an environment variable holding the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
+    /// A file holding the client secret.
     #[serde(default)]
     pub client_secret_file: Option<PathBuf>,
     /// `client_secret_post` (FranceConnect) or `client_secret_basic`.
     #[serde(default = "default_upstream_auth")]
     pub token_endpoint_auth_method: String,
+    /// Scopes asked for (FranceConnect v2's identité pivot and e-mail by default).
     #[serde(default = "default_upstream_scopes")]
     pub scopes: Vec<String>,
     /// `acr_values` sent with every request (FranceConnect: `eidas1`).
@@ -134,7 +151,7 @@ pub struct UpstreamConfig {
 }
 
 /// The claim names of the identité pivot at an upstream provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamClaims {
     /// Every first name, separated by spaces.
@@ -143,7 +160,9 @@ pub struct UpstreamClaims {
     pub family_name: String,
     /// The usage name, when it differs from the birth name.
     pub usage_name: String,
+    /// The claim holding the birth date (`AAAA-MM-JJ`).
     pub birthdate: String,
+    /// The claim holding the e-mail address (never used to match school records).
     pub email: String,
 }
 
@@ -208,7 +227,7 @@ fn default_upstream_acr() -> Option<String> {
     Some("eidas1".into())
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -216,7 +235,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
     /// An SSO session unused for this long ends.
@@ -234,15 +253,20 @@ impl Default for SessionConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordConfig {
+    /// Shortest password a person may choose.
     pub min_length: usize,
+    /// Longest password a person may choose (at most 128).
     pub max_length: usize,
     /// zxcvbn score (0 to 4) a chosen password must reach.
     pub min_strength: u8,
+    /// argon2id memory per hash, in KiB (OWASP's 19 MiB by default).
     pub argon2_memory_kib: u32,
+    /// argon2id passes over the memory.
     pub argon2_iterations: u32,
+    /// argon2id lanes per hash.
     pub argon2_parallelism: u32,
     /// Concurrent hashes; 0 means one per core.
     pub hashing_workers: usize,
@@ -270,7 +294,7 @@ impl Default for PasswordConfig {
 
 /// Outgoing e-mails and SMS (`[notify]`). Without a transport a channel's messages stay in
 /// the outbox (the demo shows them at `/dev/outbox`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// Serve `/dev/outbox`, which shows every message with its codes and links: for the demo
@@ -280,12 +304,13 @@ pub struct NotifyConfig {
     pub sms: SmsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {
     /// `smtp://host:25`, `smtp://user:password@host:587?tls=required` (STARTTLS) or
     /// `smtps://host:465`; none: e-mails are not sent.
     pub smtp_url: Option<String>,
+    /// A file holding `smtp_url` (it may carry a password).
     pub smtp_url_file: Option<PathBuf>,
     /// The sender, `Nom <adresse>`.
     pub from: String,
@@ -313,17 +338,20 @@ impl EmailConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
     /// Where messages are POSTed; none: SMS are not sent.
+    #[schemars(with = "Option<String>")]
     pub gateway_url: Option<Url>,
     /// The `Authorization` header value (`Bearer …`, `Basic …`).
     pub authorization: Option<String>,
+    /// A file holding `authorization`.
     pub authorization_file: Option<PathBuf>,
     /// The request body; `{to}` (international format), `{text}` and `{sender}` are replaced,
     /// JSON-escaped.
     pub body_template: String,
+    /// The request body's Content-Type.
     pub content_type: String,
     /// The sender name the gateway shows, where it allows one.
     pub sender: String,
@@ -355,7 +383,7 @@ impl SmsConfig {
 }
 
 /// School imports (`idp import`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImportConfig {
     /// How long the account of a pupil who left stays usable (days); 0 disables it at the
@@ -377,18 +405,21 @@ impl ImportConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
     /// Failed sign-ins allowed for one identifier within the window.
     pub failures_per_identifier: u64,
     /// Failed sign-ins allowed from one address within the window.
     pub failures_per_address: u64,
+    /// The sliding window in which failures are counted; a lock fades with it.
     pub window_minutes: u64,
     /// Failures of one identifier (or trusted device) answered at once; after them each
     /// attempt waits `first_delay_ms`, doubling at every further failure up to `max_delay_ms`.
     pub delay_after_failures: u64,
+    /// The wait after `delay_after_failures` failures, in milliseconds.
     pub first_delay_ms: u64,
+    /// The longest wait before a password is checked, in milliseconds.
     pub max_delay_ms: u64,
 }
 
@@ -422,9 +453,15 @@ fn default_redis_key_prefix() -> String {
 }
 
 /// One entry of `trusted_proxies`: an address, or a network in CIDR notation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ProxyRange(ipnet::IpNet);
+
+impl From<ProxyRange> for String {
+    fn from(range: ProxyRange) -> String {
+        range.0.to_string()
+    }
+}
 
 impl ProxyRange {
     pub fn contains(&self, ip: &IpAddr) -> bool {
@@ -817,7 +854,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_loads() {
-        let text = include_str!("../../deploy/idp.example.toml");
+        let text = include_str!("../../../deploy/idp.example.toml");
         let mut table: toml::Table = text.parse().unwrap();
         // its secret files exist only where it is deployed
         table.remove("upstream");
