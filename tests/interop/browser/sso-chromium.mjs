@@ -9,11 +9,20 @@
 // client does not (Content-Security-Policy on the redirects after a form, SameSite cookies,
 // scripts), so these checks catch what the Rust end-to-end tests cannot.
 //
+// Every IdP page the journeys reach is also audited with axe-core (WCAG 2.1 A and AA rules):
+// a serious or critical violation fails the run, and the pages audited are listed at the end.
+//
 // Environment: IDP_PORT (the IdP of `idp demo`; the ENT on +1, Pronote on +2), CHROMIUM (the
-// browser binary, default /usr/lib/chromium/chromium), SHOTS (a folder for screenshots, optional).
+// browser binary, default /usr/lib/chromium/chromium), SHOTS (a folder for screenshots,
+// optional), README_SHOTS (a folder for the README's phone-sized screenshots, optional).
 
 import { createHmac } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { chromium } from 'playwright-core'
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+const AXE_RULES = { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }
 
 const PORT = Number(process.env.IDP_PORT)
 if (!Number.isInteger(PORT)) {
@@ -76,16 +85,62 @@ async function newPage(browser) {
   return page
 }
 
+const README_SHOTS = process.env.README_SHOTS
+const audited = []
+
+// axe-core on the page as it is now (run through the DevTools protocol, so that the page's
+// own Content-Security-Policy stays as strict as in production). Only the IdP's pages.
+async function audit(page, name) {
+  if (!page.url().startsWith(IDP)) return
+  const path = new URL(page.url()).pathname
+  let result
+  try {
+    await page.evaluate(AXE_SOURCE)
+    result = await page.evaluate((rules) => window.axe.run(document, rules), AXE_RULES)
+  } catch (err) {
+    failed += 1
+    console.log(`not ok - accessibility of ${name} (${path}): axe-core did not run: ${err?.message ?? err}`)
+    return
+  }
+  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  audited.push({ name, path, rules: result.passes.length, violations: result.violations, serious })
+  if (serious.length === 0) {
+    passed += 1
+    const minor = result.violations.map((v) => `${v.id} (${v.impact})`).join(', ')
+    console.log(`ok - accessibility of ${name} (${path}): no serious violation${minor ? `; minor: ${minor}` : ''}`)
+  } else {
+    failed += 1
+    console.log(`not ok - accessibility of ${name} (${path})`)
+    for (const v of serious) {
+      console.log(`  # ${v.impact} ${v.id}: ${v.help}`)
+      for (const n of v.nodes.slice(0, 3)) console.log(`  #   ${n.target.join(' ')}: ${n.failureSummary.replace(/\n/g, ' ')}`)
+    }
+  }
+}
+
 async function shot(page, name) {
+  await audit(page, name)
   if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
+}
+
+// The README's screenshots: what a phone's screen shows (390 × 844, most parents use one),
+// or a desktop's for the administration.
+async function readmeShot(page, name, viewport = { width: 390, height: 844 }) {
+  if (!README_SHOTS) return
+  const size = page.viewportSize()
+  await page.setViewportSize(viewport)
+  await page.screenshot({ path: `${README_SHOTS}/${name}.png` })
+  await page.setViewportSize(size)
 }
 
 // On the IdP's sign-in page: choose the profile, type the credentials, submit, and wait to
 // be back at `returnTo`.
 async function signIn(page, user, returnTo) {
   assert(page.url().startsWith(`${IDP}/login`), `not the IdP's sign-in page: ${page.url()}`)
+  await audit(page, 'the sign-in page: profiles')
   await page.getByRole('link', { name: user.profileLabel }).first().click()
   await page.waitForURL(/profil=/)
+  await audit(page, `the sign-in page: ${user.profileLabel}`)
   await page.fill('input[name=identifier]', user.identifier)
   await page.fill('input[name=password]', user.password)
   await page.getByRole('button', { name: 'Se connecter' }).click()
@@ -121,6 +176,42 @@ async function main() {
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
   })
   try {
+    await group('Pages before signing in: sign-in, its error, recovery (accessibility)', async () => {
+      const page = await newPage(browser)
+      await check('the sign-in page on a phone: the profiles, then the pupils\' form', async () => {
+        await page.setViewportSize({ width: 390, height: 844 })
+        await page.goto(`${IDP}/login`)
+        await audit(page, 'the sign-in page on a phone: profiles')
+        await page.getByRole('link', { name: 'Élève' }).first().click()
+        await page.waitForURL(/profil=eleve/)
+        await readmeShot(page, 'connexion')
+        const skip = page.locator('a[href="#contenu"]')
+        assert(await skip.count() === 1, 'no skip link to the content')
+        assert(await page.getAttribute('html', 'lang') === 'fr', 'the page is not lang="fr"')
+        await page.setViewportSize({ width: 1100, height: 900 })
+      }, { required: true })
+      await check('a wrong password: one message for both fields, and the form keeps the identifier', async () => {
+        await page.fill('input[name=identifier]', 'lea.martin')
+        await page.fill('input[name=password]', 'pas-le-bon')
+        await page.getByRole('button', { name: 'Se connecter' }).click()
+        await page.waitForSelector('text=Identifiant ou mot de passe incorrect.')
+        assert(await page.inputValue('input[name=identifier]') === 'lea.martin', 'the identifier was lost')
+        await audit(page, 'the sign-in page: a wrong password')
+      })
+      for (const [path, name] of [
+        ['/mot-de-passe-oublie', 'recovery: a forgotten password'],
+        ['/identifiant-oublie', 'recovery: a forgotten identifier'],
+        ['/admin/connexion', 'the staff sign-in'],
+      ]) {
+        await check(`${name} (${path})`, async () => {
+          await page.goto(`${IDP}${path}`)
+          await audit(page, name)
+        })
+      }
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
+
     await group('ENT first, then Pronote, then logout from Pronote (Claire)', async () => {
       const page = await newPage(browser)
       await check('the ENT sends the browser to the IdP, Claire signs in and is back at the ENT', async () => {
@@ -286,6 +377,8 @@ async function main() {
         await page.fill('input[name=password]', 'Provisoire-2026')
         await page.getByRole('button', { name: 'Se connecter' }).click()
         await page.waitForURL(/\/premiere-connexion\?id=/)
+        await audit(page, 'first connection: a password of his own')
+        await readmeShot(page, 'premiere-connexion')
       }, { required: true })
       await check('a password of his own (a refused one first), then his birth date: activated', async () => {
         await page.fill('input[name=password]', 'hugo2026x')
@@ -293,10 +386,12 @@ async function main() {
         await page.getByRole('button', { name: 'Suivant' }).click()
         await page.waitForSelector('#erreur')
         assert((await page.textContent('#erreur')).includes('ni votre nom ni votre prénom'), 'no French explanation')
+        await audit(page, 'first connection: a refused password, its error tied to the field')
         await page.fill('input[name=password]', 'Trottinette-42')
         await page.fill('input[name=confirmation]', 'Trottinette-42')
         await page.getByRole('button', { name: 'Suivant' }).click()
         await page.waitForSelector('text=Confirmez votre date de naissance')
+        await audit(page, 'first connection: the birth date')
         await page.fill('input[name=naissance]', '2015-09-02')
         await page.getByRole('button', { name: 'Confirmer' }).click()
         await page.waitForSelector('text=Votre compte est activé')
@@ -320,11 +415,13 @@ async function main() {
         await page.goto(`${IDP}/login?profil=responsable`)
         await page.getByRole('link', { name: "Je n'ai pas de compte" }).click()
         await page.waitForURL(/\/inscription$/)
+        await audit(page, 'sign-up: names and mobile')
         await page.fill('input[name=nom]', 'DURAND')
         await page.fill('input[name=prenom]', 'Paul')
         await page.fill('input[name=portable]', '06 12 34 56 78')
         await page.getByRole('button', { name: 'Recevoir un code par SMS' }).click()
         await page.waitForURL(/\/inscription\/etape\?id=/)
+        await audit(page, 'sign-up: the SMS code')
       }, { required: true })
       const code = await check('the SMS is on the demo outbox page', async () => {
         const outbox = await page.context().newPage()
@@ -339,9 +436,11 @@ async function main() {
         await page.fill('input[name=code]', code)
         await page.getByRole('button', { name: 'Valider' }).click()
         await page.waitForSelector('text=Premier enfant')
+        await audit(page, 'sign-up: the children\'s birth dates')
         await page.fill('input[name^=naissance-]', '2013-06-21')
         await page.getByRole('button', { name: 'Confirmer' }).click()
         await page.waitForSelector('input[name=confirmation]')
+        await audit(page, 'sign-up: the password')
         await page.fill('input[name=password]', 'Velo-Rouge-2026')
         await page.fill('input[name=confirmation]', 'Velo-Rouge-2026')
         await page.getByRole('button', { name: 'Créer mon compte' }).click()
@@ -405,6 +504,7 @@ async function main() {
         await marc.getByRole('link', { name: 'Mon compte' }).click()
         await marc.waitForURL(`${IDP}/compte`)
         await shot(marc, '11-mes-informations')
+        await readmeShot(marc, 'mon-compte')
         await marc.getByRole('link', { name: 'Mes enfants' }).click()
         await marc.waitForURL(`${IDP}/compte/enfants`)
         await marc.fill('input[name=identifiant]', 'marc.petit2')
@@ -427,6 +527,7 @@ async function main() {
       })
       await check('"Historique" lists the merge and the sign-in', async () => {
         await marc.goto(`${IDP}/compte/historique`)
+        await audit(marc, 'Mon compte: Historique')
         const text = await marc.textContent('main')
         assert(text.includes('Élèves ajoutés depuis un autre compte'), `history: ${text}`)
         assert(text.includes('avec votre identifiant et votre mot de passe'), `history: ${text}`)
@@ -441,10 +542,12 @@ async function main() {
         await page.goto(`${IDP}/login?changer=1`)
         await page.getByRole('link', { name: 'Personnel / Autre et invité' }).click()
         await page.waitForURL(`${IDP}/admin/connexion`)
+        await audit(page, 'the staff sign-in')
         await page.fill('input[name=identifier]', 'admin.college')
         await page.fill('input[name=password]', 'Direction-College-2026')
         await page.getByRole('button', { name: 'Continuer' }).click()
         await page.waitForURL(`${IDP}/admin/connexion/code`)
+        await audit(page, 'the staff sign-in: the second factor')
         await page.fill('input[name=code]', totp(DEMO_TOTP_SECRET))
         await page.getByRole('button', { name: 'Valider' }).click()
         await page.waitForURL(`${IDP}/admin/0141234A/comptes`)
@@ -458,6 +561,7 @@ async function main() {
         const text = await page.textContent('main')
         assert(text.includes('État') && text.includes('Non activé'), `states: ${text.slice(0, 400)}`)
         await shot(page, '14-administration-recherche')
+        await readmeShot(page, 'administration-recherche', { width: 1100, height: 800 })
         await page.getByRole('link', { name: 'suivant ›' }).click()
         await page.waitForURL(/page=2/)
       })
@@ -499,6 +603,12 @@ try {
   failed += 1
   console.log('not ok - unexpected error')
   for (const line of String(err?.stack ?? err).split('\n')) console.log(`  # ${line}`)
+}
+const seriousTotal = audited.reduce((n, a) => n + a.serious.length, 0)
+const minorTotal = audited.reduce((n, a) => n + a.violations.length - a.serious.length, 0)
+console.log(`# axe-core (WCAG 2.1 A + AA): ${audited.length} page states audited, ${seriousTotal} serious or critical violations, ${minorTotal} minor`)
+for (const a of audited) {
+  console.log(`#   ${a.serious.length === 0 ? 'ok' : 'VIOLATIONS'}  ${a.path.padEnd(34)} ${String(a.rules).padStart(2)} rules passed  ${a.name}`)
 }
 console.log(`# chromium: ${passed} checks ok, ${failed} not ok`)
 process.exitCode = failed === 0 && passed > 0 ? 0 : 1
