@@ -5,7 +5,8 @@
 // FranceConnect sandbox (P+3), linking her children, and out again through its session/end;
 // then "Mon compte" (a new pupil proposed at sign-in, two accounts merged, a child's
 // password); then the school administration (a staff sign-in with its TOTP code, a whole
-// class's passwords regenerated, the PDF letters downloaded). A real browser enforces what an HTTP
+// class's passwords regenerated, the PDF letters downloaded); then recovery by SMS (a forgotten
+// identifier, a new password through a code). A real browser enforces what an HTTP
 // client does not (Content-Security-Policy on the redirects after a form, SameSite cookies,
 // scripts), so these checks catch what the Rust end-to-end tests cannot.
 //
@@ -588,6 +589,54 @@ async function main() {
         for await (const chunk of stream) chunks.push(chunk)
         const pdf = Buffer.concat(chunks)
         assert(pdf.subarray(0, 8).toString() === '%PDF-1.4', 'not a PDF')
+      })
+      assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
+      await page.context().close()
+    })
+
+    await group('Recovery: Claire\'s forgotten identifier by SMS, then a new password with a code', async () => {
+      const page = await newPage(browser)
+      const outboxCode = async (pattern) => {
+        const outbox = await page.context().newPage()
+        await outbox.goto(`${IDP}/dev/outbox`)
+        const text = await outbox.locator('article', { hasText: 'SMS à +33611223344' }).first().locator('pre').textContent()
+        await outbox.close()
+        const found = text.match(pattern)
+        assert(found, `not in the SMS: ${text}`)
+        return found[1]
+      }
+      await check('"Identifiant oublié ?": her mobile, and the identifier arrives by SMS', async () => {
+        await page.goto(`${IDP}/login?profil=responsable`)
+        await page.getByRole('link', { name: 'Identifiant oublié ?' }).click()
+        await page.waitForURL(`${IDP}/identifiant-oublie`)
+        await page.fill('input[name=contact]', '06 11 22 33 44')
+        await page.getByRole('button', { name: 'Recevoir mon identifiant' }).click()
+        await page.waitForLoadState()
+        await audit(page, 'recovery: the identifier sent')
+        assert(await outboxCode(/(claire\.martin)/) === 'claire.martin', 'no identifier in the SMS')
+      }, { required: true })
+      await check('"Mot de passe oublié ?": a code by SMS, then a new password, then a sign-in with it', async () => {
+        await page.goto(`${IDP}/mot-de-passe-oublie`)
+        await page.fill('input[name=identifiant]', 'claire.martin')
+        await page.check('input[name=canal][value=sms]')
+        await page.getByRole('button', { name: 'Continuer' }).click()
+        await page.waitForURL(/\/mot-de-passe-oublie\/code\?id=/)
+        await audit(page, 'recovery: the SMS code')
+        await page.fill('input[name=code]', await outboxCode(/\b(\d{6})\b/))
+        await page.getByRole('button', { name: 'Valider' }).click()
+        await page.waitForURL(/\/mot-de-passe-oublie\/nouveau/)
+        await audit(page, 'recovery: the new password')
+        await page.fill('input[name=password]', 'Jardin-Bleu-77')
+        await page.fill('input[name=confirmation]', 'Jardin-Bleu-77')
+        await page.getByRole('button', { name: 'Enregistrer' }).click()
+        await page.waitForSelector('text=Mot de passe changé')
+        await shot(page, '17-mot-de-passe-change')
+        await page.goto(`${IDP}/login?profil=responsable`)
+        await page.fill('input[name=identifier]', 'claire.martin')
+        await page.fill('input[name=password]', 'Jardin-Bleu-77')
+        await page.getByRole('button', { name: 'Se connecter' }).click()
+        await page.waitForURL(`${IDP}/`)
+        assert((await page.textContent('main')).includes('Léa'), 'her children are not listed')
       })
       assert(page.reports.length === 0, `browser reports: ${page.reports.join(' | ')}`)
       await page.context().close()
