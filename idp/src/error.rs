@@ -66,55 +66,48 @@ impl From<HashingError> for AppError {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
+struct ErrorPage {
+    title: String,
+    message: String,
     back_to_login: bool,
 }
 
 impl AppError {
-    /// The status, title and French message a person is shown.
+    /// The status, and the ids of the title and the message a person is shown
+    /// (`idp/locales`).
     fn describe(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
-                "Page introuvable",
-                "La page demandée n'existe pas.",
+                "error-not-found-title",
+                "error-not-found",
             ),
             Self::Forbidden => (
                 StatusCode::FORBIDDEN,
-                "Accès refusé",
-                "Vous n'avez pas accès à cette page ou à ces comptes.",
+                "error-forbidden-title",
+                "error-forbidden",
             ),
-            Self::Stale => (
-                StatusCode::CONFLICT,
-                "Les comptes ont changé",
-                "Un des comptes a changé entre-temps (désactivé, ou parti de l'établissement) : rien n'a été modifié. Refaites la sélection.",
-            ),
+            Self::Stale => (StatusCode::CONFLICT, "error-stale-title", "error-stale"),
             Self::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,
-                "Demande incorrecte",
-                "La demande n'a pas pu être comprise. Revenez à la page de connexion et réessayez.",
+                "error-bad-request-title",
+                "error-bad-request",
             ),
-            Self::CsrfRejected => (
-                StatusCode::FORBIDDEN,
-                "La page a expiré",
-                "Pour votre sécurité, ce formulaire n'est plus valable. Revenez à la page précédente, actualisez-la et réessayez.",
-            ),
+            Self::CsrfRejected => (StatusCode::FORBIDDEN, "error-csrf-title", "error-csrf"),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Trop de connexions",
-                "Trop de connexions en ce moment, réessayez dans quelques secondes.",
+                "error-busy-title",
+                "error-busy",
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Service momentanément indisponible",
-                "Le service est momentanément indisponible. Réessayez dans quelques instants.",
+                "error-unavailable-title",
+                "error-unavailable",
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Erreur inattendue",
-                "Une erreur inattendue s'est produite. Réessayez plus tard ; si elle persiste, prévenez votre établissement.",
+                "error-internal-title",
+                "error-internal",
             ),
         }
     }
@@ -158,7 +151,7 @@ impl AppError {
         let (status, _, message) = self.describe();
         let message = match &self {
             Self::BadRequest(detail) => detail.clone(),
-            _ => message.to_owned(),
+            _ => crate::t(message),
         };
         let body = serde_json::json!({ "error": self.code(), "message": message });
         let response = (status, axum::Json(body)).into_response();
@@ -170,9 +163,10 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let (status, title, message) = self.describe();
+        let (title, message) = (crate::t(title), crate::t(message));
         let page = ErrorPage {
-            title,
-            message,
+            title: title.clone(),
+            message: message.clone(),
             back_to_login: !matches!(self, Self::NotFound),
         };
         let body = page

@@ -21,3 +21,7 @@ pub mod protocol;
 pub mod registry;
 pub mod store;
 pub mod web;
+
+/// A page's text in the current request's language (`web::i18n`): `t` for handlers, `tr` for
+/// templates.
+pub use web::i18n::{t, tr};

@@ -20,6 +20,7 @@ pub mod device;
 mod email;
 mod home;
 pub mod http;
+pub mod i18n;
 pub(crate) mod my_account;
 mod ops;
 mod recovery;
@@ -118,6 +119,7 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             ops::count_answers,
         ))
+        .layer(axum::middleware::from_fn(i18n::choose_language))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -183,6 +185,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/langue/{code}", get(i18n::switch_language))
         .route("/static/style.css", get(ops::stylesheet))
         .route("/static/saml-post.js", get(ops::saml_post_script))
         .route("/static/logout.js", get(ops::logout_script))

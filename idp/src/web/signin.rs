@@ -32,8 +32,6 @@ const MAX_PASSWORD_LEN: usize = 256;
 /// The profile cookie lives a year, like ÉduConnect's.
 const PROFILE_COOKIE_SECONDS: i64 = 365 * 24 * 3600;
 
-const WRONG_CREDENTIALS: &str = "Identifiant ou mot de passe incorrect.";
-
 #[derive(Template, WebTemplate)]
 #[template(path = "signin.html")]
 struct SignInPage {
@@ -214,9 +212,7 @@ async fn sign_in(
     };
 
     if identifier.is_empty() || form.password.is_empty() {
-        return Ok(
-            page("Saisissez votre identifiant et votre mot de passe.".into()).into_response(),
-        );
+        return Ok(page(crate::t("sign-in-empty")).into_response());
     }
     let device = super::device::trusted(&state, &headers, &identifier, now);
     let Some(attempt) = state
@@ -226,9 +222,8 @@ async fn sign_in(
         .attempt()
     else {
         state.metrics.sign_in(SignInResult::Throttled);
-        let message =
-            "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.";
-        return Ok((StatusCode::TOO_MANY_REQUESTS, page(message.into())).into_response());
+        let message = crate::t("sign-in-throttled");
+        return Ok((StatusCode::TOO_MANY_REQUESTS, page(message)).into_response());
     };
 
     let oversized = identifier.len() > MAX_IDENTIFIER_LEN || form.password.len() > MAX_PASSWORD_LEN;
@@ -301,16 +296,14 @@ async fn sign_in(
                     "wrong_credentials",
                 ))
                 .await?;
-            return Ok(page(WRONG_CREDENTIALS.into()).into_response());
+            return Ok(page(crate::t("sign-in-wrong")).into_response());
         }
         SignInOutcome::WrongProfile(kind) => {
             // the right password: not a guess
             state.throttle.release(&attempt).await?;
-            return Ok(page(format!(
-                "Ce compte est un compte « {} ». Choisissez ce profil pour vous connecter.",
-                kind.label_fr()
-            ))
-            .into_response());
+            let profile = super::i18n::account_kind(kind.as_str());
+            let message = super::i18n::t_args("sign-in-wrong-profile", &[("profile", &profile)]);
+            return Ok(page(message).into_response());
         }
         SignInOutcome::ActivationRequired => {
             let Some(account) = account.as_ref() else {
@@ -322,29 +315,25 @@ async fn sign_in(
         SignInOutcome::TemporaryExpired => (
             "temporary_expired",
             MessagePage {
-                title: "Mot de passe provisoire expiré".into(),
-                message: "Votre mot de passe provisoire n'est plus valable. Demandez un nouveau \
-                          mot de passe à votre établissement."
-                    .into(),
-                link: Some(("/login".into(), "Retour à la connexion".into())),
+                title: crate::t("temporary-expired-title"),
+                message: crate::t("temporary-expired"),
+                link: Some(("/login".into(), crate::t("back-to-sign-in"))),
             },
         ),
         SignInOutcome::Disabled => (
             "disabled",
             MessagePage {
-                title: "Compte désactivé".into(),
-                message: "Ce compte est désactivé. Contactez votre établissement.".into(),
-                link: Some(("/login".into(), "Retour à la connexion".into())),
+                title: crate::t("disabled-title"),
+                message: crate::t("disabled"),
+                link: Some(("/login".into(), crate::t("back-to-sign-in"))),
             },
         ),
         SignInOutcome::Locked { .. } => (
             "locked",
             MessagePage {
-                title: "Compte bloqué".into(),
-                message: "Ce compte est temporairement bloqué. Réessayez dans quelques minutes ou \
-                          contactez votre établissement."
-                    .into(),
-                link: Some(("/login".into(), "Retour à la connexion".into())),
+                title: crate::t("locked-title"),
+                message: crate::t("locked"),
+                link: Some(("/login".into(), crate::t("back-to-sign-in"))),
             },
         ),
     };

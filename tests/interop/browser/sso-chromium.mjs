@@ -199,6 +199,16 @@ async function main() {
         assert(await page.inputValue('input[name=identifier]') === 'lea.martin', 'the identifier was lost')
         await audit(page, 'the sign-in page: a wrong password')
       })
+      await check('"English" in the footer: the same page in English, then "Français" back', async () => {
+        await page.goto(`${IDP}/login?profil=eleve`)
+        await page.getByRole('link', { name: 'English' }).click()
+        await page.waitForSelector('button:has-text("Sign in")')
+        assert(new URL(page.url()).search === '?profil=eleve', `not back on the same page: ${page.url()}`)
+        assert(await page.getAttribute('html', 'lang') === 'en', 'the page is not lang="en"')
+        await audit(page, 'the sign-in page in English')
+        await page.getByRole('link', { name: 'Français' }).click()
+        await page.waitForSelector('button:has-text("Se connecter")')
+      })
       for (const [path, name] of [
         ['/mot-de-passe-oublie', 'recovery: a forgotten password'],
         ['/identifiant-oublie', 'recovery: a forgotten identifier'],
