@@ -18,38 +18,47 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// A latency histogram that many threads add to without a lock.
+/// A latency histogram that many threads add to without a lock. The `+Inf` bucket and the
+/// count are both the sum of the buckets read at one scrape, so they always agree with them
+/// (a scrape that races an observation sees it in full or not at all).
 #[derive(Debug, Default)]
 pub struct Histogram {
-    /// Observations at or under each bound (not cumulative; summed when written).
-    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    count: AtomicU64,
+    /// Observations at or under each bound, and past the last one (not cumulative; summed
+    /// when written).
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     sum_micros: AtomicU64,
 }
 
 impl Histogram {
     pub fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| seconds <= b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|&b| seconds <= b)
+            .unwrap_or(LATENCY_BUCKETS.len());
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
     /// `name_bucket`, `name_sum` and `name_count` lines, `labels` (`a="b",` or empty) first.
     fn write(&self, out: &mut String, name: &str, labels: &str) {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(&counts) {
+            cumulative += n;
             let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
         }
-        let count = self.count();
+        let count: u64 = counts.iter().sum();
         let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let labels = labels.trim_end_matches(',');

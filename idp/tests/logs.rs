@@ -5,8 +5,8 @@
 //! read over HTTP, counts what happened.
 //!
 //! One test in its own binary: the capturing subscriber is the process's global one. The test's
-//! own HTTP client runs in the same process; its crates (reqwest, hyper_util, cookie_store) are left out of
-//! the capture, the IdP uses neither to answer requests.
+//! own HTTP client runs in the same process; its cookie jar (cookie_store, which the IdP does
+//! not use) is left out of the capture. reqwest and hyper are kept: the IdP uses them too.
 
 mod support;
 
@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
-use support::oidc::{ENT, ENT_SECRET, code_for_lea, exchange, refresh, token_request};
+use support::oidc::{ENT, ENT_SECRET, VERIFIER, code_for_lea, exchange, refresh, token_request};
 use support::{TestServer, browser, post_form, set_cookie_header};
 
 #[derive(Clone, Default)]
@@ -67,7 +67,7 @@ async fn no_secret_reaches_the_logs_and_metrics_count_what_happened() {
     let writer = captured.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter("debug,reqwest=off,hyper_util=off,cookie_store=off")
+        .with_env_filter("debug,cookie_store=off")
         .with_writer(move || writer.clone())
         .init();
 
@@ -80,6 +80,7 @@ async fn no_secret_reaches_the_logs_and_metrics_count_what_happened() {
         ("the ENT's client secret", ENT_SECRET.into()),
         ("a wrong password tried", "Pas-Le-Bon-2026".into()),
         ("Claire's new password", "Jardin-Bleu-77".into()),
+        ("the PKCE code verifier", VERIFIER.into()),
     ];
 
     // a wrong password first, then Léa signs in to the ENT (OIDC code flow with PKCE)
@@ -149,6 +150,17 @@ async fn no_secret_reaches_the_logs_and_metrics_count_what_happened() {
     )
     .await;
     assert!(validation.contains("authenticationSuccess"), "{validation}");
+    let replayed = support::text(
+        &browser(),
+        server.url(&format!(
+            "/cas/p3/serviceValidate?ticket={ticket}&service={service}"
+        )),
+    )
+    .await;
+    assert!(
+        replayed.contains("INVALID_TICKET"),
+        "a ticket serves once: {replayed}"
+    );
 
     // Claire recovers her password with a code sent to her mobile
     let claire = browser();
@@ -162,9 +174,29 @@ async fn no_secret_reaches_the_logs_and_metrics_count_what_happened() {
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let step = location(&r);
+    let flow = step.split("id=").nth(1).expect(&step).to_owned();
+    secrets.push(("a recovery step's id", flow));
     let texts = support::outbox_to(&server, "+33611223344").await;
     let sms_code = support::code_in(&texts[0]);
     secrets.push(("a one-time code sent by SMS", sms_code.clone()));
+    let wrong = if sms_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = post_form(
+        &server,
+        &claire,
+        &step,
+        "/mot-de-passe-oublie/code",
+        &[("code", wrong)],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a wrong code first"
+    );
     let r = post_form(
         &server,
         &claire,
@@ -209,7 +241,7 @@ async fn no_secret_reaches_the_logs_and_metrics_count_what_happened() {
         "idp_issued_total{kind=\"cas_service_ticket\"} 1",
         "idp_http_requests_total{route=\"/oidc/token\",method=\"POST\",status=\"200\"} 2",
         "idp_http_requests_total{route=\"/oidc/token\",method=\"POST\",status=\"400\"} 2",
-        "idp_http_requests_total{route=\"/cas/p3/serviceValidate\",method=\"GET\",status=\"200\"} 1",
+        "idp_http_requests_total{route=\"/cas/p3/serviceValidate\",method=\"GET\",status=\"200\"} 2",
         "idp_http_request_duration_seconds_count{route=\"/login\",method=\"POST\"} 3",
         "idp_password_hashing_waiting 0",
         "idp_database_up 1",
@@ -276,5 +308,39 @@ async fn no_secret_reaches_the_logs_and_metrics_count_what_happened() {
         "{} log lines at debug level, {} secrets searched for, none found",
         logs.lines().count(),
         secrets.len()
+    );
+}
+
+#[tokio::test]
+async fn metrics_ask_for_their_token_when_one_is_set() {
+    let server = TestServer::start_with("metrics_token = \"scrape-token-0123456789\"").await;
+    let get = |token: Option<&'static str>| {
+        let mut request = reqwest::Client::new().get(server.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let r = get(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let r = get(Some("scrape-token-012345678")).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a prefix is not the token"
+    );
+    let r = get(Some("scrape-token-0123456789")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("idp_sign_ins_total{outcome=\"success\"}")
     );
 }

@@ -11,7 +11,9 @@ use support::{TestServer, browser, post_form, set_cookie_header};
 /// The page without its per-request tokens.
 fn stripped(page: &str) -> String {
     page.lines()
-        .filter(|l| !l.contains("name=\"csrf\"") && !l.contains("name=\"id\"") && !l.contains("/langue/"))
+        .filter(|l| {
+            !l.contains("name=\"csrf\"") && !l.contains("name=\"id\"") && !l.contains("/langue/")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -158,7 +158,11 @@ async fn the_first_step_says_the_same_to_anyone() {
     let (_, claire) = start(&server, &browser(), ("MARTIN", "Claire", "0611223344")).await;
     let strip = |p: &str| {
         p.lines()
-            .filter(|l| !l.contains("name=\"csrf\"") && !l.contains("name=\"id\"") && !l.contains("/langue/"))
+            .filter(|l| {
+                !l.contains("name=\"csrf\"")
+                    && !l.contains("name=\"id\"")
+                    && !l.contains("/langue/")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };

@@ -59,3 +59,62 @@ error-unavailable-title = Service unavailable for a moment
 error-unavailable = The service is unavailable for a moment. Try again shortly.
 error-internal-title = Unexpected error
 error-internal = An unexpected error happened. Try again later; if it persists, tell your school.
+
+## Choosing a password
+password-too-short = The password must have at least { $count } characters.
+password-too-long = The password must have at most { $count } characters.
+password-no-digit = The password must contain at least one digit.
+password-no-letter = The password must contain at least one letter.
+password-contains-name = The password must contain neither your last name nor your first name.
+password-contains-identifier = The password must not contain your identifier.
+password-too-common = This password is too common or too easy to guess: choose another one.
+password-mismatch = The two passwords typed are not the same.
+password-new = New password
+password-confirm = Confirm the password
+password-rule-length = { $min } to { $max } characters;
+password-rule-letter-digit = at least one letter and one digit;
+password-rule-names = neither your last name, nor your first name, nor your identifier;
+password-rule-common = not a too common password.
+next = Next
+confirm = Confirm
+
+## The home page
+hello = Hello { $name }
+home-title = My services
+home-signed-in-as = You are signed in with the profile <strong>{ $profile }</strong> (identifier <code>{ $identifier }</code>).
+home-confirm-email = You must confirm your e-mail address
+home-confirm-mobile = You must confirm your mobile number
+my-account = My account
+home-my-account-pupil = : my information, the history of my sign-ins.
+home-my-account-guardian = : my information, my children, the history of my sign-ins.
+home-via-upstream = You signed in with { $provider }: you have no password on this service. To change your password, change it at the account you chose on { $provider } (impots.gouv.fr, ameli.fr, l'Identité Numérique La Poste…).
+my-children = My children
+no-children = No pupil is linked to your account.
+class-of = , class { $class }
+school-is = School:
+link-upstream = Also sign in with { $provider }
+sign-out = Sign out
+
+## First connection
+activation-title = First connection
+activation-intro = Hello { $name }. Your temporary password is recognised: now choose your own password. Keep it safe, with your identifier <code>{ $identifier }</code>.
+activation-children-dates = Confirm the birth date of each of your children.
+activation-own-date = Confirm your birth date.
+birth-date = Birth date (dd/mm/yyyy)
+not-guardian = I am not this pupil's legal guardian
+email-optional = E-mail address (optional)
+email-optional-hint = A confirmation link will be sent to it. A confirmed address lets you recover your identifier or your password.
+activation-done-title = Account activated
+activation-done = Your account is activated
+activation-done-password = Your password is saved. From now on you sign in with your identifier <strong id=identifiant>{ $identifier }</strong> and this password.
+activation-done-email = A confirmation link was sent to <strong>{ $address }</strong>: open it within 24 hours for this address to be saved.
+activation-done-disputed = Your statement “I am not the legal guardian” is recorded: tell the school too, which will correct its records.
+go-to-services = Go to my services
+activation-suspended-title = First connection suspended
+activation-suspended = Too many wrong birth dates were typed for this account today. For security, the first connection is suspended until tomorrow; you may also ask the school for a new letter.
+activation-impossible-title = First connection impossible
+activation-impossible = The school's records do not allow your identity to be confirmed (no birth date or no pupil linked). Contact the school, which will complete the records.
+activation-interrupted-title = First connection interrupted
+activation-interrupted = The birth dates typed do not match the school's records. For security, the first connection is interrupted: sign in again with your temporary password, or check the dates with the school.
+activation-expired = This step has expired or was already used. Sign in again with your identifier and your temporary password.
+activation-date-mismatch = The birth date does not match the school's records (day, month, year). Tries left: { $tries }.

@@ -60,3 +60,62 @@ error-unavailable-title = Service momentanément indisponible
 error-unavailable = Le service est momentanément indisponible. Réessayez dans quelques instants.
 error-internal-title = Erreur inattendue
 error-internal = Une erreur inattendue s'est produite. Réessayez plus tard ; si elle persiste, prévenez votre établissement.
+
+## Choosing a password
+password-too-short = Le mot de passe doit contenir au moins { $count } caractères.
+password-too-long = Le mot de passe doit contenir au plus { $count } caractères.
+password-no-digit = Le mot de passe doit contenir au moins un chiffre.
+password-no-letter = Le mot de passe doit contenir au moins une lettre.
+password-contains-name = Le mot de passe ne doit contenir ni votre nom ni votre prénom.
+password-contains-identifier = Le mot de passe ne doit pas contenir votre identifiant.
+password-too-common = Ce mot de passe est trop courant ou trop facile à deviner : choisissez-en un autre.
+password-mismatch = Les deux mots de passe saisis ne sont pas identiques.
+password-new = Nouveau mot de passe
+password-confirm = Confirmez le mot de passe
+password-rule-length = de { $min } à { $max } caractères ;
+password-rule-letter-digit = au moins une lettre et un chiffre ;
+password-rule-names = ni votre nom, ni votre prénom, ni votre identifiant ;
+password-rule-common = pas un mot de passe trop courant.
+next = Suivant
+confirm = Confirmer
+
+## The home page
+hello = Bonjour { $name }
+home-title = Mes services
+home-signed-in-as = Vous êtes connecté avec le profil <strong>{ $profile }</strong> (identifiant <code>{ $identifier }</code>).
+home-confirm-email = Vous devez confirmer votre adresse mail
+home-confirm-mobile = Vous devez confirmer votre numéro
+my-account = Mon compte
+home-my-account-pupil = : mes informations, l'historique de mes connexions.
+home-my-account-guardian = : mes informations, mes enfants, l'historique de mes connexions.
+home-via-upstream = Vous vous êtes connecté avec { $provider } : vous n'avez pas de mot de passe sur ce service. Pour changer de mot de passe, changez-le auprès du compte que vous avez choisi sur { $provider } (impots.gouv.fr, ameli.fr, l'Identité Numérique La Poste…).
+my-children = Mes enfants
+no-children = Aucun élève n'est rattaché à votre compte.
+class-of = , classe { $class }
+school-is = Établissement :
+link-upstream = Se connecter aussi avec { $provider }
+sign-out = Se déconnecter
+
+## First connection
+activation-title = Première connexion
+activation-intro = Bonjour { $name }. Votre mot de passe provisoire est reconnu : choisissez maintenant votre propre mot de passe. Conservez-le précieusement, avec votre identifiant <code>{ $identifier }</code>.
+activation-children-dates = Confirmez la date de naissance de chacun de vos enfants.
+activation-own-date = Confirmez votre date de naissance.
+birth-date = Date de naissance (jj/mm/aaaa)
+not-guardian = Je ne suis pas le représentant légal de cet élève
+email-optional = Adresse électronique (facultatif)
+email-optional-hint = Un lien de confirmation y sera envoyé. Une adresse confirmée permet de retrouver son identifiant ou son mot de passe.
+activation-done-title = Compte activé
+activation-done = Votre compte est activé
+activation-done-password = Votre mot de passe est enregistré. Vous vous connecterez désormais avec votre identifiant <strong id=identifiant>{ $identifier }</strong> et ce mot de passe.
+activation-done-email = Un lien de confirmation a été envoyé à <strong>{ $address }</strong> : ouvrez-le dans les 24 heures pour que cette adresse soit enregistrée.
+activation-done-disputed = Votre déclaration « Je ne suis pas le représentant légal » est enregistrée : signalez-la aussi à l'établissement, qui corrigera son dossier.
+go-to-services = Accéder à mes services
+activation-suspended-title = Première connexion suspendue
+activation-suspended = Trop de dates de naissance erronées ont été saisies pour ce compte aujourd'hui. Par sécurité, la première connexion est suspendue jusqu'à demain ; vous pouvez aussi demander un nouveau courrier à l'établissement.
+activation-impossible-title = Première connexion impossible
+activation-impossible = Le dossier de l'établissement ne permet pas de confirmer votre identité (aucune date de naissance ou aucun élève rattaché). Contactez l'établissement, qui complètera le dossier.
+activation-interrupted-title = Première connexion interrompue
+activation-interrupted = Les dates de naissance saisies ne correspondent pas au dossier de l'établissement. Par sécurité, la première connexion est interrompue : reconnectez-vous avec votre mot de passe provisoire, ou vérifiez les dates auprès de l'établissement.
+activation-expired = Cette étape a expiré ou a déjà servi. Connectez-vous à nouveau avec votre identifiant et votre mot de passe provisoire.
+activation-date-mismatch = La date de naissance ne correspond pas au dossier de l'établissement (jour, mois, année). Essais restants : { $tries }.

@@ -547,6 +547,12 @@ impl Config {
                 "give server_secret or server_secret_file, not both",
             ));
         }
+        if self.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(key_error(
+                "metrics_token",
+                "must be at least 16 characters (or not set at all)",
+            ));
+        }
         if self.database_max_connections == 0 {
             return Err(key_error("database_max_connections", "must be at least 1"));
         }

@@ -279,5 +279,10 @@ mod tests {
         );
         assert!(text.contains("## `[notify.email]`"), "{text}");
         assert!(text.contains("## `[[upstream]]` (repeated)"), "{text}");
+        let undocumented: Vec<&str> = text.lines().filter(|l| l.ends_with("|  |")).collect();
+        assert!(
+            undocumented.is_empty(),
+            "keys without a doc comment: {undocumented:?}"
+        );
     }
 }

@@ -70,9 +70,10 @@ fn contact_school(title: &str, message: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
         MessagePage {
+            lang: crate::web::i18n::lang().as_str(),
             title: title.into(),
             message: message.into(),
-            link: Some(("/login".into(), "Retour à la connexion".into())),
+            link: Some(("/login".into(), crate::t("back-to-sign-in"))),
         },
     )
         .into_response()
@@ -80,8 +81,8 @@ fn contact_school(title: &str, message: &str) -> Response {
 
 fn suspended() -> Response {
     contact_school(
-        "Première connexion suspendue",
-        "Trop de dates de naissance erronées ont été saisies pour ce compte aujourd'hui. Par sécurité, la première connexion est suspendue jusqu'à demain ; vous pouvez aussi demander un nouveau courrier à l'établissement.",
+        &crate::t("activation-suspended-title"),
+        &crate::t("activation-suspended"),
     )
 }
 
@@ -111,8 +112,8 @@ pub async fn start(
     };
     if nothing_to_confirm {
         return Ok(contact_school(
-            "Première connexion impossible",
-            "Le dossier de l'établissement ne permet pas de confirmer votre identité (aucune date de naissance ou aucun élève rattaché). Contactez l'établissement, qui complètera le dossier.",
+            &crate::t("activation-impossible-title"),
+            &crate::t("activation-impossible"),
         ));
     }
     state
@@ -182,9 +183,10 @@ fn expired() -> Response {
     (
         StatusCode::BAD_REQUEST,
         MessagePage {
-            title: "Première connexion".into(),
-            message: "Cette étape a expiré ou a déjà servi. Connectez-vous à nouveau avec votre identifiant et votre mot de passe provisoire.".into(),
-            link: Some(("/login".into(), "Retour à la connexion".into())),
+            lang: crate::web::i18n::lang().as_str(),
+            title: crate::t("activation-title"),
+            message: crate::t("activation-expired"),
+            link: Some(("/login".into(), crate::t("back-to-sign-in"))),
         },
     )
         .into_response()
@@ -346,7 +348,7 @@ pub async fn choose_password(
         },
     );
     if !problems.is_empty() {
-        let errors = problems.iter().map(|p| p.message_fr()).collect();
+        let errors = problems.iter().map(super::i18n::password_problem).collect();
         return password_page(&state, &headers, form.id, &account, errors).await;
     }
     activation.password_hash = Some(state.hasher.hash(&form.password).await?);
@@ -436,15 +438,13 @@ pub async fn confirm(
         }
         if activation.tries_left == 0 {
             return Ok(contact_school(
-                "Première connexion interrompue",
-                "Les dates de naissance saisies ne correspondent pas au dossier de l'établissement. Par sécurité, la première connexion est interrompue : reconnectez-vous avec votre mot de passe provisoire, ou vérifiez les dates auprès de l'établissement.",
+                &crate::t("activation-interrupted-title"),
+                &crate::t("activation-interrupted"),
             ));
         }
         put(&state, &id, &activation).await?;
-        let error = format!(
-            "La date de naissance ne correspond pas au dossier de l'établissement (jour, mois, année). Essais restants : {}.",
-            activation.tries_left
-        );
+        let tries = activation.tries_left.to_string();
+        let error = super::i18n::t_args("activation-date-mismatch", &[("tries", &tries)]);
         return confirm_page(&state, &headers, id, &account, Some(error)).await;
     }
     // the e-mail is the account's once its holder opens the link mailed to it

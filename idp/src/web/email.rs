@@ -72,6 +72,7 @@ pub async fn confirm(
     };
     let Some((account_id, _address)) = confirmed else {
         let page = MessagePage {
+            lang: "fr",
             title: "Lien expiré ou déjà utilisé".into(),
             message: "Ce lien de confirmation n'est plus valable : il a déjà servi, ou plus de 24 heures ont passé. Connectez-vous et indiquez de nouveau votre adresse dans « Mon compte » pour recevoir un nouveau lien.".into(),
             link: Some(("/login".into(), "Se connecter".into())),
@@ -90,6 +91,7 @@ pub async fn confirm(
         })
         .await?;
     Ok(MessagePage {
+        lang: "fr",
         title: "Adresse électronique confirmée".into(),
         message: "Merci : votre adresse électronique est confirmée. Elle vous permettra de retrouver votre identifiant ou de choisir un nouveau mot de passe si vous les oubliez.".into(),
         link: Some(("/".into(), "Accéder à mes services".into())),

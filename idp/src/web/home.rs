@@ -17,7 +17,8 @@ use crate::store::{ChildSummary, Placement};
 struct HomePage {
     name: String,
     identifier: String,
-    profile: &'static str,
+    /// The account's kind, named in the page's language.
+    profile: String,
     is_guardian: bool,
     placement: Option<Placement>,
     children: Vec<ChildSummary>,
@@ -76,7 +77,7 @@ pub async fn show(
         may_link,
         name: account.display_name(),
         identifier: account.identifier.clone(),
-        profile: account.kind.label_fr(),
+        profile: super::i18n::account_kind(account.kind.as_str()),
         is_guardian,
         placement,
         children,

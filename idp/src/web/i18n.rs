@@ -54,11 +54,11 @@ tokio::task_local! {
     static CURRENT: Current;
 }
 
-/// What a request's pages need to know: its language and its own path (for the switch).
+/// What a request's pages need to know: its language and its address (for the switch).
 #[derive(Clone)]
 struct Current {
     lang: Lang,
-    path: String,
+    uri: axum::http::Uri,
 }
 
 struct Catalog {
@@ -105,15 +105,63 @@ fn format(lang: Lang, id: &str, args: Option<&FluentArgs>) -> Option<String> {
 }
 
 /// The text `id` in the current language; French when English lacks it, the id itself when
-/// both do (a test checks that every id used exists in both files).
+/// both do (tests check that both files hold the same ids, and the ids used exist).
 pub fn t(id: &str) -> String {
     t_in(lang(), id, None)
 }
 
 /// The text `id` for a template: written as it is, since the Fluent files are ours and a test
-/// keeps markup characters (`<`, `>`, `"`, `&`) out of them; an apostrophe stays an apostrophe.
+/// keeps markup out of them but `<strong>` and `<code>`; an apostrophe stays an apostrophe.
 pub fn tr(id: &str) -> askama::filters::Safe<String> {
     askama::filters::Safe(t(id))
+}
+
+/// A value put into a template's text: escaped, since it may come from a person or a record.
+fn escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The text `id` for a template, with one argument (escaped).
+pub fn tr1(id: &str, name: &str, value: &dyn std::fmt::Display) -> askama::filters::Safe<String> {
+    askama::filters::Safe(t_args(id, &[(name, &escaped(&value.to_string()))]))
+}
+
+/// The text `id` for a template, with two arguments (escaped).
+pub fn tr2(
+    id: &str,
+    n1: &str,
+    v1: &dyn std::fmt::Display,
+    n2: &str,
+    v2: &dyn std::fmt::Display,
+) -> askama::filters::Safe<String> {
+    let (v1, v2) = (escaped(&v1.to_string()), escaped(&v2.to_string()));
+    askama::filters::Safe(t_args(id, &[(n1, &v1), (n2, &v2)]))
+}
+
+/// Why a new password was refused, in the request's language.
+pub fn password_problem(problem: &crate::domain::password_policy::PasswordProblem) -> String {
+    use crate::domain::password_policy::PasswordProblem as P;
+    match problem {
+        P::TooShort(n) => t_args("password-too-short", &[("count", &n.to_string())]),
+        P::TooLong(n) => t_args("password-too-long", &[("count", &n.to_string())]),
+        P::NoDigit => t("password-no-digit"),
+        P::NoLetter => t("password-no-letter"),
+        P::ContainsName => t("password-contains-name"),
+        P::ContainsIdentifier => t("password-contains-identifier"),
+        P::TooCommon => t("password-too-common"),
+        P::Mismatch => t("password-mismatch"),
+    }
 }
 
 /// The text `id` with its arguments (`{ $name }` in the Fluent files).
@@ -183,14 +231,15 @@ fn is_local_path(next: &str) -> bool {
 /// a request carried (an unregistered redirect URI, a refused service) is not written back
 /// into the page.
 fn page_address(uri: &axum::http::Uri) -> String {
-    let kept: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .filter(|(k, v)| match k.as_ref() {
-            "id" | "profil" | "changer" => v.len() <= 128,
-            "next" => is_local_path(v) && v.len() <= 2048,
-            _ => false,
-        })
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let kept: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, v)| match k.as_ref() {
+                "id" | "flow" | "profil" | "changer" => v.len() <= 128,
+                "next" => is_local_path(v) && v.len() <= 2048,
+                _ => false,
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
     if kept.is_empty() {
         return uri.path().to_owned();
     }
@@ -204,19 +253,21 @@ fn page_address(uri: &axum::http::Uri) -> String {
 /// in.
 pub async fn choose_language(request: Request, next: Next) -> Response {
     let lang = negotiate(request.headers());
-    let path = page_address(request.uri());
+    let uri = request.uri().clone();
     let mut response = CURRENT
-        .scope(Current { lang, path }, next.run(request))
+        .scope(Current { lang, uri }, next.run(request))
         .await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(lang.as_str()),
-    );
-    headers.append(
-        header::VARY,
-        HeaderValue::from_static("Accept-Language, Cookie"),
-    );
+    // a page says its language in <html lang> (pages not yet in idp/locales stay French)
+    let page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if page {
+        response.headers_mut().append(
+            header::VARY,
+            HeaderValue::from_static("Accept-Language, Cookie"),
+        );
+    }
     response
 }
 
@@ -228,7 +279,7 @@ pub fn account_kind(kind: &str) -> String {
 /// The footer's switch: the other languages, each a link back to this page.
 pub fn switch() -> Vec<(String, &'static str, &'static str)> {
     let (lang, path) = CURRENT
-        .try_with(|c| (c.lang, c.path.clone()))
+        .try_with(|c| (c.lang, page_address(&c.uri)))
         .unwrap_or((Lang::Fr, "/".to_owned()));
     let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
     Lang::ALL
@@ -258,12 +309,23 @@ pub async fn switch_language(
     let Some(lang) = Lang::parse(&code) else {
         return Redirect::to("/").into_response();
     };
+    // percent-encoded where it must be: no raw non-ASCII byte goes into Location
     let back = if is_local_path(&query.next) {
-        query.next.as_str()
+        query
+            .next
+            .chars()
+            .map(|c| {
+                if c.is_ascii() {
+                    c.to_string()
+                } else {
+                    url::form_urlencoded::byte_serialize(c.to_string().as_bytes()).collect()
+                }
+            })
+            .collect()
     } else {
-        "/"
+        "/".to_owned()
     };
-    let mut response = Redirect::to(back).into_response();
+    let mut response = Redirect::to(&back).into_response();
     let cookie = format!(
         "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
         lang.as_str()
@@ -308,7 +370,10 @@ mod tests {
             back("/login?profil=eleve&next=%2Foidc%2Fauthorize%2Fresume%3Fflow%3Dx"),
             "/login?profil=eleve&next=%2Foidc%2Fauthorize%2Fresume%3Fflow%3Dx"
         );
-        assert_eq!(back("/premiere-connexion?id=abc"), "/premiere-connexion?id=abc");
+        assert_eq!(
+            back("/premiere-connexion?id=abc"),
+            "/premiere-connexion?id=abc"
+        );
         assert_eq!(
             back("/oidc/logout?client_id=ent&post_logout_redirect_uri=https://evil.example/"),
             "/oidc/logout"
@@ -361,6 +426,96 @@ mod tests {
         );
         // both files parse and format
         let _ = catalog();
+    }
+
+    #[test]
+    fn every_text_the_code_and_the_templates_ask_for_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let call = regex::Regex::new(r#"\b(?:t|tr|t_args|tr1|tr2)\(\s*"([a-z0-9-]+)""#).unwrap();
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("src"), root.join("templates")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs" || e == "html") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut asked = 0;
+        let mut missing = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for id in call.captures_iter(&text).map(|c| c[1].to_owned()) {
+                asked += 1;
+                // this module's own tests ask for a text that must not exist
+                let on_purpose = id == "no-such-text" && file.ends_with("i18n.rs");
+                let exists = catalog().fr.get_message(&id).is_some()
+                    && catalog().en.get_message(&id).is_some();
+                if !on_purpose && !exists {
+                    missing.push(format!("{}: {id}", file.display()));
+                }
+            }
+        }
+        assert!(
+            asked > 50,
+            "only {asked} texts found: is the pattern right?"
+        );
+        assert!(
+            missing.is_empty(),
+            "texts missing from idp/locales: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn the_texts_hold_no_markup_but_emphasis_and_code() {
+        for (lang, source) in [
+            ("fr", include_str!("../../locales/fr/pages.ftl")),
+            ("en", include_str!("../../locales/en/pages.ftl")),
+        ] {
+            for line in source.lines().filter(|l| !l.starts_with('#')) {
+                // templates write texts as they are: only these tags, around an argument
+                let mut rest = line.to_owned();
+                for tag in [
+                    "<strong id=identifiant>",
+                    "<strong>",
+                    "</strong>",
+                    "<code>",
+                    "</code>",
+                ] {
+                    rest = rest.replace(tag, "");
+                }
+                assert!(
+                    !rest.contains(['<', '>', '"', '&']),
+                    "idp/locales/{lang}: markup characters in `{line}`"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn values_put_into_a_templates_text_are_escaped() {
+        let text = tr1("hello", "name", &"<script>Zoé's</script>").0;
+        assert_eq!(text, "Bonjour &lt;script&gt;Zoé&#39;s&lt;/script&gt;");
+    }
+
+    #[test]
+    fn password_problems_say_the_same_as_the_domain_in_french() {
+        use crate::domain::password_policy::PasswordProblem as P;
+        for p in [
+            P::TooShort(8),
+            P::TooLong(32),
+            P::NoDigit,
+            P::NoLetter,
+            P::ContainsName,
+            P::ContainsIdentifier,
+            P::TooCommon,
+            P::Mismatch,
+        ] {
+            assert_eq!(password_problem(&p), p.message_fr());
+        }
     }
 
     #[test]

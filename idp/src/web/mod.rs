@@ -35,6 +35,8 @@ pub const SERVICE_NAME: &str = "Connexion scolaire";
 #[derive(askama::Template, askama_web::WebTemplate)]
 #[template(path = "message.html")]
 pub struct MessagePage {
+    /// The language its texts are in (`fr` until the handler's texts are in idp/locales).
+    pub lang: &'static str,
     pub title: String,
     pub message: String,
     /// (address, label) of the way on.
@@ -109,9 +111,25 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!("request", id, method = %request.method(), route)
 }
 
+/// A request id from the proxy is kept only if it looks like one (letters, digits, `-`, at
+/// most 64): it is logged and sent back, so nothing else a client sends is.
+async fn keep_only_plain_request_ids(
+    mut request: axum::http::Request<axum::body::Body>,
+) -> axum::http::Request<axum::body::Body> {
+    let plain = request.headers().get("x-request-id").is_none_or(|v| {
+        let v = v.as_bytes();
+        !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    });
+    if !plain {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
 pub fn router(state: SharedState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let headers = ServiceBuilder::new()
+        .layer(axum::middleware::map_request(keep_only_plain_request_ids))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))

@@ -124,7 +124,11 @@ pub async fn metrics(State(state): State<SharedState>, headers: HeaderMap) -> Re
     );
     // the backlog's query doubles as the database's check: a scrape still answers when the
     // database does not
-    let backlog = state.outbox.backlog().await.ok();
+    let within = std::time::Duration::from_secs(1);
+    let backlog = tokio::time::timeout(within, state.outbox.backlog())
+        .await
+        .ok()
+        .and_then(Result::ok);
     if let Some(backlog) = backlog {
         write_single(
             &mut out,
@@ -157,7 +161,10 @@ pub async fn metrics(State(state): State<SharedState>, headers: HeaderMap) -> Re
         "idp_ephemeral_up",
         "gauge",
         "Whether the ephemeral store (Redis, or this process) answered this scrape.",
-        u8::from(state.ephemeral.ping().await.is_ok()),
+        u8::from(matches!(
+            tokio::time::timeout(within, state.ephemeral.ping()).await,
+            Ok(Ok(_))
+        )),
     );
     (
         [(

@@ -67,6 +67,7 @@ fn page(status: StatusCode, title: &str, message: &str, link: (&str, &str)) -> R
     (
         status,
         MessagePage {
+            lang: "fr",
             title: title.into(),
             message: message.into(),
             link: Some((link.0.into(), link.1.into())),
@@ -416,7 +417,7 @@ pub async fn submit_new(
     );
     if !problems.is_empty() {
         save(&state, &value, &recovery).await?;
-        let errors = problems.iter().map(|p| p.message_fr()).collect();
+        let errors = problems.iter().map(super::i18n::password_problem).collect();
         return with_csrf(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
             PasswordPage {
                 csrf,

@@ -315,6 +315,7 @@ async fn sign_in(
         SignInOutcome::TemporaryExpired => (
             "temporary_expired",
             MessagePage {
+                lang: crate::web::i18n::lang().as_str(),
                 title: crate::t("temporary-expired-title"),
                 message: crate::t("temporary-expired"),
                 link: Some(("/login".into(), crate::t("back-to-sign-in"))),
@@ -323,6 +324,7 @@ async fn sign_in(
         SignInOutcome::Disabled => (
             "disabled",
             MessagePage {
+                lang: crate::web::i18n::lang().as_str(),
                 title: crate::t("disabled-title"),
                 message: crate::t("disabled"),
                 link: Some(("/login".into(), crate::t("back-to-sign-in"))),
@@ -331,6 +333,7 @@ async fn sign_in(
         SignInOutcome::Locked { .. } => (
             "locked",
             MessagePage {
+                lang: crate::web::i18n::lang().as_str(),
                 title: crate::t("locked-title"),
                 message: crate::t("locked"),
                 link: Some(("/login".into(), crate::t("back-to-sign-in"))),

@@ -77,6 +77,7 @@ fn expired() -> Response {
     (
         StatusCode::BAD_REQUEST,
         MessagePage {
+            lang: "fr",
             title: "Création de compte".into(),
             message:
                 "Cette étape a expiré ou a déjà servi. Recommencez la création de votre compte."
@@ -91,6 +92,7 @@ fn stopped(message: &str) -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
         MessagePage {
+            lang: "fr",
             title: "Création de compte".into(),
             message: message.into(),
             link: Some(("/login".into(), "Retour à la connexion".into())),
@@ -487,7 +489,7 @@ pub async fn submit_step(
             },
         )
         .iter()
-        .map(|p| p.message_fr())
+        .map(super::i18n::password_problem)
         .collect();
     if !errors.is_empty() {
         save(&state, &id, &steps).await?;

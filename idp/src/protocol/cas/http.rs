@@ -466,6 +466,8 @@ async fn grant_proxy(
             return Ok(None);
         }
         Err(e) => {
+            // without its URL: the query carries the proxy-granting ticket
+            let e = e.without_url();
             tracing::warn!(service = %validated.registration, error = %e, "CAS proxy callback unreachable");
             return Ok(None);
         }

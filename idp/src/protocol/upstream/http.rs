@@ -67,6 +67,7 @@ pub(super) fn message(
     (
         status,
         MessagePage {
+            lang: "fr",
             title: title.to_owned(),
             message: text,
             link: link.map(|(href, label)| (href.to_owned(), label.to_owned())),

@@ -254,6 +254,7 @@ fn refused(title: &str, message: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
         MessagePage {
+            lang: "fr",
             title: title.into(),
             message: message.into(),
             link: Some(("/compte/enfants".into(), "Retour à Mes enfants".into())),

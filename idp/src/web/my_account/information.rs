@@ -218,7 +218,7 @@ pub async fn change_password(
             },
         )
         .iter()
-        .map(|p| p.message_fr())
+        .map(crate::web::i18n::password_problem)
         .collect();
     if errors.is_empty() && password == current {
         errors.push("Le nouveau mot de passe doit être différent de l'actuel.".into());
@@ -657,6 +657,7 @@ pub async fn resend_code(
         Ok(()) => Ok(Redirect::to("/compte/portable/code?renvoye=1").into_response()),
         Err(refusal) => {
             let page = MessagePage {
+                lang: "fr",
                 title: "Code non envoyé".into(),
                 message: refusal,
                 link: Some(("/compte".into(), "Retour à Mon compte".into())),

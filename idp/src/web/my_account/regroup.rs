@@ -207,6 +207,7 @@ pub async fn answer(
                     })
                     .await?;
                 let page = MessagePage {
+                    lang: "fr",
                     title: "Élève non ajouté".into(),
                     message: format!(
                         "Les dates de naissance saisies ne correspondent pas au dossier de l'établissement ({}). Par sécurité, l'élève n'a pas été ajouté : adressez-vous à l'établissement.",
@@ -223,6 +224,7 @@ pub async fn answer(
             let next = format!("/compte/nouvel-eleve?suite={}", encoded(&suite));
             if !added {
                 let page = MessagePage {
+                    lang: "fr",
                     title: "Élève non ajouté".into(),
                     message: "Cette proposition n'est plus valable : l'élève a été rattaché à un compte entre-temps. Adressez-vous à l'établissement si ce n'est pas le vôtre.".into(),
                     link: Some((next, "Continuer".into())),
@@ -238,6 +240,7 @@ pub async fn answer(
                 })
                 .collect();
             Ok(MessagePage {
+                lang: "fr",
                 title: "Élève ajouté à votre compte".into(),
                 message: format!(
                     "{} : {} est maintenant rattaché(e) à votre compte.",
