@@ -85,9 +85,17 @@ async fn french_by_default_english_when_asked_and_the_switch_is_remembered() {
 
     // a page whose texts are not in idp/locales yet says it is French, and the layout's
     // English parts say they are English
-    let (language, text) = page(&b, server.url("/mot-de-passe-oublie"), None).await;
+    let (language, text) = page(&b, server.url("/inscription"), None).await;
     assert_eq!(language, "fr");
     assert!(text.contains("<footer lang=\"en\">"), "{text}");
+
+    // recovery in English, its refusals too
+    let (language, text) = page(&b, server.url("/mot-de-passe-oublie"), None).await;
+    assert_eq!(language, "en");
+    assert!(
+        text.contains("a code by SMS (mobile known to the school)"),
+        "{text}"
+    );
 
     // signed in, the home page in English, a value in it escaped
     let r = support::post_sign_in(&server, &b, "eleve", "lea.martin", "Cartable-2026").await;

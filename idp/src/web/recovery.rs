@@ -67,7 +67,7 @@ fn page(status: StatusCode, title: &str, message: &str, link: (&str, &str)) -> R
     (
         status,
         MessagePage {
-            lang: "fr",
+            lang: crate::web::i18n::lang().as_str(),
             title: title.into(),
             message: message.into(),
             link: Some((link.0.into(), link.1.into())),
@@ -79,9 +79,9 @@ fn page(status: StatusCode, title: &str, message: &str, link: (&str, &str)) -> R
 fn expired() -> Response {
     page(
         StatusCode::BAD_REQUEST,
-        "Mot de passe oublié",
-        "Ce lien ou ce code n'est plus valable : il a déjà servi, ou il a expiré. Recommencez la demande.",
-        ("/mot-de-passe-oublie", "Recommencer"),
+        &crate::t("recovery-password-title"),
+        &crate::t("recovery-expired"),
+        ("/mot-de-passe-oublie", &crate::t("start-again")),
     )
 }
 
@@ -107,9 +107,9 @@ async fn within_limits(
 fn too_many() -> Response {
     page(
         StatusCode::TOO_MANY_REQUESTS,
-        "Trop de demandes",
-        "Trop de demandes ont été faites pour ce compte ou depuis cette connexion. Réessayez demain, ou adressez-vous à l'établissement.",
-        ("/login", "Retour à la connexion"),
+        &crate::t("recovery-too-many-title"),
+        &crate::t("recovery-too-many"),
+        ("/login", &crate::t("back-to-sign-in")),
     )
 }
 
@@ -152,7 +152,7 @@ pub async fn submit_password(
         return with_csrf(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
             StartPage {
                 csrf,
-                error: Some("Indiquez votre identifiant (par exemple prenom.nom).".into()),
+                error: Some(crate::t("recovery-identifier-missing")),
             }
             .into_response()
         })
@@ -237,9 +237,9 @@ pub async fn submit_password(
     if !by_sms {
         return Ok(page(
             StatusCode::OK,
-            "Vérifiez votre messagerie",
-            "Si ce compte a une adresse électronique confirmée, un lien pour choisir un nouveau mot de passe vient d'y être envoyé ; il est valable 30 minutes. Pas de message ? L'adresse n'a peut-être jamais été confirmée, ou le compte jamais activé : essayez par SMS, ou adressez-vous à l'établissement.",
-            ("/login", "Retour à la connexion"),
+            &crate::t("recovery-check-mail-title"),
+            &crate::t("recovery-check-mail"),
+            ("/login", &crate::t("back-to-sign-in")),
         ));
     }
     let (browser, set_browser) = browser_binding(&state, &headers);
@@ -317,10 +317,8 @@ pub async fn submit_code(
             return Ok(expired());
         }
         save(&state, &id, &recovery).await?;
-        let error = format!(
-            "Code incorrect. Vérifiez le SMS reçu (6 chiffres). Essais restants : {}.",
-            recovery.tries_left
-        );
+        let tries = recovery.tries_left.to_string();
+        let error = crate::web::i18n::t_args("recovery-wrong-code", &[("tries", &tries)]);
         return with_csrf(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
             CodePage {
                 csrf,
@@ -448,12 +446,9 @@ pub async fn submit_new(
         .await?;
     Ok(page(
         StatusCode::OK,
-        "Mot de passe changé",
-        &format!(
-            "Votre nouveau mot de passe est enregistré. Connectez-vous avec votre identifiant {} et ce mot de passe.",
-            account.identifier
-        ),
-        ("/login", "Se connecter"),
+        &crate::t("recovery-changed-title"),
+        &crate::web::i18n::t_args("recovery-changed", &[("identifier", &account.identifier)]),
+        ("/login", &crate::t("sign-in")),
     ))
 }
 
@@ -498,7 +493,7 @@ pub async fn submit_identifier(
             return with_csrf(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
                 IdentifierPage {
                     csrf,
-                    error: Some("Indiquez une adresse électronique (prenom.nom@exemple.fr) ou un numéro de portable (06 12 34 56 78).".into()),
+                    error: Some(crate::t("recovery-contact-missing")),
                 }
                 .into_response()
             })
@@ -539,12 +534,12 @@ pub async fn submit_identifier(
         .await?;
     Ok(page(
         StatusCode::OK,
-        "Identifiant oublié",
-        if email.is_some() {
-            "Si cette adresse est l'adresse confirmée d'un compte, votre identifiant vient d'y être envoyé. Pas de message ? L'adresse n'a peut-être jamais été confirmée : essayez avec votre numéro de portable, ou adressez-vous à l'établissement."
+        &crate::t("recovery-identifier-title"),
+        &crate::t(if email.is_some() {
+            "recovery-identifier-sent-email"
         } else {
-            "Si ce numéro est connu d'un compte ou d'un établissement, votre identifiant vient d'y être envoyé par SMS. Pas de message ? Adressez-vous à l'établissement."
-        },
-        ("/login", "Retour à la connexion"),
+            "recovery-identifier-sent-sms"
+        }),
+        ("/login", &crate::t("back-to-sign-in")),
     ))
 }
