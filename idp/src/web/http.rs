@@ -14,6 +14,18 @@ pub const SESSION_COOKIE: &str = "idp_session";
 pub const BROWSER_COOKIE: &str = "idp_browser";
 pub const PROFILE_COOKIE: &str = "idp_profil";
 
+/// The token of an `Authorization: Bearer …` header (RFC 6750; the scheme in either case).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 /// The value of a cookie sent by the browser.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use axum::extract::{Path, Query, Request};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -201,29 +201,12 @@ fn from_accept_language(headers: &HeaderMap) -> Option<Lang> {
     offered.first().map(|(_, _, lang)| *lang)
 }
 
-fn from_cookie(headers: &HeaderMap) -> Option<Lang> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix("idp_langue="))
-        .and_then(Lang::parse)
-}
-
 /// The language of a request: the switch's cookie, then Accept-Language, then French.
 pub fn negotiate(headers: &HeaderMap) -> Lang {
-    from_cookie(headers)
+    super::http::cookie(headers, COOKIE)
+        .and_then(Lang::parse)
         .or_else(|| from_accept_language(headers))
         .unwrap_or(Lang::Fr)
-}
-
-/// Whether `next` is a path of this site (never a way to send the browser elsewhere).
-fn is_local_path(next: &str) -> bool {
-    next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
 }
 
 /// The address the switch leads back to: this page's path, with only the parameters that
@@ -235,7 +218,7 @@ fn page_address(uri: &axum::http::Uri) -> String {
         url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .filter(|(k, v)| match k.as_ref() {
                 "id" | "flow" | "profil" | "changer" => v.len() <= 128,
-                "next" => is_local_path(v) && v.len() <= 2048,
+                "next" => super::http::local_return_path(Some(v)) == **v,
                 _ => false,
             })
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -303,6 +286,7 @@ pub struct SwitchQuery {
 
 /// GET /langue/{code}: remembers the language for a year and goes back to the page.
 pub async fn switch_language(
+    State(state): State<crate::app::SharedState>,
     Path(code): Path<String>,
     Query(query): Query<SwitchQuery>,
 ) -> Response {
@@ -310,29 +294,19 @@ pub async fn switch_language(
         return Redirect::to("/").into_response();
     };
     // percent-encoded where it must be: no raw non-ASCII byte goes into Location
-    let back = if is_local_path(&query.next) {
-        query
-            .next
-            .chars()
-            .map(|c| {
-                if c.is_ascii() {
-                    c.to_string()
-                } else {
-                    url::form_urlencoded::byte_serialize(c.to_string().as_bytes()).collect()
-                }
-            })
-            .collect()
-    } else {
-        "/".to_owned()
-    };
+    let back: String = super::http::local_return_path(Some(&query.next))
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                url::form_urlencoded::byte_serialize(c.to_string().as_bytes()).collect()
+            }
+        })
+        .collect();
     let mut response = Redirect::to(&back).into_response();
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-        lang.as_str()
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    let cookie = super::http::set_cookie(&state, COOKIE, lang.as_str(), Some(31_536_000));
+    response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
 

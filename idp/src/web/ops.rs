@@ -54,11 +54,7 @@ pub async fn count_answers(
 /// Prometheus metrics of this node; the outbox backlog is the deployment's (one database).
 pub async fn metrics(State(state): State<SharedState>, headers: HeaderMap) -> Response {
     if let Some(expected) = state.config.metrics_token.as_deref() {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let given = super::http::bearer(&headers).unwrap_or_default();
         if !crate::keys::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             let mut refused =
                 (StatusCode::UNAUTHORIZED, "metrics need their token\n").into_response();

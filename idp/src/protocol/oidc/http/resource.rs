@@ -2,6 +2,7 @@
 
 use super::token::{ClientForm, TokenError, client_from, json_no_store};
 use super::*;
+use crate::web::http::bearer;
 
 /// A verified, unrevoked access token of a live grant (or of a client, client_credentials).
 pub async fn verify_access_token(
@@ -112,17 +113,6 @@ pub(super) async fn userinfo(state: &AppState, token: Option<&str>) -> Result<Re
     );
     body.insert("sub".into(), json!(claims.sub));
     Ok(json_no_store(&body))
-}
-
-pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
 }
 
 pub(super) async fn userinfo_get(
